@@ -1,0 +1,185 @@
+//! The files API (DESIGN.md): `GET /api/files/<path>` (a file, or a folder's JSON listing),
+//! `PUT` (upload the body, streamed), `DELETE`, and `POST` with `op=mkdir|move` (+`to=`).
+//! Paths are relative to the caller's storage folder and checked by [`RelPath::parse`].
+
+use std::path::{Path, PathBuf};
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context;
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{ApiError, ApiResult};
+use crate::jobs::{Caller, JobService};
+use crate::storage::RelPath;
+use crate::uws::params;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for path in ["/api/files", "/api/files/", "/api/files/{path:.*}"] {
+        cfg.service(
+            web::resource(path)
+                .route(web::get().to(get))
+                .route(web::put().to(put))
+                .route(web::delete().to(delete))
+                .route(web::post().to(post)),
+        );
+    }
+}
+
+fn rel_path(req: &HttpRequest) -> ApiResult<RelPath> {
+    Ok(RelPath::parse(req.match_info().get("path").unwrap_or(""))?)
+}
+
+fn absolute(service: &JobService, caller: &Caller, rel: &RelPath) -> ApiResult<PathBuf> {
+    Ok(service.storage().user_path(&caller.name, rel).context("opening user storage")?)
+}
+
+fn not_found(rel: &RelPath) -> ApiError {
+    ApiError::NotFound(format!("'{}' does not exist in your storage", rel.as_string()))
+}
+
+async fn get(service: web::Data<JobService>, caller: Caller, req: HttpRequest) -> ApiResult {
+    let rel = rel_path(&req)?;
+    let path = absolute(&service, &caller, &rel)?;
+    let meta = tokio::fs::metadata(&path).await.map_err(|_| not_found(&rel))?;
+    if meta.is_file() {
+        return crate::respond::serve_file(&req, &path).await;
+    }
+    let entries = web::block(move || list_folder(&path)).await.context("listing folder")?.context("listing folder")?;
+    Ok(HttpResponse::Ok().json(json!({ "path": rel.as_string(), "type": "folder", "entries": entries })))
+}
+
+fn list_folder(path: &Path) -> std::io::Result<Vec<serde_json::Value>> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let meta = entry.metadata()?;
+        let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_millis() as i64);
+        entries.push(json!({
+            "name": name,
+            "type": if meta.is_dir() { "folder" } else { "file" },
+            "size": meta.is_file().then(|| meta.len()),
+            "modified": modified.map(crate::uws::time::format_ms),
+        }));
+    }
+    entries.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Ok(entries)
+}
+
+/// Streams the body into a temp file next to the target and renames it into place, so a failed
+/// or oversized upload never leaves a partial file under the real name.
+async fn put(service: web::Data<JobService>, caller: Caller, req: HttpRequest, mut body: web::Payload) -> ApiResult {
+    let rel = rel_path(&req)?;
+    if rel.is_root() {
+        return Err(ApiError::BadRequest("give a file path to upload to".into()));
+    }
+    let limit = service.limits().max_upload_bytes;
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    let path = absolute(&service, &caller, &rel)?;
+    if path.is_dir() {
+        return Err(ApiError::Conflict(format!("'{}' is a folder", rel.as_string())));
+    }
+    let parent = path.parent().context("upload path has no parent")?;
+    create_parents(parent, &rel).await?;
+    let tmp = parent.join(format!(".upload-{}.partial", crate::auth::new_secret("")));
+    let mut file = tokio::fs::File::create(&tmp).await.context("creating upload file")?;
+    let mut size = 0u64;
+    let copied: ApiResult<()> = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("upload interrupted: {e}")))?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(too_large(limit));
+            }
+            file.write_all(&chunk).await.context("writing upload")?;
+        }
+        file.sync_all().await.context("syncing upload")?;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = copied {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(e);
+    }
+    let existed = path.exists();
+    tokio::fs::rename(&tmp, &path).await.context("moving upload into place")?;
+    let status = if existed { HttpResponse::Ok() } else { HttpResponse::Created() };
+    Ok(with_status(status, json!({ "path": rel.as_string(), "size": size })))
+}
+
+fn with_status(mut builder: actix_web::HttpResponseBuilder, body: serde_json::Value) -> HttpResponse {
+    builder.json(body)
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::TooLarge(format!("upload larger than the limit of {limit} bytes"))
+}
+
+async fn create_parents(parent: &Path, rel: &RelPath) -> ApiResult<()> {
+    match tokio::fs::create_dir_all(parent).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists || e.kind() == std::io::ErrorKind::NotADirectory => {
+            Err(ApiError::Conflict(format!("a parent of '{}' is a file", rel.as_string())))
+        }
+        Err(e) => Err(anyhow::Error::from(e).context("creating folders").into()),
+    }
+}
+
+async fn delete(service: web::Data<JobService>, caller: Caller, req: HttpRequest) -> ApiResult {
+    let rel = rel_path(&req)?;
+    if rel.is_root() {
+        return Err(ApiError::BadRequest("refusing to delete your whole storage; delete its entries one by one".into()));
+    }
+    let path = absolute(&service, &caller, &rel)?;
+    let meta = tokio::fs::symlink_metadata(&path).await.map_err(|_| not_found(&rel))?;
+    let removed = if meta.is_dir() { tokio::fs::remove_dir_all(&path).await } else { tokio::fs::remove_file(&path).await };
+    removed.context("deleting")?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `op=mkdir` creates the folder (and its parents); `op=move&to=<path>` renames a file or folder.
+async fn post(service: web::Data<JobService>, caller: Caller, req: HttpRequest, body: web::Bytes) -> ApiResult {
+    let rel = rel_path(&req)?;
+    let mut pairs = params::decode(req.query_string())?;
+    pairs.extend(params::decode(std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("form body is not UTF-8".into()))?)?);
+    let path = absolute(&service, &caller, &rel)?;
+    match params::single(&pairs, "op")? {
+        Some("mkdir") => {
+            if path.is_file() {
+                return Err(ApiError::Conflict(format!("'{}' is a file", rel.as_string())));
+            }
+            create_parents(&path, &rel).await?;
+            Ok(with_status(HttpResponse::Created(), json!({ "path": rel.as_string(), "type": "folder" })))
+        }
+        Some("move") => {
+            let to = RelPath::parse(params::single(&pairs, "to")?.ok_or_else(|| ApiError::BadRequest("op=move needs to=<path>".into()))?)?;
+            if rel.is_root() || to.is_root() {
+                return Err(ApiError::BadRequest("cannot move your storage root".into()));
+            }
+            if !path.exists() {
+                return Err(not_found(&rel));
+            }
+            let target = absolute(&service, &caller, &to)?;
+            if target.exists() {
+                return Err(ApiError::Conflict(format!("'{}' already exists", to.as_string())));
+            }
+            if target.starts_with(&path) {
+                return Err(ApiError::BadRequest("cannot move a folder into itself".into()));
+            }
+            create_parents(target.parent().context("move target has no parent")?, &to).await?;
+            tokio::fs::rename(&path, &target).await.context("moving")?;
+            Ok(HttpResponse::Ok().json(json!({ "path": to.as_string() })))
+        }
+        Some(other) => Err(ApiError::BadRequest(format!("op must be mkdir or move, got '{other}'"))),
+        None => Err(ApiError::BadRequest("op=mkdir or op=move is required".into())),
+    }
+}

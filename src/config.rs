@@ -1,0 +1,247 @@
+//! Settings: one typed struct, loaded once in `main` and passed down.
+//!
+//! Sources, later wins: the defaults below → an optional TOML file (`--config`; unknown keys are
+//! errors so typos surface) → `VOCLOUD_*` environment variables with `__` for nesting
+//! (`VOCLOUD_HTTP__BIND`, `VOCLOUD_LIMITS__MAX_UPLOAD_BYTES`; plain `DATABASE_URL` works too)
+//! → the command-line flags people type (`--bind`, `--data-dir`, `--database-url`, …).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub storage: StorageSettings,
+    pub executors: ExecutorSettings,
+    pub limits: Limits,
+    pub log: LogSettings,
+    /// Password of the `admin` account created on first start; a random one is printed if unset.
+    pub admin_password: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address to listen on; port 0 picks a free port (tests).
+    pub bind: String,
+    /// The URL clients reach the service at, when behind a proxy (no trailing slash). By default
+    /// URLs are built from the request's Host header.
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://…` or `postgres://…`; unset means SQLite at `<data_dir>/vocloud.db`.
+    pub url: Option<SecretString>,
+    /// Connections in the pool.
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Holds the SQLite database and, unless `root` says otherwise, the storage root.
+    pub data_dir: PathBuf,
+    /// The shared storage root (`users/`, `jobs/`); default `<data_dir>/storage`.
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutorSettings {
+    /// In-process worker slots; unset means one per core, 0 runs no job in-process.
+    pub local_workers: Option<usize>,
+    /// Attempts a job gets when its run is interrupted (restart, lost worker) before it ends in ERROR.
+    pub max_attempts: i64,
+}
+
+/// Bounds on what clients may ask for. Durations are seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Execution duration a new job gets (0 = unlimited).
+    pub default_execution_duration: i64,
+    /// Largest execution duration a client may set (0 = no cap); requests above are clamped.
+    pub max_execution_duration: i64,
+    /// A new job is destroyed this long after creation.
+    pub default_destruction: i64,
+    /// Latest destruction a client may set, counted from creation; later requests are clamped.
+    pub max_destruction: i64,
+    /// Longest a blocking `WAIT` holds a request (UWS allows the server to cap it).
+    pub max_wait: u64,
+    /// Largest form body (UWS POSTs), in bytes.
+    pub max_form_bytes: usize,
+    /// Largest file upload through the files API, in bytes.
+    pub max_upload_bytes: u64,
+    /// How often the reaper looks for expired destruction times and overrun jobs, in milliseconds.
+    pub reaper_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// A `tracing` filter (`info`, `vocloud=debug,sqlx=warn`); `RUST_LOG` wins when set.
+    pub filter: String,
+    /// One JSON object a line, for log collectors.
+    pub json: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            http: HttpSettings::default(),
+            database: DatabaseSettings::default(),
+            storage: StorageSettings::default(),
+            executors: ExecutorSettings::default(),
+            limits: Limits::default(),
+            log: LogSettings::default(),
+            admin_password: None,
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings { bind: "127.0.0.1:8080".into(), public_url: None }
+    }
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        StorageSettings { data_dir: PathBuf::from("./vocloud-data"), root: None }
+    }
+}
+
+impl Default for ExecutorSettings {
+    fn default() -> Self {
+        ExecutorSettings { local_workers: None, max_attempts: 3 }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        const DAY: i64 = 86_400;
+        Limits {
+            default_execution_duration: DAY,
+            max_execution_duration: 7 * DAY,
+            default_destruction: 30 * DAY,
+            max_destruction: 365 * DAY,
+            max_wait: 60,
+            max_form_bytes: 1 << 20,
+            max_upload_bytes: 64 << 30,
+            reaper_interval_ms: 1000,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { filter: "info".into(), json: false }
+    }
+}
+
+/// Values from the command line, applied last.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub bind: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub storage: Option<PathBuf>,
+    pub local_workers: Option<usize>,
+}
+
+impl Settings {
+    /// Loads defaults, then `file`, then the environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Settings> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            if !path.exists() {
+                bail!("config file {} does not exist", path.display());
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        let env = config::Environment::with_prefix("VOCLOUD")
+            .prefix_separator("_")
+            .separator("__")
+            .source(Some(settings_env()));
+        let mut settings: Settings = builder
+            .add_source(env)
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .context("reading settings (config file and VOCLOUD_* environment)")?;
+        if settings.database.url.is_none() {
+            settings.database.url = std::env::var("DATABASE_URL").ok().map(SecretString::from);
+        }
+        settings.apply(overrides);
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn apply(&mut self, o: Overrides) {
+        if let Some(bind) = o.bind {
+            self.http.bind = bind;
+        }
+        if let Some(dir) = o.data_dir {
+            self.storage.data_dir = dir;
+        }
+        if let Some(url) = o.database_url {
+            self.database.url = Some(SecretString::from(url));
+        }
+        if let Some(root) = o.storage {
+            self.storage.root = Some(root);
+        }
+        if let Some(n) = o.local_workers {
+            self.executors.local_workers = Some(n);
+        }
+    }
+
+    /// Rejects settings that would only fail later, naming the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let l = &self.limits;
+        if l.default_execution_duration < 0 || l.max_execution_duration < 0 {
+            bail!("limits.*_execution_duration must be >= 0 seconds");
+        }
+        if l.default_destruction <= 0 || l.max_destruction < l.default_destruction {
+            bail!("limits.default_destruction must be > 0 and <= limits.max_destruction");
+        }
+        if self.executors.max_attempts < 1 {
+            bail!("executors.max_attempts must be at least 1");
+        }
+        if let Some(url) = &self.database.url {
+            let url = url.expose_secret();
+            if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                bail!("database.url must start with sqlite: or postgres:// (got a URL with another scheme)");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn storage_root(&self) -> PathBuf {
+        self.storage.root.clone().unwrap_or_else(|| self.storage.data_dir.join("storage"))
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose_secret().to_string(),
+            None => format!("sqlite://{}?mode=rwc", self.storage.data_dir.join("vocloud.db").display()),
+        }
+    }
+
+    pub fn local_workers(&self) -> usize {
+        self.executors
+            .local_workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
+/// The process environment minus the variables the test tooling sets (`VOCLOUD_TEST_*`), which
+/// are not settings and would otherwise be rejected as unknown keys.
+fn settings_env() -> config::Map<String, String> {
+    std::env::vars().filter(|(k, _)| k.starts_with("VOCLOUD_") && !k.starts_with("VOCLOUD_TEST_")).collect()
+}

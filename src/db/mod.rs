@@ -1,0 +1,76 @@
+//! The database: connection pool, migrations, and every SQL statement (one file per table).
+//!
+//! Both backends go through sqlx's `Any` driver with one SQL text: instants are Unix
+//! milliseconds passed from Rust, flags are 0/1 integers, placeholders are `$n` (SQLite accepts
+//! them too). Where the backends really differ (claiming a queued job) the statement is chosen by
+//! [`Backend`].
+
+pub mod experiments;
+pub mod jobs;
+pub mod tokens;
+pub mod users;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+
+/// Which database we talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The pool plus what we know about it.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Db {
+    /// Connects (creating a SQLite file if missing) and runs pending migrations.
+    pub async fn connect(url: &str, max_connections: Option<u32>) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let pool = match backend {
+            // SQLite has one writer: WAL lets readers run beside it, and a busy timeout makes
+            // concurrent writers queue instead of failing. NORMAL sync is durable across process
+            // crashes (only an OS crash can lose the last transactions).
+            Backend::Sqlite => options
+                .max_connections(max_connections.unwrap_or(8))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::raw_sql(
+                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                             PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;",
+                        )
+                        .execute(conn)
+                        .await?;
+                        Ok(())
+                    })
+                })
+                .connect(url)
+                .await,
+            Backend::Postgres => options.max_connections(max_connections.unwrap_or(16)).connect(url).await,
+        }
+        .with_context(|| format!("connecting to the {backend:?} database"))?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.context("running database migrations")?;
+        Ok(Db { pool, backend })
+    }
+}
+
+/// Milliseconds since the Unix epoch, now. The one clock of the service.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

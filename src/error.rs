@@ -1,0 +1,88 @@
+//! `ApiError`: the one error type handlers return, and its HTTP form.
+//!
+//! Bodies are short `text/plain` messages that say what was wrong; internal errors show only
+//! "internal error" while their cause chain is logged.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid request, but not allowed in the resource's current state (UWS: 403).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(e) = self {
+            tracing::error!(error.message = %e, error.cause_chain = ?e, "request failed");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("text/plain; charset=utf-8");
+        if let ApiError::Unauthorized(_) = self {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"vocloud\", charset=\"UTF-8\"")));
+        }
+        response.body(format!("{self}\n"))
+    }
+}
+
+impl From<crate::jobs::Error> for ApiError {
+    fn from(e: crate::jobs::Error) -> Self {
+        use crate::jobs::Error as E;
+        match e {
+            E::NotFound => ApiError::NotFound("no such job".into()),
+            E::BadRequest(m) => ApiError::BadRequest(m),
+            E::NotAllowed(m) => ApiError::Forbidden(m),
+            E::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<crate::uws::params::BadParameter> for ApiError {
+    fn from(e: crate::uws::params::BadParameter) -> Self {
+        ApiError::BadRequest(e.0)
+    }
+}
+
+impl From<crate::storage::PathError> for ApiError {
+    fn from(e: crate::storage::PathError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError::Internal(e)
+    }
+}
+
+pub type ApiResult<T = HttpResponse> = Result<T, ApiError>;

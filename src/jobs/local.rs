@@ -1,0 +1,129 @@
+//! The in-process executor: `slots` tasks that each claim a QUEUED job, run its kind on a
+//! blocking thread, forward progress, and record the outcome.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use vocloud_workers::{CancelToken, Failure, JobContext, Progress};
+
+use super::JobService;
+use super::executor::Executor;
+use crate::db::jobs::Claimed;
+
+/// How often a progress report is written to the database at most.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+/// Local jobs hold a lease too, so the columns mean the same for every executor; nothing else
+/// can take a local job while this process lives, and recovery at start-up handles its death.
+const LOCAL_LEASE: Duration = Duration::from_secs(365 * 86_400);
+/// A slot re-checks the queue this often even without a notification (belt and braces).
+const IDLE_RECHECK: Duration = Duration::from_secs(5);
+
+pub struct LocalPool {
+    slots: usize,
+    /// Cancellation tokens of the jobs running here, by job id.
+    running: Mutex<HashMap<String, CancelToken>>,
+    runner: String,
+}
+
+impl LocalPool {
+    pub fn new(slots: usize) -> Arc<LocalPool> {
+        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        Arc::new(LocalPool { slots, running: Mutex::new(HashMap::new()), runner: format!("the local pool on {host}") })
+    }
+
+    async fn slot_loop(self: Arc<Self>, service: JobService, slot: usize) {
+        let kinds = service.registry().names();
+        let lease_owner = format!("local-{slot}");
+        loop {
+            let notified = service.queued_notification();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match service.claim(self.name(), &lease_owner, &kinds, LOCAL_LEASE).await {
+                Ok(Some(job)) => self.run(&service, job).await,
+                Ok(None) => {
+                    let _ = tokio::time::timeout(IDLE_RECHECK, notified).await;
+                }
+                Err(e) => {
+                    tracing::error!(error.message = %e, error.cause_chain = ?e, "claiming a job failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(job.id = %job.id, job.kind = %job.kind, attempt = job.attempt))]
+    async fn run(&self, service: &JobService, job: Claimed) {
+        let cancel = CancelToken::new();
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(job.id.clone(), cancel.clone());
+        let outcome = self.execute(service, &job, cancel).await;
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&job.id);
+        if let Err(e) = service.record(&job.id, job.attempt, outcome).await {
+            tracing::error!(error.message = %e, error.cause_chain = ?e, "recording the outcome failed");
+        }
+    }
+
+    async fn execute(&self, service: &JobService, job: &Claimed, cancel: CancelToken) -> Result<vocloud_workers::Outputs, Failure> {
+        let kind = service.registry().get(&job.kind).ok_or_else(|| Failure::Fatal(format!("unknown job kind '{}'", job.kind)))?;
+        let parameters = serde_json::from_str(&job.parameters).map_err(|e| Failure::fatal("stored parameters", e))?;
+        let owner = crate::db::users::by_id(service.db(), job.owner_id)
+            .await
+            .map_err(|e| Failure::Retryable(format!("reading the job's owner: {e}")))?
+            .ok_or_else(|| Failure::Fatal("the job's owner no longer exists".into()))?;
+        let user_dir = service.storage().user_dir(&owner.name).map_err(|e| Failure::Retryable(format!("opening user storage: {e}")))?;
+        let (progress_tx, progress_rx) = watch::channel(None);
+        let forwarder = tokio::spawn(forward_progress(service.clone(), job.id.clone(), job.attempt, progress_rx));
+        let ctx = JobContext::new(&service.storage().job_dir(&job.id), &user_dir, self.runner.clone(), cancel)
+            .with_progress(move |p| {
+                progress_tx.send_replace(Some(p));
+            });
+        let span = tracing::Span::current();
+        let outcome = tokio::task::spawn_blocking(move || span.in_scope(|| kind.run(&parameters, &ctx))).await;
+        let _ = forwarder.await;
+        outcome.unwrap_or_else(|e| Err(Failure::Fatal(format!("the job crashed: {}", panic_message(e)))))
+    }
+}
+
+/// Writes the latest progress report to the database, at most every [`PROGRESS_INTERVAL`]; ends
+/// when the job drops its context.
+async fn forward_progress(service: JobService, id: String, attempt: i64, mut rx: watch::Receiver<Option<Progress>>) {
+    while rx.changed().await.is_ok() {
+        let latest = rx.borrow_and_update().clone();
+        if let Some(p) = latest {
+            if let Err(e) = service.progress(&id, attempt, p.fraction, &p.message).await {
+                tracing::warn!(error.message = %e, "recording progress failed");
+            }
+        }
+        tokio::time::sleep(PROGRESS_INTERVAL).await;
+    }
+}
+
+fn panic_message(error: tokio::task::JoinError) -> String {
+    match error.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into()),
+        Err(e) => e.to_string(),
+    }
+}
+
+impl Executor for LocalPool {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn cancel(&self, job_id: &str) {
+        if let Some(token) = self.running.lock().unwrap_or_else(|e| e.into_inner()).get(job_id) {
+            token.cancel();
+        }
+    }
+
+    fn start(self: Arc<Self>, service: JobService) {
+        for slot in 0..self.slots {
+            tokio::spawn(self.clone().slot_loop(service.clone(), slot));
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! vocloud: an IVOA UWS 1.1 job service for astronomy and ocean spectra.
+//!
+//! Layout:
+//! - [`app`]: builds the service (database, storage, executors, HTTP server) and runs it.
+//! - [`config`]: the typed settings and where they come from.
+//! - [`uws`]: UWS 1.1 — phases, control parameters, XML documents, the REST binding.
+//! - [`jobs`]: the job service (the only code that changes phases), executors, the reaper.
+//! - [`db`]: the pool, migrations and every SQL statement.
+//! - [`storage`]: the storage root and the only code that builds paths.
+//! - [`auth`]: accounts, tokens, and the `Caller` extractor.
+//! - [`api`]: JSON endpoints (files, experiments, health, VOSI).
+//! - [`respond`], [`error`], [`telemetry`]: shared HTTP answers, the API error, logging.
+//!
+//! Job kinds themselves live in the `vocloud-workers` crate, which never sees the database.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod jobs;
+pub mod respond;
+pub mod storage;
+pub mod telemetry;
+pub mod uws;

@@ -1,0 +1,126 @@
+//! The `vocloud` command: `serve`, `user`, `token`. Each subcommand is a few lines over the
+//! library; settings come from `--config`, `VOCLOUD_*` variables and the flags below.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use vocloud::app::Application;
+use vocloud::config::{Overrides, Settings};
+use vocloud::db::Db;
+
+#[derive(Parser)]
+#[command(name = "vocloud", version, about = "IVOA UWS 1.1 job service for astronomy and ocean spectra")]
+struct Cli {
+    /// Folder for the SQLite database and (by default) the storage root.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// sqlite://… or postgres://… (default: SQLite in the data folder).
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// A TOML settings file.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (UWS, files API, local workers).
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        bind: Option<String>,
+        /// In-process worker slots (default: one per core; 0 runs no job in-process).
+        #[arg(long)]
+        local_workers: Option<usize>,
+        /// Shared storage root (default: <data-dir>/storage).
+        #[arg(long, value_name = "DIR")]
+        storage: Option<PathBuf>,
+    },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account; prints a generated password unless --password-stdin is given.
+    Add {
+        name: String,
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token for a user and print it (it cannot be shown again).
+    Create { name: String },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("starting the tokio runtime");
+    if let Err(e) = runtime.block_on(run(cli)) {
+        eprintln!("vocloud: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut overrides = Overrides { data_dir: cli.data_dir, database_url: cli.database_url, ..Overrides::default() };
+    if let Command::Serve { bind, local_workers, storage } = &cli.command {
+        overrides.bind = bind.clone();
+        overrides.local_workers = *local_workers;
+        overrides.storage = storage.clone();
+    }
+    let settings = Settings::load(cli.config.as_deref(), overrides)?;
+    vocloud::telemetry::init(&settings.log);
+    match cli.command {
+        Command::Serve { .. } => {
+            let app = Application::build(settings).await?;
+            app.run_until_stopped().await.context("running the HTTP server")
+        }
+        Command::User { command: UserCommand::Add { name, admin, password_stdin } } => {
+            let db = open_db(&settings).await?;
+            let (password, generated) = if password_stdin { (read_password()?, false) } else { (vocloud::auth::new_secret(""), true) };
+            vocloud::auth::add_user(&db, &name, &password, admin).await?;
+            println!("created user '{name}'{}", if admin { " (admin)" } else { "" });
+            if generated {
+                println!("password: {password}");
+            }
+            Ok(())
+        }
+        Command::Token { command: TokenCommand::Create { name } } => {
+            let db = open_db(&settings).await?;
+            println!("{}", vocloud::auth::create_token(&db, &name).await?);
+            Ok(())
+        }
+    }
+}
+
+async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(&settings.storage.data_dir).context("creating the data directory")?;
+    Db::connect(&settings.database_url(), Some(2)).await
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input).context("reading the password from standard input")?;
+    let password = input.lines().next().unwrap_or("").to_string();
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    Ok(password)
+}

@@ -1,0 +1,206 @@
+//! The storage root, the only code that builds paths:
+//! `users/<user>/…` (each user's files, the files API's view) and
+//! `jobs/<id>/{params.json, work/, results/}` (one folder per job).
+//!
+//! Every user-supplied path goes through [`RelPath::parse`], which refuses anything that could
+//! leave the user's folder (`..`, absolute paths, NUL, hidden names). Files are written to a temp
+//! name and renamed, so a crash never leaves a half-written file under its real name.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A path below a user's folder, checked to stay there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelPath(Vec<String>);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PathError {
+    #[error("path '{0}' is not allowed: {1}")]
+    Unsafe(String, &'static str),
+}
+
+impl RelPath {
+    /// Parses `a/b/c.fits`; an empty string is the user's root folder.
+    pub fn parse(text: &str) -> Result<RelPath, PathError> {
+        let bad = |why| Err(PathError::Unsafe(text.chars().take(200).collect(), why));
+        if text.len() > 4096 {
+            return bad("longer than 4096 bytes");
+        }
+        if text.starts_with('/') {
+            return bad("absolute paths are not allowed; give a path relative to your storage");
+        }
+        let mut parts = Vec::new();
+        for part in text.split('/').filter(|p| !p.is_empty()) {
+            if part == ".." || part == "." {
+                return bad("'.' and '..' are not allowed");
+            }
+            if part.starts_with('.') {
+                return bad("names starting with '.' are reserved");
+            }
+            if part.len() > 255 {
+                return bad("a name is longer than 255 bytes");
+            }
+            if part.chars().any(|c| c == '\0' || c == '\\' || c.is_control()) {
+                return bad("names may not contain control characters or backslashes");
+            }
+            parts.push(part.to_string());
+        }
+        Ok(RelPath(parts))
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn as_string(&self) -> String {
+        self.0.join("/")
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.0.last().map(String::as_str)
+    }
+}
+
+/// A file of a job's `results/` folder.
+#[derive(Debug, Clone)]
+pub struct ResultEntry {
+    pub name: String,
+    pub size: u64,
+    pub mime_type: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub struct Storage {
+    root: PathBuf,
+}
+
+/// A file at the storage root that identifies it; remote workers compare it with theirs to check
+/// that they mount the same storage.
+pub const MARKER: &str = ".vocloud-storage";
+
+impl Storage {
+    /// Opens (creating if needed) the storage root.
+    pub fn open(root: &Path) -> io::Result<Storage> {
+        std::fs::create_dir_all(root.join("users"))?;
+        std::fs::create_dir_all(root.join("jobs"))?;
+        let marker = root.join(MARKER);
+        if !marker.exists() {
+            let id: u128 = rand::random();
+            write_atomic(&marker, format!("{id:032x}\n").as_bytes())?;
+        }
+        Ok(Storage { root: root.to_path_buf() })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn job_dir(&self, id: &str) -> PathBuf {
+        self.root.join("jobs").join(id)
+    }
+
+    /// Creates `jobs/<id>/` with `work/`, `results/` and `params.json`.
+    pub fn create_job_dir(&self, id: &str, params_json: &[u8]) -> io::Result<()> {
+        let dir = self.job_dir(id);
+        std::fs::create_dir_all(dir.join("work"))?;
+        std::fs::create_dir_all(dir.join("results"))?;
+        write_atomic(&dir.join("params.json"), params_json)
+    }
+
+    pub fn read_params(&self, id: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(self.job_dir(id).join("params.json"))
+    }
+
+    pub fn rewrite_params(&self, id: &str, params_json: &[u8]) -> io::Result<()> {
+        write_atomic(&self.job_dir(id).join("params.json"), params_json)
+    }
+
+    pub fn remove_job_dir(&self, id: &str) -> io::Result<()> {
+        match std::fs::remove_dir_all(self.job_dir(id)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    /// The files of `results/`, sorted by name; partial (hidden) files are skipped.
+    pub fn list_results(&self, id: &str) -> io::Result<Vec<ResultEntry>> {
+        let dir = self.job_dir(id).join("results");
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            other => other?,
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let meta = entry.metadata()?;
+            if name.starts_with('.') || !meta.is_file() {
+                continue;
+            }
+            out.push(ResultEntry { mime_type: mime_type(&name), name, size: meta.len() });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The path of result `name` of job `id`, if `name` is a plain file name.
+    pub fn result_path(&self, id: &str, name: &str) -> Option<PathBuf> {
+        let rel = RelPath::parse(name).ok()?;
+        (rel.0.len() == 1).then(|| self.job_dir(id).join("results").join(&rel.0[0]))
+    }
+
+    /// The user's folder, created on first use.
+    pub fn user_dir(&self, user: &str) -> io::Result<PathBuf> {
+        let dir = self.root.join("users").join(user);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// The absolute path of `rel` inside the user's folder.
+    pub fn user_path(&self, user: &str, rel: &RelPath) -> io::Result<PathBuf> {
+        let mut path = self.user_dir(user)?;
+        path.extend(&rel.0);
+        Ok(path)
+    }
+}
+
+/// Writes `bytes` to `path` through a temp file in the same folder and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The MIME type clients should expect for a file name.
+pub fn mime_type(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "txt" | "log" => "text/plain",
+        "csv" => "text/csv",
+        "json" => "application/json",
+        "vot" | "votable" => "application/x-votable+xml",
+        "xml" => "application/xml",
+        "fits" | "fit" | "fts" => "application/fits",
+        "nc" => "application/x-netcdf",
+        "png" => "image/png",
+        "svg" => "image/svg+xml",
+        "html" | "htm" => "text/html",
+        "gz" => "application/gzip",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_could_escape_are_refused() {
+        for bad in ["../x", "a/../../b", "/etc/passwd", "a/./b", ".ssh/id", "a\\..\\b", "a\0b", "a/\nb"] {
+            assert!(RelPath::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(RelPath::parse("spectra//a.fits/").unwrap().as_string(), "spectra/a.fits");
+        assert!(RelPath::parse("").unwrap().is_root());
+    }
+}

@@ -1,0 +1,10 @@
+//! UWS 1.1 (IVOA REC-UWS-1.1-20161024): phases, control parameters, the XML documents and the
+//! REST binding. See `../shared/refs/uws/checklist.md` for the rules this module follows.
+
+pub mod http;
+pub mod params;
+pub mod phase;
+pub mod time;
+pub mod xml;
+
+pub use phase::ExecutionPhase;

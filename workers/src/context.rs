@@ -1,0 +1,135 @@
+//! What a running job gets from its executor: its folders, a way to report progress, and a
+//! cancellation token that the executor trips on ABORT, execution-duration overrun or DELETE.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Failure;
+
+/// How far a job has got, shown in the job's `jobInfo` and the web UI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Fraction done, 0 to 1.
+    pub fraction: f64,
+    /// What the job is doing now ("epoch 3/10, qe 0.41").
+    pub message: String,
+}
+
+/// A flag the executor sets to stop a job; jobs poll it or sleep on it.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<(Mutex<bool>, Condvar)>);
+
+impl CancelToken {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn cancel(&self) {
+        let (flag, wake) = &*self.0;
+        *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        wake.notify_all();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sleeps for `duration` or until cancelled; returns true if cancelled.
+    pub fn sleep(&self, duration: Duration) -> bool {
+        let (flag, wake) = &*self.0;
+        let deadline = Instant::now() + duration;
+        let mut cancelled = flag.lock().unwrap_or_else(|e| e.into_inner());
+        while !*cancelled {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            cancelled = wake
+                .wait_timeout(cancelled, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
+type ProgressSink = Box<dyn Fn(Progress) + Send + Sync>;
+
+/// Everything a job may touch. Paths are absolute on the machine that runs the job.
+pub struct JobContext {
+    /// `jobs/<id>/`: holds `params.json`.
+    pub job_dir: PathBuf,
+    /// `jobs/<id>/work/`: scratch space, kept for debugging, deleted with the job.
+    pub work_dir: PathBuf,
+    /// `jobs/<id>/results/`: every file here is a UWS result.
+    pub results_dir: PathBuf,
+    /// The owner's storage root (`users/<owner>/`), against which input paths resolve.
+    pub user_dir: PathBuf,
+    /// A line for diagnostics: where the job runs ("local pool on host x", "worker w1").
+    pub runner: String,
+    pub cancel: CancelToken,
+    progress: ProgressSink,
+}
+
+impl JobContext {
+    pub fn new(job_dir: &Path, user_dir: &Path, runner: String, cancel: CancelToken) -> Self {
+        JobContext {
+            job_dir: job_dir.to_path_buf(),
+            work_dir: job_dir.join("work"),
+            results_dir: job_dir.join("results"),
+            user_dir: user_dir.to_path_buf(),
+            runner,
+            cancel,
+            progress: Box::new(|_| {}),
+        }
+    }
+
+    /// Sends progress reports to `sink` (the executor forwards them to the master).
+    pub fn with_progress(mut self, sink: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Box::new(sink);
+        self
+    }
+
+    pub fn progress(&self, fraction: f64, message: impl Into<String>) {
+        (self.progress)(Progress { fraction: fraction.clamp(0.0, 1.0), message: message.into() });
+    }
+
+    /// Returns `Err(Failure::Cancelled)` once the job has been cancelled: use with `?` in loops.
+    pub fn checkpoint(&self) -> Result<(), Failure> {
+        if self.cancel.is_cancelled() { Err(Failure::Cancelled) } else { Ok(()) }
+    }
+
+    /// The absolute path of an input named by a validated user-relative path.
+    pub fn input(&self, relative: &str) -> PathBuf {
+        self.user_dir.join(relative)
+    }
+
+    /// Writes a result file atomically (temp file + rename), so readers never see half a file.
+    pub fn write_result(&self, name: &str, bytes: &[u8]) -> Result<(), Failure> {
+        let tmp = self.results_dir.join(format!(".{name}.partial"));
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, self.results_dir.join(name)))
+            .map_err(|e| Failure::Retryable(format!("writing result {name}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_wakes_a_sleeper_early() {
+        let token = CancelToken::new();
+        let other = token.clone();
+        let start = Instant::now();
+        let t = std::thread::spawn(move || other.sleep(Duration::from_secs(30)));
+        std::thread::sleep(Duration::from_millis(50));
+        token.cancel();
+        assert!(t.join().unwrap());
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(!CancelToken::new().sleep(Duration::from_millis(1)));
+    }
+}

@@ -1,0 +1,85 @@
+//! vocloud-workers: the job kinds, as pure compute plus file I/O.
+//!
+//! A job kind is a type implementing [`Kind`]: a typed parameter struct, the list of parameters
+//! it takes (names, types, descriptions, defaults — what `GET /uws` shows and what validation
+//! checks at job creation), and `run(ctx)`, which reads inputs, reports progress, watches for
+//! cancellation and writes result files into the job's `results/` folder.
+//!
+//! This crate never sees the database or HTTP: the same code runs in the master's in-process
+//! pool, in a remote `vocloud worker`, and under Slurm through `vocloud run-job`.
+//!
+//! Layout:
+//! - [`params`]: parameter specifications and the validation of raw (form) values.
+//! - [`context`]: what a running job gets: folders, progress, cancellation.
+//! - [`registry`]: the object-safe view of a kind and the list of all kinds.
+//! - [`diag`]: the `diag` kind, for operators and tests.
+
+pub mod context;
+pub mod diag;
+pub mod params;
+pub mod registry;
+
+pub use context::{CancelToken, JobContext, Progress};
+pub use params::{ParamError, ParamSpec, ParamType, RawParams};
+pub use registry::{DynKind, Registry};
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// Why a job failed. A failure is job data (phase ERROR with an error summary), never an HTTP error.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Worth another attempt (a flaky mount, a node problem): the executor may re-queue the job.
+    #[error("{0}")]
+    Retryable(String),
+    /// Will fail again whatever we do (bad input data, impossible parameters).
+    #[error("{0}")]
+    Fatal(String),
+    /// The job saw its cancellation token and stopped; the master already knows why.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl Failure {
+    /// A fatal failure that names what went wrong; `context` says where (a file, a step).
+    pub fn fatal(context: impl std::fmt::Display, error: impl std::fmt::Display) -> Self {
+        Failure::Fatal(format!("{context}: {error}"))
+    }
+}
+
+/// A file the job wrote into its `results/` folder, listed as a UWS result.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct ResultFile {
+    /// The result id, also the file name inside `results/`.
+    pub name: String,
+    /// The MIME type clients should expect.
+    pub mime_type: String,
+}
+
+/// What a successful run leaves behind.
+#[derive(Debug, Default, Clone, Serialize, serde::Deserialize)]
+pub struct Outputs {
+    pub results: Vec<ResultFile>,
+}
+
+/// A job kind: typed parameters, their description, and the computation.
+pub trait Kind: Send + Sync + 'static {
+    /// The typed parameters, deserialised from the validated JSON object built by [`params`].
+    type Params: DeserializeOwned + Serialize + Send;
+
+    /// The kind's name, as used in `/uws/{kind}`.
+    const NAME: &'static str;
+    /// One sentence for `GET /uws` and the web forms.
+    const DESCRIPTION: &'static str;
+
+    /// The parameters this kind takes, in the order forms show them.
+    fn parameters() -> Vec<ParamSpec>;
+
+    /// Checks that involve several parameters at once (ranges, exclusive options). Called at job
+    /// creation, after each value was checked against its [`ParamSpec`].
+    fn check(_params: &Self::Params) -> Result<(), ParamError> {
+        Ok(())
+    }
+
+    /// Runs the job. Long loops call `ctx.checkpoint()?` so that an abort stops them promptly.
+    fn run(params: Self::Params, ctx: &JobContext) -> Result<Outputs, Failure>;
+}

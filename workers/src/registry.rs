@@ -1,0 +1,86 @@
+//! The object-safe face of a [`Kind`], and the registry of all kinds this build knows.
+//!
+//! The master validates parameters through it at job creation; executors run jobs through it
+//! from the `params.json` the master wrote.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, RawParams, params};
+
+/// A job kind with its parameter type erased.
+pub trait DynKind: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn description(&self) -> &'static str;
+    fn parameters(&self) -> Vec<ParamSpec>;
+    /// Checks raw values and returns the typed, complete parameter object (stored in params.json).
+    fn validate(&self, raw: &RawParams) -> Result<Map<String, Value>, ParamError>;
+    /// Runs the job from a parameter object produced by [`DynKind::validate`].
+    fn run(&self, params: &Map<String, Value>, ctx: &JobContext) -> Result<Outputs, Failure>;
+}
+
+struct Erased<K>(std::marker::PhantomData<K>);
+
+impl<K: Kind> Erased<K> {
+    fn typed(params: &Map<String, Value>) -> Result<K::Params, String> {
+        serde_json::from_value(Value::Object(params.clone())).map_err(|e| e.to_string())
+    }
+}
+
+impl<K: Kind> DynKind for Erased<K> {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn description(&self) -> &'static str {
+        K::DESCRIPTION
+    }
+
+    fn parameters(&self) -> Vec<ParamSpec> {
+        K::parameters()
+    }
+
+    fn validate(&self, raw: &RawParams) -> Result<Map<String, Value>, ParamError> {
+        let object = params::validate(&K::parameters(), raw)?;
+        let typed = Self::typed(&object).map_err(|reason| ParamError::Invalid { name: K::NAME.into(), reason })?;
+        K::check(&typed)?;
+        Ok(object)
+    }
+
+    fn run(&self, params: &Map<String, Value>, ctx: &JobContext) -> Result<Outputs, Failure> {
+        let typed = Self::typed(params).map_err(|e| Failure::fatal("params.json", e))?;
+        K::run(typed, ctx)
+    }
+}
+
+/// All job kinds, looked up by name.
+#[derive(Clone)]
+pub struct Registry {
+    kinds: Vec<Arc<dyn DynKind>>,
+}
+
+impl Registry {
+    /// Every kind this build of vocloud provides.
+    pub fn builtin() -> Self {
+        let mut registry = Registry { kinds: Vec::new() };
+        registry.add::<crate::diag::Diag>();
+        registry
+    }
+
+    pub fn add<K: Kind>(&mut self) {
+        self.kinds.push(Arc::new(Erased::<K>(std::marker::PhantomData)));
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<dyn DynKind>> {
+        self.kinds.iter().find(|k| k.name() == name).cloned()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn DynKind>> {
+        self.kinds.iter()
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.kinds.iter().map(|k| k.name()).collect()
+    }
+}

@@ -35,14 +35,21 @@ impl Application {
         seed_admin(&db, &settings).await?;
         crate::respond::set_public_url(settings.http.public_url.clone());
 
-        let service = JobService::new(db.clone(), storage, Registry::builtin(), settings.limits.clone(), settings.executors.max_attempts);
+        let service = JobService::new(
+            db.clone(),
+            storage,
+            Registry::builtin(),
+            settings.limits.clone(),
+            settings.executors.max_attempts,
+        );
         let slots = settings.local_workers();
         if slots > 0 {
             service.add_executor(LocalPool::new(slots)).await?;
         }
         reaper::start(service.clone(), Duration::from_millis(settings.limits.reaper_interval_ms));
 
-        let listener = TcpListener::bind(&settings.http.bind).with_context(|| format!("binding {}", settings.http.bind))?;
+        let listener =
+            TcpListener::bind(&settings.http.bind).with_context(|| format!("binding {}", settings.http.bind))?;
         let port = listener.local_addr()?.port();
         let server = http_server(listener, service.clone(), Authenticator::new(db), &settings)?;
         tracing::info!(address = %settings.http.bind, port, local_workers = slots, backend = ?service.db().backend, "vocloud listening");
@@ -62,7 +69,12 @@ impl Application {
     }
 }
 
-fn http_server(listener: TcpListener, service: JobService, auth: Authenticator, settings: &Settings) -> anyhow::Result<Server> {
+fn http_server(
+    listener: TcpListener,
+    service: JobService,
+    auth: Authenticator,
+    settings: &Settings,
+) -> anyhow::Result<Server> {
     let service = web::Data::new(service);
     let auth = web::Data::from(Arc::new(auth));
     let form_limit = settings.limits.max_form_bytes;
@@ -101,7 +113,9 @@ async fn seed_admin(db: &Db, settings: &Settings) -> anyhow::Result<()> {
     };
     auth::add_user(db, "admin", &password, true).await.context("creating the admin account")?;
     if generated {
-        println!("vocloud: created user 'admin' with password {password}\n         (shown only once; set VOCLOUD_ADMIN_PASSWORD before the first start to choose it)");
+        println!(
+            "vocloud: created user 'admin' with password {password}\n         (shown only once; set VOCLOUD_ADMIN_PASSWORD before the first start to choose it)"
+        );
     } else {
         tracing::info!("created user 'admin' from admin_password");
     }

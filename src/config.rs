@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub struct Settings {
     pub http: HttpSettings,
     pub database: DatabaseSettings,
@@ -90,20 +91,6 @@ pub struct LogSettings {
     pub filter: String,
     /// One JSON object a line, for log collectors.
     pub json: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            http: HttpSettings::default(),
-            database: DatabaseSettings::default(),
-            storage: StorageSettings::default(),
-            executors: ExecutorSettings::default(),
-            limits: Limits::default(),
-            log: LogSettings::default(),
-            admin_password: None,
-        }
-    }
 }
 
 impl Default for HttpSettings {
@@ -234,9 +221,7 @@ impl Settings {
     }
 
     pub fn local_workers(&self) -> usize {
-        self.executors
-            .local_workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        self.executors.local_workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 }
 

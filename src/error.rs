@@ -49,7 +49,10 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         response.content_type("text/plain; charset=utf-8");
         if let ApiError::Unauthorized(_) = self {
-            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"vocloud\", charset=\"UTF-8\"")));
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"vocloud\", charset=\"UTF-8\""),
+            ));
         }
         response.body(format!("{self}\n"))
     }

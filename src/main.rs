@@ -96,7 +96,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { command: UserCommand::Add { name, admin, password_stdin } } => {
             let db = open_db(&settings).await?;
-            let (password, generated) = if password_stdin { (read_password()?, false) } else { (vocloud::auth::new_secret(""), true) };
+            let (password, generated) =
+                if password_stdin { (read_password()?, false) } else { (vocloud::auth::new_secret(""), true) };
             vocloud::auth::add_user(&db, &name, &password, admin).await?;
             println!("created user '{name}'{}", if admin { " (admin)" } else { "" });
             if generated {

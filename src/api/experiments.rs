@@ -100,7 +100,12 @@ struct ExperimentUpdate {
     description: String,
 }
 
-async fn update(service: web::Data<JobService>, caller: Caller, name: web::Path<String>, body: web::Json<ExperimentUpdate>) -> ApiResult {
+async fn update(
+    service: web::Data<JobService>,
+    caller: Caller,
+    name: web::Path<String>,
+    body: web::Json<ExperimentUpdate>,
+) -> ApiResult {
     let experiment = find(&service, &caller, &name).await?;
     if body.description.len() > MAX_DESCRIPTION {
         return Err(ApiError::BadRequest(format!("description longer than {MAX_DESCRIPTION} bytes")));
@@ -109,13 +114,20 @@ async fn update(service: web::Data<JobService>, caller: Caller, name: web::Path<
     Ok(HttpResponse::Ok().json(view(&find(&service, &caller, &name).await?)))
 }
 
-async fn delete(service: web::Data<JobService>, caller: Caller, name: web::Path<String>, req: HttpRequest) -> ApiResult {
+async fn delete(
+    service: web::Data<JobService>,
+    caller: Caller,
+    name: web::Path<String>,
+    req: HttpRequest,
+) -> ApiResult {
     let experiment = find(&service, &caller, &name).await?;
     let query = params::decode(req.query_string())?;
     let delete_jobs = match params::single(&query, "delete_jobs")? {
         None | Some("false") => false,
         Some("true") => true,
-        Some(other) => return Err(ApiError::BadRequest(format!("delete_jobs must be true or false, got '{other}'"))),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!("delete_jobs must be true or false, got '{other}'")));
+        }
     };
     if delete_jobs {
         if experiment.active_jobs > 0 {
@@ -140,7 +152,12 @@ struct JobAnnotations {
     notes: Option<String>,
 }
 
-async fn annotate_job(service: web::Data<JobService>, caller: Caller, id: web::Path<String>, body: web::Json<JobAnnotations>) -> ApiResult {
+async fn annotate_job(
+    service: web::Data<JobService>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<JobAnnotations>,
+) -> ApiResult {
     let job = service.get(&caller, None, &id).await?;
     let label = body.label.clone().unwrap_or(job.row.label);
     let notes = body.notes.clone().unwrap_or(job.row.notes);

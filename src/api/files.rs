@@ -60,11 +60,15 @@ fn list_folder(path: &Path) -> std::io::Result<Vec<serde_json::Value>> {
             continue;
         }
         let meta = entry.metadata()?;
-        let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_millis() as i64);
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as i64);
         entries.push(json!({
             "name": name,
             "type": if meta.is_dir() { "folder" } else { "file" },
-            "size": meta.is_file().then(|| meta.len()),
+            "size": meta.is_file().then_some(meta.len()),
             "modified": modified.map(crate::uws::time::format_ms),
         }));
     }
@@ -80,7 +84,8 @@ async fn put(service: web::Data<JobService>, caller: Caller, req: HttpRequest, m
         return Err(ApiError::BadRequest("give a file path to upload to".into()));
     }
     let limit = service.limits().max_upload_bytes;
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }
@@ -137,11 +142,14 @@ async fn create_parents(parent: &Path, rel: &RelPath) -> ApiResult<()> {
 async fn delete(service: web::Data<JobService>, caller: Caller, req: HttpRequest) -> ApiResult {
     let rel = rel_path(&req)?;
     if rel.is_root() {
-        return Err(ApiError::BadRequest("refusing to delete your whole storage; delete its entries one by one".into()));
+        return Err(ApiError::BadRequest(
+            "refusing to delete your whole storage; delete its entries one by one".into(),
+        ));
     }
     let path = absolute(&service, &caller, &rel)?;
     let meta = tokio::fs::symlink_metadata(&path).await.map_err(|_| not_found(&rel))?;
-    let removed = if meta.is_dir() { tokio::fs::remove_dir_all(&path).await } else { tokio::fs::remove_file(&path).await };
+    let removed =
+        if meta.is_dir() { tokio::fs::remove_dir_all(&path).await } else { tokio::fs::remove_file(&path).await };
     removed.context("deleting")?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -150,7 +158,9 @@ async fn delete(service: web::Data<JobService>, caller: Caller, req: HttpRequest
 async fn post(service: web::Data<JobService>, caller: Caller, req: HttpRequest, body: web::Bytes) -> ApiResult {
     let rel = rel_path(&req)?;
     let mut pairs = params::decode(req.query_string())?;
-    pairs.extend(params::decode(std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("form body is not UTF-8".into()))?)?);
+    pairs.extend(params::decode(
+        std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("form body is not UTF-8".into()))?,
+    )?);
     let path = absolute(&service, &caller, &rel)?;
     match params::single(&pairs, "op")? {
         Some("mkdir") => {
@@ -161,7 +171,9 @@ async fn post(service: web::Data<JobService>, caller: Caller, req: HttpRequest, 
             Ok(with_status(HttpResponse::Created(), json!({ "path": rel.as_string(), "type": "folder" })))
         }
         Some("move") => {
-            let to = RelPath::parse(params::single(&pairs, "to")?.ok_or_else(|| ApiError::BadRequest("op=move needs to=<path>".into()))?)?;
+            let to = RelPath::parse(
+                params::single(&pairs, "to")?.ok_or_else(|| ApiError::BadRequest("op=move needs to=<path>".into()))?,
+            )?;
             if rel.is_root() || to.is_root() {
                 return Err(ApiError::BadRequest("cannot move your storage root".into()));
             }

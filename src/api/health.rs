@@ -24,7 +24,8 @@ async fn health(service: web::Data<JobService>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") })),
         Err(e) => {
             tracing::error!(error.message = %e, "health check: database unavailable");
-            HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "reason": "database unavailable" }))
+            HttpResponse::ServiceUnavailable()
+                .json(json!({ "status": "unavailable", "reason": "database unavailable" }))
         }
     }
 }

@@ -90,7 +90,8 @@ impl Authenticator {
 
     /// The caller named by an `Authorization` header value.
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Caller, ApiError> {
-        let header = header.ok_or_else(|| ApiError::Unauthorized("authentication required (HTTP Basic or Bearer token)".into()))?;
+        let header = header
+            .ok_or_else(|| ApiError::Unauthorized("authentication required (HTTP Basic or Bearer token)".into()))?;
         let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
         if let Some(caller) = self.cached(&key) {
             return Ok(caller);
@@ -100,7 +101,9 @@ impl Authenticator {
                 db::tokens::user_by_hash(&self.db, &token_hash(token.trim())).await?
             }
             Some((scheme, encoded)) if scheme.eq_ignore_ascii_case("basic") => self.basic(encoded.trim()).await?,
-            _ => return Err(ApiError::Unauthorized("unsupported Authorization scheme; use Basic or Bearer".into())),
+            _ => {
+                return Err(ApiError::Unauthorized("unsupported Authorization scheme; use Basic or Bearer".into()));
+            }
         };
         let caller = caller(row.ok_or_else(|| ApiError::Unauthorized("invalid credentials".into()))?);
         self.remember(key, caller.clone());
@@ -112,7 +115,9 @@ impl Authenticator {
         let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|_| bad())?;
         let text = String::from_utf8(decoded).map_err(|_| bad())?;
         let (name, password) = text.split_once(':').ok_or_else(bad)?;
-        let Some(row) = db::users::by_name(&self.db, name).await? else { return Ok(None) };
+        let Some(row) = db::users::by_name(&self.db, name).await? else {
+            return Ok(None);
+        };
         let (password, hash) = (password.to_string(), row.password_hash.clone());
         let ok = web::block(move || verify_password(&password, &hash)).await.context("verifying password")?;
         Ok(ok.then_some(row))
@@ -141,9 +146,11 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let auth = req.app_data::<web::Data<Authenticator>>().cloned();
-        let header = req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok()).map(str::to_string);
+        let header =
+            req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok()).map(str::to_string);
         Box::pin(async move {
-            let auth = auth.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("authenticator missing from app data")))?;
+            let auth =
+                auth.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("authenticator missing from app data")))?;
             auth.authenticate(header.as_deref()).await
         })
     }

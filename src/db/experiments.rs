@@ -91,6 +91,10 @@ pub async fn delete(db: &Db, id: i64) -> anyhow::Result<()> {
         .execute(&db.pool)
         .await
         .context("detaching jobs from experiment")?;
-    sqlx::query("DELETE FROM experiments WHERE id = $1").bind(id).execute(&db.pool).await.context("deleting experiment")?;
+    sqlx::query("DELETE FROM experiments WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .context("deleting experiment")?;
     Ok(())
 }

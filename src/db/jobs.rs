@@ -167,12 +167,13 @@ pub async fn list(db: &Db, filter: &ListFilter) -> anyhow::Result<Vec<JobRef>> {
 
 /// PENDING or HELD → QUEUED. Returns false if the job was in another phase.
 pub async fn queue(db: &Db, id: &str, now: i64) -> anyhow::Result<bool> {
-    let done = sqlx::query("UPDATE jobs SET phase = 'QUEUED', queued_at = $2 WHERE id = $1 AND phase IN ('PENDING', 'HELD')")
-        .bind(id)
-        .bind(now)
-        .execute(&db.pool)
-        .await
-        .context("queueing job")?;
+    let done =
+        sqlx::query("UPDATE jobs SET phase = 'QUEUED', queued_at = $2 WHERE id = $1 AND phase IN ('PENDING', 'HELD')")
+            .bind(id)
+            .bind(now)
+            .execute(&db.pool)
+            .await
+            .context("queueing job")?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -206,7 +207,14 @@ pub struct Claimed {
 /// Takes the oldest QUEUED job of one of `kinds` for `executor`: it becomes EXECUTING with a new
 /// attempt number. SQLite has one writer, so the single UPDATE is the lock; PostgreSQL needs
 /// `FOR UPDATE SKIP LOCKED` so that concurrent claimers skip each other's row instead of waiting.
-pub async fn claim(db: &Db, executor: &str, lease_owner: &str, kinds: &[&str], now: i64, lease_until: i64) -> anyhow::Result<Option<Claimed>> {
+pub async fn claim(
+    db: &Db,
+    executor: &str,
+    lease_owner: &str,
+    kinds: &[&str],
+    now: i64,
+    lease_until: i64,
+) -> anyhow::Result<Option<Claimed>> {
     let kinds_in = kinds.iter().map(|k| format!("'{}'", k.replace('\'', ""))).collect::<Vec<_>>().join(", ");
     let lock = match db.backend {
         Backend::Sqlite => "",

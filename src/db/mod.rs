@@ -13,8 +13,8 @@ pub mod users;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
 
 /// Which database we talk to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,21 +43,23 @@ impl Db {
             // SQLite has one writer: WAL lets readers run beside it, and a busy timeout makes
             // concurrent writers queue instead of failing. NORMAL sync is durable across process
             // crashes (only an OS crash can lose the last transactions).
-            Backend::Sqlite => options
-                .max_connections(max_connections.unwrap_or(8))
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        sqlx::raw_sql(
-                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+            Backend::Sqlite => {
+                options
+                    .max_connections(max_connections.unwrap_or(8))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlx::raw_sql(
+                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
                              PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;",
-                        )
-                        .execute(conn)
-                        .await?;
-                        Ok(())
+                            )
+                            .execute(conn)
+                            .await?;
+                            Ok(())
+                        })
                     })
-                })
-                .connect(url)
-                .await,
+                    .connect(url)
+                    .await
+            }
             Backend::Postgres => options.max_connections(max_connections.unwrap_or(16)).connect(url).await,
         }
         .with_context(|| format!("connecting to the {backend:?} database"))?;

@@ -64,14 +64,25 @@ impl LocalPool {
         }
     }
 
-    async fn execute(&self, service: &JobService, job: &Claimed, cancel: CancelToken) -> Result<vocloud_workers::Outputs, Failure> {
-        let kind = service.registry().get(&job.kind).ok_or_else(|| Failure::Fatal(format!("unknown job kind '{}'", job.kind)))?;
+    async fn execute(
+        &self,
+        service: &JobService,
+        job: &Claimed,
+        cancel: CancelToken,
+    ) -> Result<vocloud_workers::Outputs, Failure> {
+        let kind = service
+            .registry()
+            .get(&job.kind)
+            .ok_or_else(|| Failure::Fatal(format!("unknown job kind '{}'", job.kind)))?;
         let parameters = serde_json::from_str(&job.parameters).map_err(|e| Failure::fatal("stored parameters", e))?;
         let owner = crate::db::users::by_id(service.db(), job.owner_id)
             .await
             .map_err(|e| Failure::Retryable(format!("reading the job's owner: {e}")))?
             .ok_or_else(|| Failure::Fatal("the job's owner no longer exists".into()))?;
-        let user_dir = service.storage().user_dir(&owner.name).map_err(|e| Failure::Retryable(format!("opening user storage: {e}")))?;
+        let user_dir = service
+            .storage()
+            .user_dir(&owner.name)
+            .map_err(|e| Failure::Retryable(format!("opening user storage: {e}")))?;
         let (progress_tx, progress_rx) = watch::channel(None);
         let forwarder = tokio::spawn(forward_progress(service.clone(), job.id.clone(), job.attempt, progress_rx));
         let ctx = JobContext::new(&service.storage().job_dir(&job.id), &user_dir, self.runner.clone(), cancel)
@@ -90,10 +101,10 @@ impl LocalPool {
 async fn forward_progress(service: JobService, id: String, attempt: i64, mut rx: watch::Receiver<Option<Progress>>) {
     while rx.changed().await.is_ok() {
         let latest = rx.borrow_and_update().clone();
-        if let Some(p) = latest {
-            if let Err(e) = service.progress(&id, attempt, p.fraction, &p.message).await {
-                tracing::warn!(error.message = %e, "recording progress failed");
-            }
+        if let Some(p) = latest
+            && let Err(e) = service.progress(&id, attempt, p.fraction, &p.message).await
+        {
+            tracing::warn!(error.message = %e, "recording progress failed");
         }
         tokio::time::sleep(PROGRESS_INTERVAL).await;
     }

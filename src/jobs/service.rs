@@ -109,14 +109,22 @@ impl JobService {
 
     /// Creates a job of `kind` from posted parameters (control parameters included).
     #[tracing::instrument(skip_all, fields(job.kind = kind, job.id = tracing::field::Empty))]
-    pub async fn create(&self, caller: &Caller, kind: &str, control: Control, raw: Vec<(String, String)>) -> Result<JobId> {
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        kind: &str,
+        control: Control,
+        raw: Vec<(String, String)>,
+    ) -> Result<JobId> {
         let kind = self.kind(kind)?;
         let parameters = self.validate(caller, kind.as_ref(), &raw)?;
         let now = now_ms();
         let id = JobId::generate();
         tracing::Span::current().record("job.id", id.as_str());
-        let execution_duration = self.clamp_duration(control.execution_duration.unwrap_or(self.limits().default_execution_duration));
-        let destruction = self.clamp_destruction(now, control.destruction.unwrap_or(now + self.limits().default_destruction * 1000));
+        let execution_duration =
+            self.clamp_duration(control.execution_duration.unwrap_or(self.limits().default_execution_duration));
+        let destruction =
+            self.clamp_destruction(now, control.destruction.unwrap_or(now + self.limits().default_destruction * 1000));
         let experiment_id = match &control.experiment {
             Some(name) => Some(experiments::ensure(self.db(), caller.user_id, name, now).await?),
             None => None,
@@ -157,11 +165,16 @@ impl JobService {
     fn validate(&self, caller: &Caller, kind: &dyn DynKind, raw: &[(String, String)]) -> Result<Map<String, Value>> {
         let parameters = kind.validate(&raw.to_vec())?;
         for spec in kind.parameters().iter().filter(|s| s.kind == vocloud_workers::ParamType::Path) {
-            let Some(Value::String(path)) = parameters.get(spec.name) else { continue };
+            let Some(Value::String(path)) = parameters.get(spec.name) else {
+                continue;
+            };
             let rel = RelPath::parse(path).map_err(|e| Error::BadRequest(format!("parameter '{}': {e}", spec.name)))?;
             let full = self.storage().user_path(&caller.name, &rel).context("opening user storage")?;
             if !full.exists() {
-                return Err(Error::BadRequest(format!("parameter '{}': '{path}' does not exist in your storage", spec.name)));
+                return Err(Error::BadRequest(format!(
+                    "parameter '{}': '{path}' does not exist in your storage",
+                    spec.name
+                )));
             }
         }
         Ok(parameters)
@@ -183,7 +196,9 @@ impl JobService {
 
     /// The job, if the caller may see it and it is of `kind` (when given).
     pub async fn get(&self, caller: &Caller, kind: Option<&str>, id: &str) -> Result<JobView> {
-        let Some(_) = JobId::parse(id) else { return Err(Error::NotFound) };
+        let Some(_) = JobId::parse(id) else {
+            return Err(Error::NotFound);
+        };
         let row = store::get(self.db(), id).await?.ok_or(Error::NotFound)?;
         if !caller.may_access(row.owner_id) || kind.is_some_and(|k| k != row.kind) {
             return Err(Error::NotFound);
@@ -264,7 +279,10 @@ impl JobService {
     pub async fn set_execution_duration(&self, caller: &Caller, kind: &str, id: &str, seconds: i64) -> Result<()> {
         let job = self.get(caller, Some(kind), id).await?;
         if !store::set_execution_duration(self.db(), id, self.clamp_duration(seconds)).await? {
-            return Err(Error::NotAllowed(format!("job is {}; its execution duration can no longer change", job.phase)));
+            return Err(Error::NotAllowed(format!(
+                "job is {}; its execution duration can no longer change",
+                job.phase
+            )));
         }
         Ok(())
     }
@@ -276,7 +294,13 @@ impl JobService {
     }
 
     /// Changes parameters of a PENDING job; the whole set is validated again.
-    pub async fn update_parameters(&self, caller: &Caller, kind: &str, id: &str, raw: Vec<(String, String)>) -> Result<()> {
+    pub async fn update_parameters(
+        &self,
+        caller: &Caller,
+        kind: &str,
+        id: &str,
+        raw: Vec<(String, String)>,
+    ) -> Result<()> {
         let job = self.get(caller, Some(kind), id).await?;
         if job.phase != ExecutionPhase::Pending {
             return Err(Error::NotAllowed(format!("job is {}; parameters can only change while PENDING", job.phase)));
@@ -308,7 +332,14 @@ impl JobService {
 
     /// Blocking WAIT (UWS 2.2.1.2): returns the job once its phase differs from what it was at
     /// the call, after `timeout`, or at once if the job is not active or not in `in_phase`.
-    pub async fn wait(&self, caller: &Caller, kind: &str, id: &str, timeout: Duration, in_phase: Option<ExecutionPhase>) -> Result<JobView> {
+    pub async fn wait(
+        &self,
+        caller: &Caller,
+        kind: &str,
+        id: &str,
+        timeout: Duration,
+        in_phase: Option<ExecutionPhase>,
+    ) -> Result<JobView> {
         let mut events = self.inner.events.subscribe();
         let job = self.get(caller, Some(kind), id).await?;
         let start = job.phase;
@@ -345,9 +376,16 @@ impl JobService {
     }
 
     /// Claims the oldest QUEUED job of `kinds` for `executor`; it becomes EXECUTING.
-    pub async fn claim(&self, executor: &str, lease_owner: &str, kinds: &[&str], lease: Duration) -> anyhow::Result<Option<store::Claimed>> {
+    pub async fn claim(
+        &self,
+        executor: &str,
+        lease_owner: &str,
+        kinds: &[&str],
+        lease: Duration,
+    ) -> anyhow::Result<Option<store::Claimed>> {
         let now = now_ms();
-        let claimed = store::claim(self.db(), executor, lease_owner, kinds, now, now + lease.as_millis() as i64).await?;
+        let claimed =
+            store::claim(self.db(), executor, lease_owner, kinds, now, now + lease.as_millis() as i64).await?;
         if let Some(job) = &claimed {
             tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = job.attempt, executor, "job claimed");
             self.inner.events.publish(&job.id, ExecutionPhase::Executing);
@@ -357,7 +395,12 @@ impl JobService {
 
     /// Records how an attempt ended. Outcomes of attempts that no longer count (the job was
     /// aborted, destroyed or re-queued meanwhile) are dropped.
-    pub async fn record(&self, id: &str, attempt: i64, outcome: std::result::Result<Outputs, Failure>) -> anyhow::Result<()> {
+    pub async fn record(
+        &self,
+        id: &str,
+        attempt: i64,
+        outcome: std::result::Result<Outputs, Failure>,
+    ) -> anyhow::Result<()> {
         let now = now_ms();
         let (phase, error_type, message) = match &outcome {
             Ok(_) => (ExecutionPhase::Completed, None, None),
@@ -375,7 +418,12 @@ impl JobService {
                 (ExecutionPhase::Error, Some("transient"), Some(format!("{m} (gave up after {attempt} attempts)")))
             }
         };
-        let recorded = Outcome { phase: phase.as_str(), error_type, error_message: message.as_deref(), error_detail: message.as_deref() };
+        let recorded = Outcome {
+            phase: phase.as_str(),
+            error_type,
+            error_message: message.as_deref(),
+            error_detail: message.as_deref(),
+        };
         if store::finish(self.db(), id, attempt, now, &recorded).await? {
             tracing::info!(job.id = id, job.phase = %phase, attempt, "job finished");
             self.inner.events.publish(id, phase);
@@ -400,7 +448,12 @@ impl JobService {
                     "the service stopped while this job was running (attempt {attempt} of {}); giving up",
                     self.inner.max_attempts
                 );
-                let outcome = Outcome { phase: "ERROR", error_type: Some("transient"), error_message: Some(&message), error_detail: Some(&message) };
+                let outcome = Outcome {
+                    phase: "ERROR",
+                    error_type: Some("transient"),
+                    error_message: Some(&message),
+                    error_detail: Some(&message),
+                };
                 store::finish(self.db(), &id, attempt, now_ms(), &outcome).await?;
                 tracing::warn!(job.id = %id, attempt, "job was running when the service stopped; out of attempts");
             }

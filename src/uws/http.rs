@@ -19,9 +19,7 @@ use crate::respond::{base_url, encode_segment};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/uws", web::get().to(kinds))
         .service(
-            web::resource(["/uws/{kind}", "/uws/{kind}/"])
-                .route(web::get().to(list))
-                .route(web::post().to(create)),
+            web::resource(["/uws/{kind}", "/uws/{kind}/"]).route(web::get().to(list)).route(web::post().to(create)),
         )
         .service(
             web::resource("/uws/{kind}/{id}")
@@ -82,7 +80,8 @@ fn request_params(req: &HttpRequest, body: &[u8]) -> ApiResult<Vec<(String, Stri
         let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if content_type.starts_with("multipart/") {
             return Err(ApiError::UnsupportedMediaType(
-                "multipart uploads are not supported: stage files with PUT /api/files/<path> and pass their paths".into(),
+                "multipart uploads are not supported: stage files with PUT /api/files/<path> and pass their paths"
+                    .into(),
             ));
         }
         let body = std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("form body is not UTF-8".into()))?;
@@ -111,7 +110,9 @@ async fn kinds(service: web::Data<JobService>, req: HttpRequest) -> HttpResponse
 fn known_kind(service: &JobService, kind: &str) -> ApiResult<()> {
     match service.registry().get(kind) {
         Some(_) => Ok(()),
-        None => Err(ApiError::NotFound(format!("no job kind '{kind}' (known: {})", service.registry().names().join(", ")))),
+        None => {
+            Err(ApiError::NotFound(format!("no job kind '{kind}' (known: {})", service.registry().names().join(", "))))
+        }
     }
 }
 
@@ -129,7 +130,13 @@ async fn list(service: web::Data<JobService>, caller: Caller, kind: web::Path<St
     Ok(xml_response(xml::job_list(&list_url(&req, &kind), &jobs)))
 }
 
-async fn create(service: web::Data<JobService>, caller: Caller, kind: web::Path<String>, req: HttpRequest, body: web::Bytes) -> ApiResult {
+async fn create(
+    service: web::Data<JobService>,
+    caller: Caller,
+    kind: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult {
     known_kind(&service, &kind)?;
     let (control, raw) = params::split_creation(request_params(&req, &body)?)?;
     let id = service.create(&caller, &kind, control, raw).await?;
@@ -149,7 +156,13 @@ async fn job(service: web::Data<JobService>, caller: Caller, path: JobPath, req:
 
 /// POST to the job itself: ACTION=DELETE (for browsers), PHASE=RUN/ABORT (uws-client posts
 /// them here), EXECUTIONDURATION / DESTRUCTION, or new parameter values while PENDING.
-async fn post_job(service: web::Data<JobService>, caller: Caller, path: JobPath, req: HttpRequest, body: web::Bytes) -> ApiResult {
+async fn post_job(
+    service: web::Data<JobService>,
+    caller: Caller,
+    path: JobPath,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult {
     let (kind, id) = path.into_inner();
     let pairs = request_params(&req, &body)?;
     if let Some(action) = params::single(&pairs, "ACTION")? {
@@ -165,7 +178,11 @@ async fn post_job(service: web::Data<JobService>, caller: Caller, path: JobPath,
     if let Some(at) = params::single(&pairs, "DESTRUCTION")? {
         service.set_destruction(&caller, &kind, &id, params::destruction(at)?).await?;
     }
-    let updates: Vec<_> = pairs.iter().filter(|(n, _)| !params::is_control(n)).map(|(n, v)| (n.to_ascii_lowercase(), v.clone())).collect();
+    let updates: Vec<_> = pairs
+        .iter()
+        .filter(|(n, _)| !params::is_control(n))
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+        .collect();
     if !updates.is_empty() {
         service.update_parameters(&caller, &kind, &id, updates).await?;
     }
@@ -188,10 +205,17 @@ async fn phase(service: web::Data<JobService>, caller: Caller, path: JobPath) ->
     Ok(text(service.get(&caller, Some(&kind), &id).await?.phase.as_str()))
 }
 
-async fn post_phase(service: web::Data<JobService>, caller: Caller, path: JobPath, req: HttpRequest, body: web::Bytes) -> ApiResult {
+async fn post_phase(
+    service: web::Data<JobService>,
+    caller: Caller,
+    path: JobPath,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult {
     let (kind, id) = path.into_inner();
     let pairs = request_params(&req, &body)?;
-    let value = params::single(&pairs, "PHASE")?.ok_or_else(|| ApiError::BadRequest("PHASE=RUN or PHASE=ABORT is required".into()))?;
+    let value = params::single(&pairs, "PHASE")?
+        .ok_or_else(|| ApiError::BadRequest("PHASE=RUN or PHASE=ABORT is required".into()))?;
     match params::phase_action(value)? {
         PhaseAction::Run => service.run(&caller, &kind, &id).await?,
         PhaseAction::Abort => service.abort(&caller, &kind, &id).await?,
@@ -204,10 +228,17 @@ async fn execution_duration(service: web::Data<JobService>, caller: Caller, path
     Ok(text(service.get(&caller, Some(&kind), &id).await?.row.execution_duration.to_string()))
 }
 
-async fn post_execution_duration(service: web::Data<JobService>, caller: Caller, path: JobPath, req: HttpRequest, body: web::Bytes) -> ApiResult {
+async fn post_execution_duration(
+    service: web::Data<JobService>,
+    caller: Caller,
+    path: JobPath,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult {
     let (kind, id) = path.into_inner();
     let pairs = request_params(&req, &body)?;
-    let value = params::single(&pairs, "EXECUTIONDURATION")?.ok_or_else(|| ApiError::BadRequest("EXECUTIONDURATION is required".into()))?;
+    let value = params::single(&pairs, "EXECUTIONDURATION")?
+        .ok_or_else(|| ApiError::BadRequest("EXECUTIONDURATION is required".into()))?;
     service.set_execution_duration(&caller, &kind, &id, params::execution_duration(value)?).await?;
     Ok(see_other(job_url(&req, &kind, &id)))
 }
@@ -218,10 +249,17 @@ async fn destruction(service: web::Data<JobService>, caller: Caller, path: JobPa
     Ok(text(job.row.destruction_time.map(format_ms).unwrap_or_default()))
 }
 
-async fn post_destruction(service: web::Data<JobService>, caller: Caller, path: JobPath, req: HttpRequest, body: web::Bytes) -> ApiResult {
+async fn post_destruction(
+    service: web::Data<JobService>,
+    caller: Caller,
+    path: JobPath,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult {
     let (kind, id) = path.into_inner();
     let pairs = request_params(&req, &body)?;
-    let value = params::single(&pairs, "DESTRUCTION")?.ok_or_else(|| ApiError::BadRequest("DESTRUCTION is required".into()))?;
+    let value =
+        params::single(&pairs, "DESTRUCTION")?.ok_or_else(|| ApiError::BadRequest("DESTRUCTION is required".into()))?;
     service.set_destruction(&caller, &kind, &id, params::destruction(value)?).await?;
     Ok(see_other(job_url(&req, &kind, &id)))
 }
@@ -253,7 +291,13 @@ async fn parameters(service: web::Data<JobService>, caller: Caller, path: JobPat
     Ok(xml_response(xml::parameters(&service.get(&caller, Some(&kind), &id).await?)))
 }
 
-async fn post_parameters(service: web::Data<JobService>, caller: Caller, path: JobPath, req: HttpRequest, body: web::Bytes) -> ApiResult {
+async fn post_parameters(
+    service: web::Data<JobService>,
+    caller: Caller,
+    path: JobPath,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult {
     let (kind, id) = path.into_inner();
     let pairs: Vec<_> = request_params(&req, &body)?.into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect();
     if pairs.is_empty() {
@@ -263,10 +307,18 @@ async fn post_parameters(service: web::Data<JobService>, caller: Caller, path: J
     Ok(see_other(job_url(&req, &kind, &id)))
 }
 
-async fn parameter(service: web::Data<JobService>, caller: Caller, path: web::Path<(String, String, String)>) -> ApiResult {
+async fn parameter(
+    service: web::Data<JobService>,
+    caller: Caller,
+    path: web::Path<(String, String, String)>,
+) -> ApiResult {
     let (kind, id, name) = path.into_inner();
     let view = service.get(&caller, Some(&kind), &id).await?;
-    let value = view.parameters().get(&name.to_ascii_lowercase()).cloned().ok_or_else(|| ApiError::NotFound(format!("no parameter '{name}'")))?;
+    let value = view
+        .parameters()
+        .get(&name.to_ascii_lowercase())
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("no parameter '{name}'")))?;
     Ok(text(vocloud_workers::params::display_value(&value)))
 }
 
@@ -276,9 +328,15 @@ async fn results(service: web::Data<JobService>, caller: Caller, path: JobPath, 
     Ok(xml_response(xml::results(&job_url(&req, &kind, &id), &service.results(&id)?)))
 }
 
-async fn result(service: web::Data<JobService>, caller: Caller, path: web::Path<(String, String, String)>, req: HttpRequest) -> ApiResult {
+async fn result(
+    service: web::Data<JobService>,
+    caller: Caller,
+    path: web::Path<(String, String, String)>,
+    req: HttpRequest,
+) -> ApiResult {
     let (kind, id, name) = path.into_inner();
     service.get(&caller, Some(&kind), &id).await?;
-    let path = service.storage().result_path(&id, &name).ok_or_else(|| ApiError::NotFound(format!("no result '{name}'")))?;
+    let path =
+        service.storage().result_path(&id, &name).ok_or_else(|| ApiError::NotFound(format!("no result '{name}'")))?;
     crate::respond::serve_file(&req, &path).await
 }

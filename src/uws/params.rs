@@ -102,17 +102,16 @@ pub fn experiment_name(value: &str) -> Result<String, BadParameter> {
 
 /// EXECUTIONDURATION: whole seconds, 0 meaning unlimited.
 pub fn execution_duration(value: &str) -> Result<i64, BadParameter> {
-    value
-        .trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|s| *s >= 0)
-        .ok_or_else(|| bad(format!("EXECUTIONDURATION must be a non-negative integer number of seconds, got '{value}'")))
+    value.trim().parse::<i64>().ok().filter(|s| *s >= 0).ok_or_else(|| {
+        bad(format!("EXECUTIONDURATION must be a non-negative integer number of seconds, got '{value}'"))
+    })
 }
 
 /// DESTRUCTION: an ISO 8601 instant.
 pub fn destruction(value: &str) -> Result<i64, BadParameter> {
-    parse_ms(value).ok_or_else(|| bad(format!("DESTRUCTION must be an ISO 8601 instant such as 2030-01-01T00:00:00Z, got '{value}'")))
+    parse_ms(value).ok_or_else(|| {
+        bad(format!("DESTRUCTION must be an ISO 8601 instant such as 2030-01-01T00:00:00Z, got '{value}'"))
+    })
 }
 
 /// A PHASE action posted to a job: RUN or ABORT.
@@ -139,8 +138,11 @@ pub struct Wait {
 
 /// WAIT (and PHASE) from a job GET's query; `max` caps the wait and stands for WAIT=-1.
 pub fn wait(pairs: &[(String, String)], max: u64) -> Result<Option<Wait>, BadParameter> {
-    let Some(text) = single(pairs, "WAIT")? else { return Ok(None) };
-    let n: i64 = text.trim().parse().map_err(|_| bad(format!("WAIT must be an integer number of seconds, got '{text}'")))?;
+    let Some(text) = single(pairs, "WAIT")? else {
+        return Ok(None);
+    };
+    let n: i64 =
+        text.trim().parse().map_err(|_| bad(format!("WAIT must be an integer number of seconds, got '{text}'")))?;
     let seconds = match n {
         -1 => max,
         n if n < -1 => return Err(bad(format!("WAIT must be -1 or at least 0, got {n}"))),
@@ -168,7 +170,13 @@ pub fn list_query(pairs: &[(String, String)]) -> Result<ListQuery, BadParameter>
         .map(|v| parse_ms(v).ok_or_else(|| bad(format!("AFTER must be an ISO 8601 instant, got '{v}'"))))
         .transpose()?;
     let last = single(pairs, "LAST")?
-        .map(|v| v.trim().parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| bad(format!("LAST must be an integer greater than 0, got '{v}'"))))
+        .map(|v| {
+            v.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad(format!("LAST must be an integer greater than 0, got '{v}'")))
+        })
         .transpose()?;
     Ok(ListQuery { phases, after, last })
 }

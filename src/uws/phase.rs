@@ -57,7 +57,9 @@ impl fmt::Display for ExecutionPhase {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown phase '{0}' (expected one of PENDING, QUEUED, EXECUTING, COMPLETED, ERROR, ABORTED, UNKNOWN, HELD, SUSPENDED, ARCHIVED)")]
+#[error(
+    "unknown phase '{0}' (expected one of PENDING, QUEUED, EXECUTING, COMPLETED, ERROR, ABORTED, UNKNOWN, HELD, SUSPENDED, ARCHIVED)"
+)]
 pub struct UnknownPhase(pub String);
 
 impl FromStr for ExecutionPhase {

@@ -37,9 +37,9 @@ pub fn job_list(list_url: &str, jobs: &[JobRef]) -> String {
         if let Some(run_id) = &job.run_id {
             let _ = write!(out, "<uws:runId>{}</uws:runId>", escape(run_id));
         }
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<uws:ownerId>{}</uws:ownerId><uws:creationTime>{}</uws:creationTime></uws:jobref>\n",
+            "<uws:ownerId>{}</uws:ownerId><uws:creationTime>{}</uws:creationTime></uws:jobref>",
             escape(&job.owner_name),
             format_ms(job.creation_time)
         );
@@ -51,10 +51,10 @@ pub fn job_list(list_url: &str, jobs: &[JobRef]) -> String {
 fn instant(out: &mut String, element: &str, value: Option<i64>) {
     match value {
         Some(ms) => {
-            let _ = write!(out, "  <uws:{element}>{}</uws:{element}>\n", format_ms(ms));
+            let _ = writeln!(out, "  <uws:{element}>{}</uws:{element}>", format_ms(ms));
         }
         None => {
-            let _ = write!(out, "  <uws:{element} xsi:nil=\"true\"/>\n");
+            let _ = writeln!(out, "  <uws:{element} xsi:nil=\"true\"/>");
         }
     }
 }
@@ -79,9 +79,9 @@ pub fn job(job_url: &str, view: &JobView, results: &[ResultEntry]) -> String {
     out.push_str(&parameters_body(&view.parameters(), "  "));
     out.push_str(&results_body(job_url, results, "  "));
     if let (Some(kind), Some(message)) = (&row.error_type, &row.error_message) {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "  <uws:errorSummary type=\"{kind}\" hasDetail=\"{}\"><uws:message>{}</uws:message></uws:errorSummary>\n",
+            "  <uws:errorSummary type=\"{kind}\" hasDetail=\"{}\"><uws:message>{}</uws:message></uws:errorSummary>",
             row.error_detail.is_some(),
             escape(message)
         );
@@ -105,7 +105,8 @@ fn job_info(view: &JobView) -> String {
         let _ = writeln!(out, "    <vocloud:notes>{}</vocloud:notes>", escape(&row.notes));
     }
     if let (Some(fraction), Some(message)) = (row.progress_fraction, &row.progress_message) {
-        let _ = writeln!(out, "    <vocloud:progress fraction=\"{fraction:.4}\">{}</vocloud:progress>", escape(message));
+        let _ =
+            writeln!(out, "    <vocloud:progress fraction=\"{fraction:.4}\">{}</vocloud:progress>", escape(message));
     }
     let _ = writeln!(out, "    <vocloud:attempt>{}</vocloud:attempt>", row.attempt);
     out.push_str("  </uws:jobInfo>\n");
@@ -115,7 +116,12 @@ fn job_info(view: &JobView) -> String {
 fn parameters_body(parameters: &Map<String, Value>, indent: &str) -> String {
     let mut out = format!("{indent}<uws:parameters>\n");
     for (name, value) in parameters {
-        let _ = writeln!(out, "{indent}  <uws:parameter id=\"{}\">{}</uws:parameter>", escape(name), escape(&display_value(value)));
+        let _ = writeln!(
+            out,
+            "{indent}  <uws:parameter id=\"{}\">{}</uws:parameter>",
+            escape(name),
+            escape(display_value(value))
+        );
     }
     let _ = writeln!(out, "{indent}</uws:parameters>");
     out
@@ -128,7 +134,7 @@ fn results_body(job_url: &str, results: &[ResultEntry], indent: &str) -> String 
             out,
             "{indent}  <uws:result id=\"{name}\" xlink:type=\"simple\" xlink:href=\"{url}/results/{href}\" size=\"{size}\" mime-type=\"{mime}\"/>",
             name = escape(&r.name),
-            href = escape(&crate::respond::encode_segment(&r.name)),
+            href = escape(crate::respond::encode_segment(&r.name)),
             url = escape(job_url),
             size = r.size,
             mime = r.mime_type,

@@ -47,10 +47,7 @@ impl CancelToken {
             if now >= deadline {
                 return false;
             }
-            cancelled = wake
-                .wait_timeout(cancelled, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            cancelled = wake.wait_timeout(cancelled, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
         true
     }

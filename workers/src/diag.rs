@@ -22,8 +22,7 @@ pub struct DiagParams {
 impl Kind for Diag {
     type Params = DiagParams;
     const NAME: &'static str = "diag";
-    const DESCRIPTION: &'static str =
-        "Sleeps for `duration` seconds, then fails if `fail`, else writes `output` (or a report of where it ran) to diag.txt.";
+    const DESCRIPTION: &'static str = "Sleeps for `duration` seconds, then fails if `fail`, else writes `output` (or a report of where it ran) to diag.txt.";
 
     fn parameters() -> Vec<ParamSpec> {
         vec![
@@ -51,7 +50,12 @@ impl Kind for Diag {
             return Err(Failure::Fatal(format!("diag job failed on request after {} s", params.duration)));
         }
         let text = params.output.unwrap_or_else(|| {
-            format!("diag job ran on {} (pid {}) after sleeping {} s\n", ctx.runner, std::process::id(), params.duration)
+            format!(
+                "diag job ran on {} (pid {}) after sleeping {} s\n",
+                ctx.runner,
+                std::process::id(),
+                params.duration
+            )
         });
         ctx.write_result("diag.txt", text.as_bytes())?;
         ctx.progress(1.0, "done");

@@ -16,11 +16,21 @@ pub type RawParams = Vec<(String, String)>;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ParamType {
     Bool,
-    Integer { min: Option<i64>, max: Option<i64> },
-    Float { min: Option<f64>, max: Option<f64> },
-    Text { max_len: usize },
+    Integer {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    Float {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+    Text {
+        max_len: usize,
+    },
     /// One of a fixed set of words.
-    Choice { values: Vec<&'static str> },
+    Choice {
+        values: Vec<&'static str>,
+    },
     /// A path inside the owner's storage (a file or a folder), checked to exist at creation.
     Path,
 }
@@ -93,7 +103,9 @@ pub fn validate(specs: &[ParamSpec], raw: &RawParams) -> Result<Map<String, Valu
             (Some(default), _) => {
                 out.insert(spec.name.to_string(), default.clone());
             }
-            (None, true) => return Err(ParamError::Missing { name: spec.name.to_string() }),
+            (None, true) => {
+                return Err(ParamError::Missing { name: spec.name.to_string() });
+            }
             (None, false) => {}
         }
     }
@@ -110,9 +122,8 @@ fn parse_value(spec: &ParamSpec, raw: &str) -> Result<Value, ParamError> {
             _ => Err(ParamError::invalid(name, format!("expected true or false, got '{raw}'"))),
         },
         ParamType::Integer { min, max } => {
-            let n: i64 = value
-                .parse()
-                .map_err(|_| ParamError::invalid(name, format!("expected an integer, got '{raw}'")))?;
+            let n: i64 =
+                value.parse().map_err(|_| ParamError::invalid(name, format!("expected an integer, got '{raw}'")))?;
             check_range(name, n as f64, min.map(|m| m as f64), max.map(|m| m as f64))?;
             Ok(Value::from(n))
         }
@@ -135,9 +146,7 @@ fn parse_value(spec: &ParamSpec, raw: &str) -> Result<Value, ParamError> {
             .iter()
             .find(|v| v.eq_ignore_ascii_case(value))
             .map(|v| Value::String(v.to_string()))
-            .ok_or_else(|| {
-                ParamError::invalid(name, format!("expected one of {}, got '{raw}'", values.join(", ")))
-            }),
+            .ok_or_else(|| ParamError::invalid(name, format!("expected one of {}, got '{raw}'", values.join(", ")))),
         ParamType::Path => {
             if value.is_empty() {
                 return Err(ParamError::invalid(name, "expected a path in your storage, got nothing"));

@@ -1,0 +1,168 @@
+//! Starting the real service for a test, and talking to it over HTTP as a client would.
+//!
+//! Each test gets its own data folder and database: SQLite in the folder, or — when
+//! `VOCLOUD_TEST_DATABASE_URL` points at PostgreSQL — a fresh database named after the test run.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use reqwest::{Client, RequestBuilder, Response};
+use sqlx::Connection;
+use tempfile::TempDir;
+use vocloud::app::Application;
+use vocloud::config::Settings;
+
+pub const ADMIN_PASSWORD: &str = "admin-password";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub data_dir: TempDir,
+    pub service: vocloud::jobs::JobService,
+}
+
+/// A user of the test app: name and password.
+#[derive(Clone)]
+pub struct User {
+    pub name: String,
+    pub password: String,
+}
+
+pub fn admin() -> User {
+    User { name: "admin".into(), password: ADMIN_PASSWORD.into() }
+}
+
+/// A database URL for one test: a new PostgreSQL database, or SQLite inside `dir`.
+pub async fn test_database(dir: &std::path::Path) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    match std::env::var("VOCLOUD_TEST_DATABASE_URL") {
+        Ok(base) if base.starts_with("postgres") => {
+            sqlx::any::install_default_drivers();
+            let name = format!(
+                "vocloud_test_{}_{}_{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed),
+                rand_suffix()
+            );
+            let mut conn = sqlx::AnyConnection::connect(&base).await.expect("connecting to the test PostgreSQL");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .expect("creating test database");
+            let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
+            format!("{prefix}/{name}")
+        }
+        _ => format!("sqlite://{}?mode=rwc", dir.join("vocloud.db").display()),
+    }
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the service with test settings, changed by `configure`.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let database_url = test_database(data_dir.path()).await;
+    let mut settings = Settings::default();
+    settings.http.bind = "127.0.0.1:0".into();
+    settings.storage.data_dir = data_dir.path().to_path_buf();
+    settings.database.url = Some(database_url.into());
+    settings.admin_password = Some(ADMIN_PASSWORD.to_string().into());
+    settings.executors.local_workers = Some(2);
+    settings.limits.reaper_interval_ms = 100;
+    settings.log.filter = if std::env::var("TEST_LOG").is_ok() { "info".into() } else { "off".into() };
+    configure(&mut settings);
+    vocloud::telemetry::init(&settings.log);
+    let app = Application::build(settings).await.expect("building the app");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let service = app.service().clone();
+    tokio::spawn(app.run_until_stopped());
+    let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    TestApp { base, client, data_dir, service }
+}
+
+impl TestApp {
+    /// Creates a user with a random password.
+    pub async fn add_user(&self, name: &str) -> User {
+        let password = format!("{name}-password");
+        vocloud::auth::add_user(self.service.db(), name, &password, false).await.expect("adding user");
+        User { name: name.into(), password }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.base) }
+    }
+
+    pub fn get(&self, user: &User, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path)).basic_auth(&user.name, Some(&user.password))
+    }
+
+    pub fn post(&self, user: &User, path: &str, form: &[(&str, &str)]) -> RequestBuilder {
+        self.client.post(self.url(path)).basic_auth(&user.name, Some(&user.password)).form(form)
+    }
+
+    pub fn delete(&self, user: &User, path: &str) -> RequestBuilder {
+        self.client.delete(self.url(path)).basic_auth(&user.name, Some(&user.password))
+    }
+
+    /// Creates a job and returns its URL (the 303 Location), checking the UWS rules on it.
+    pub async fn create_job(&self, user: &User, kind: &str, form: &[(&str, &str)]) -> String {
+        let response = self.post(user, &format!("/uws/{kind}"), form).send().await.unwrap();
+        assert_eq!(response.status(), 303, "creating a job: {}", response.text().await.unwrap());
+        let location = location(&response);
+        assert!(location.starts_with(&format!("{}/uws/{kind}/", self.base)), "{location}");
+        location
+    }
+
+    /// The job document, blocking up to `wait` seconds for a phase change.
+    pub async fn job(&self, user: &User, url: &str, wait: Option<u64>) -> String {
+        let url = match wait {
+            Some(seconds) => format!("{url}?WAIT={seconds}"),
+            None => url.to_string(),
+        };
+        let response = self.get(user, &url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        response.text().await.unwrap()
+    }
+
+    /// Waits (with blocking WAIT, not polling) until the job reaches a phase outside `passing`.
+    /// `PHASE=<current>` makes the server answer at once if the job has already moved on.
+    pub async fn wait_until_not(&self, user: &User, url: &str, passing: &[&str]) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut doc = self.job(user, url, None).await;
+        while passing.contains(&phase(&doc).as_str()) {
+            assert!(tokio::time::Instant::now() < deadline, "job stuck in {}", phase(&doc));
+            let response = self.get(user, &format!("{url}?WAIT=10&PHASE={}", phase(&doc))).send().await.unwrap();
+            doc = response.text().await.unwrap();
+        }
+        doc
+    }
+
+    /// Runs a job to the end and returns its document.
+    pub async fn run_to_end(&self, user: &User, url: &str) -> String {
+        let response = self.post(user, &format!("{url}/phase"), &[("PHASE", "RUN")]).send().await.unwrap();
+        assert_eq!(response.status(), 303);
+        self.wait_until_not(user, url, &["PENDING", "QUEUED", "EXECUTING"]).await
+    }
+}
+
+pub fn location(response: &Response) -> String {
+    response.headers().get("location").expect("a Location header").to_str().unwrap().to_string()
+}
+
+/// The text of the first `<uws:{element}>` in a document.
+pub fn element(doc: &str, element: &str) -> Option<String> {
+    let open = format!("<uws:{element}>");
+    let start = doc.find(&open)? + open.len();
+    let end = doc[start..].find(&format!("</uws:{element}>"))?;
+    Some(doc[start..start + end].to_string())
+}
+
+pub fn phase(doc: &str) -> String {
+    element(doc, "phase").expect("a phase")
+}

@@ -13,11 +13,13 @@
 //! - [`context`]: what a running job gets: folders, progress, cancellation.
 //! - [`registry`]: the object-safe view of a kind and the list of all kinds.
 //! - [`diag`]: the `diag` kind, for operators and tests.
+//! - [`votable`]: writing VOTable result tables.
 
 pub mod context;
 pub mod diag;
 pub mod params;
 pub mod registry;
+pub mod votable;
 
 pub use context::{CancelToken, JobContext, Progress};
 pub use params::{ParamError, ParamSpec, ParamType, RawParams};

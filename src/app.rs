@@ -16,6 +16,8 @@ use vocloud_workers::Registry;
 use crate::auth::{self, Authenticator};
 use crate::config::Settings;
 use crate::db::{self, Db};
+use crate::fleet::Timing;
+use crate::fleet::executor::FleetExecutor;
 use crate::jobs::{JobService, local::LocalPool, reaper};
 use crate::storage::Storage;
 
@@ -44,14 +46,19 @@ impl Application {
         );
         let slots = settings.local_workers();
         if slots > 0 {
-            service.add_executor(LocalPool::new(slots)).await?;
+            service.add_executor(LocalPool::new(slots));
         }
+        let timing = Timing {
+            lease: Duration::from_secs(settings.fleet.lease_seconds),
+            heartbeat: Duration::from_millis(settings.fleet.heartbeat_ms),
+        };
+        service.add_executor(FleetExecutor::new(timing));
         reaper::start(service.clone(), Duration::from_millis(settings.limits.reaper_interval_ms));
 
         let listener =
             TcpListener::bind(&settings.http.bind).with_context(|| format!("binding {}", settings.http.bind))?;
         let port = listener.local_addr()?.port();
-        let server = http_server(listener, service.clone(), Authenticator::new(db), &settings)?;
+        let server = http_server(listener, service.clone(), Authenticator::new(db), timing, &settings)?;
         tracing::info!(address = %settings.http.bind, port, local_workers = slots, backend = ?service.db().backend, "vocloud listening");
         Ok(Application { port, server, service })
     }
@@ -73,9 +80,11 @@ fn http_server(
     listener: TcpListener,
     service: JobService,
     auth: Authenticator,
+    timing: Timing,
     settings: &Settings,
 ) -> anyhow::Result<Server> {
     let service = web::Data::new(service);
+    let timing = web::Data::new(timing);
     let auth = web::Data::from(Arc::new(auth));
     let form_limit = settings.limits.max_form_bytes;
     let server = HttpServer::new(move || {
@@ -83,10 +92,12 @@ fn http_server(
             .wrap(TracingLogger::default())
             .app_data(service.clone())
             .app_data(auth.clone())
+            .app_data(timing.clone())
             .app_data(web::PayloadConfig::new(form_limit))
             .app_data(web::JsonConfig::default().limit(form_limit))
             .configure(crate::uws::http::configure)
             .configure(crate::api::configure)
+            .configure(crate::fleet::http::configure)
             .route("/", web::get().to(index))
     })
     .listen(listener)?

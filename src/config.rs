@@ -19,6 +19,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub storage: StorageSettings,
     pub executors: ExecutorSettings,
+    pub fleet: FleetSettings,
+    pub slurm: SlurmSettings,
     pub limits: Limits,
     pub log: LogSettings,
     /// Password of the `admin` account created on first start; a random one is printed if unset.
@@ -60,6 +62,59 @@ pub struct ExecutorSettings {
     pub local_workers: Option<usize>,
     /// Attempts a job gets when its run is interrupted (restart, lost worker) before it ends in ERROR.
     pub max_attempts: i64,
+}
+
+/// The remote worker fleet (`vocloud worker` processes).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FleetSettings {
+    /// Seconds a claimed job stays a worker's without a heartbeat; then it is re-queued.
+    pub lease_seconds: u64,
+    /// How often workers renew leases and learn about aborts, in milliseconds.
+    pub heartbeat_ms: u64,
+}
+
+impl Default for FleetSettings {
+    fn default() -> Self {
+        FleetSettings { lease_seconds: 30, heartbeat_ms: 2000 }
+    }
+}
+
+/// The Slurm executor: each job becomes an `sbatch` of `vocloud run-job <job-dir>`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlurmSettings {
+    /// Submit jobs to Slurm.
+    pub enabled: bool,
+    /// Only these kinds go to Slurm (empty: all).
+    pub kinds: Vec<String>,
+    /// `--partition`, if set.
+    pub partition: Option<String>,
+    /// `--account`, if set.
+    pub account: Option<String>,
+    /// More `sbatch` arguments, e.g. `["--qos=normal"]`.
+    pub extra_args: Vec<String>,
+    /// The `vocloud` binary as the compute nodes see it (default: this executable).
+    pub binary: Option<PathBuf>,
+    /// How often Slurm is asked about our jobs, in milliseconds.
+    pub poll_ms: u64,
+    /// Jobs submitted and not yet finished, at most.
+    pub max_jobs: usize,
+}
+
+impl Default for SlurmSettings {
+    fn default() -> Self {
+        SlurmSettings {
+            enabled: false,
+            kinds: Vec::new(),
+            partition: None,
+            account: None,
+            extra_args: Vec::new(),
+            binary: None,
+            poll_ms: 1000,
+            max_jobs: 100,
+        }
+    }
 }
 
 /// Bounds on what clients may ask for. Durations are seconds.
@@ -196,6 +251,12 @@ impl Settings {
         }
         if l.default_destruction <= 0 || l.max_destruction < l.default_destruction {
             bail!("limits.default_destruction must be > 0 and <= limits.max_destruction");
+        }
+        if self.fleet.lease_seconds == 0
+            || self.fleet.heartbeat_ms == 0
+            || self.fleet.heartbeat_ms >= self.fleet.lease_seconds * 1000
+        {
+            bail!("fleet.heartbeat_ms must be > 0 and shorter than fleet.lease_seconds");
         }
         if self.executors.max_attempts < 1 {
             bail!("executors.max_attempts must be at least 1");

@@ -1,4 +1,4 @@
-//! The `vocloud` command: `serve`, `user`, `token`. Each subcommand is a few lines over the
+//! The `vocloud` command: `serve`, `user`, `token`, `worker`, `worker-token`. Each subcommand is a few lines over the
 //! library; settings come from `--config`, `VOCLOUD_*` variables and the flags below.
 
 use std::io::Read;
@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use vocloud::app::Application;
 use vocloud::config::{Overrides, Settings};
 use vocloud::db::Db;
+use vocloud::fleet::client::WorkerOptions;
 
 #[derive(Parser)]
 #[command(name = "vocloud", version, about = "IVOA UWS 1.1 job service for astronomy and ocean spectra")]
@@ -50,6 +51,37 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Run a remote worker: claim jobs from the master and run them on shared storage.
+    Worker {
+        /// The master's base URL, e.g. http://master:8080.
+        #[arg(long)]
+        master: String,
+        /// A worker token (`vocloud worker-token create NAME` on the master).
+        #[arg(long, env = "VOCLOUD_WORKER_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The shared storage root as this host mounts it (default: <data-dir>/storage).
+        #[arg(long, value_name = "DIR")]
+        storage: Option<PathBuf>,
+        /// Only these job kinds (comma-separated; default: all).
+        #[arg(long, value_delimiter = ',')]
+        kinds: Vec<String>,
+        /// Jobs run at once (default: one per core).
+        #[arg(long)]
+        slots: Option<usize>,
+    },
+    /// Manage the tokens remote workers authenticate with (admin).
+    WorkerToken {
+        #[command(subcommand)]
+        command: WorkerTokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkerTokenCommand {
+    /// Create a worker token and print it (it cannot be shown again).
+    Create { name: String },
+    /// Revoke a worker token: its workers are refused from their next request on.
+    Revoke { name: String },
 }
 
 #[derive(Subcommand)]
@@ -82,10 +114,14 @@ fn main() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut overrides = Overrides { data_dir: cli.data_dir, database_url: cli.database_url, ..Overrides::default() };
-    if let Command::Serve { bind, local_workers, storage } = &cli.command {
-        overrides.bind = bind.clone();
-        overrides.local_workers = *local_workers;
-        overrides.storage = storage.clone();
+    match &cli.command {
+        Command::Serve { bind, local_workers, storage } => {
+            overrides.bind = bind.clone();
+            overrides.local_workers = *local_workers;
+            overrides.storage = storage.clone();
+        }
+        Command::Worker { storage, .. } => overrides.storage = storage.clone(),
+        _ => {}
     }
     let settings = Settings::load(cli.config.as_deref(), overrides)?;
     vocloud::telemetry::init(&settings.log);
@@ -108,6 +144,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token { command: TokenCommand::Create { name } } => {
             let db = open_db(&settings).await?;
             println!("{}", vocloud::auth::create_token(&db, &name).await?);
+            Ok(())
+        }
+        Command::Worker { master, token, kinds, slots, .. } => {
+            let slots = slots.unwrap_or_else(|| settings.local_workers().max(1));
+            let options = WorkerOptions { master, token, storage: settings.storage_root(), kinds, slots };
+            vocloud::fleet::client::run(options).await
+        }
+        Command::WorkerToken { command } => {
+            let db = open_db(&settings).await?;
+            match command {
+                WorkerTokenCommand::Create { name } => {
+                    println!("{}", vocloud::auth::create_worker_token(&db, &name).await?)
+                }
+                WorkerTokenCommand::Revoke { name } => {
+                    anyhow::ensure!(
+                        vocloud::db::fleet::revoke_token(&db, &name).await?,
+                        "no live worker token named '{name}'"
+                    );
+                    println!("revoked worker token '{name}'");
+                }
+            }
             Ok(())
         }
     }

@@ -73,6 +73,20 @@ pub async fn create_token(db: &Db, user: &str) -> anyhow::Result<String> {
     Ok(token)
 }
 
+/// Creates a worker token named `name` (for one host or group of workers) and returns it.
+pub async fn create_worker_token(db: &Db, name: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        valid_user_name(name),
+        "invalid worker token name '{name}': use 1-64 letters, digits, '_', '-', '.'"
+    );
+    let token = new_secret("vocw_");
+    anyhow::ensure!(
+        db::fleet::insert_token(db, name, &token_hash(&token)).await?,
+        "a worker token named '{name}' exists already"
+    );
+    Ok(token)
+}
+
 /// Checks credentials against the database, with a cache of recent successes.
 pub struct Authenticator {
     db: Db,

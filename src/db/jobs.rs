@@ -37,13 +37,14 @@ pub struct JobRow {
     pub progress_fraction: Option<f64>,
     pub progress_message: Option<String>,
     pub executor: Option<String>,
+    pub lease_owner: Option<String>,
     pub attempt: i64,
 }
 
 const SELECT_JOB: &str = "SELECT j.id, j.kind, j.owner_id, u.name AS owner_name, e.name AS experiment, \
      j.run_id, j.label, j.notes, j.phase, j.parameters, j.creation_time, j.start_time, j.end_time, \
      j.execution_duration, j.destruction_time, j.error_type, j.error_message, j.error_detail, \
-     j.progress_fraction, j.progress_message, j.executor, j.attempt \
+     j.progress_fraction, j.progress_message, j.executor, j.lease_owner, j.attempt \
      FROM jobs j JOIN users u ON u.id = j.owner_id LEFT JOIN experiments e ON e.id = j.experiment_id";
 
 /// What a new job row holds.
@@ -223,8 +224,8 @@ pub async fn claim(
     let sql = format!(
         "UPDATE jobs SET phase = 'EXECUTING', start_time = $1, executor = $2, lease_owner = $3, \
          lease_expires_at = $4, attempt = attempt + 1 \
-         WHERE id = (SELECT id FROM jobs WHERE phase = 'QUEUED' AND kind IN ({kinds_in}) \
-                     ORDER BY queued_at, id LIMIT 1 {lock}) AND phase = 'QUEUED' \
+         WHERE id = (SELECT id FROM jobs WHERE phase = 'QUEUED' AND executor IS NULL AND kind IN ({kinds_in}) \
+                     ORDER BY queued_at, id LIMIT 1 {lock}) AND phase = 'QUEUED' AND executor IS NULL \
          RETURNING id, kind, owner_id, attempt, parameters"
     );
     sqlx::query_as(AssertSqlSafe(sql))

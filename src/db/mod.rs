@@ -6,6 +6,7 @@
 //! [`Backend`].
 
 pub mod experiments;
+pub mod fleet;
 pub mod jobs;
 pub mod tokens;
 pub mod users;

@@ -15,7 +15,9 @@ pub trait Executor: Send + Sync + 'static {
     /// is called (ABORTED, or the row is gone), so the executor only has to stop the work.
     fn cancel(&self, job_id: &str);
 
-    /// Begins taking jobs. Called once, after the service has recovered this executor's jobs that
-    /// were EXECUTING when the master last stopped.
+    /// Begins taking jobs. Called once at start-up. The executor first settles the jobs it was
+    /// running when the master last stopped — the local pool re-queues them (its threads died
+    /// with the process), the fleet gives their leases a grace period (remote workers may still
+    /// be running them), Slurm asks Slurm — and then claims new work.
     fn start(self: Arc<Self>, service: JobService);
 }

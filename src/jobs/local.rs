@@ -85,13 +85,17 @@ impl LocalPool {
             .map_err(|e| Failure::Retryable(format!("opening user storage: {e}")))?;
         let (progress_tx, progress_rx) = watch::channel(None);
         let forwarder = tokio::spawn(forward_progress(service.clone(), job.id.clone(), job.attempt, progress_rx));
-        let ctx = JobContext::new(&service.storage().job_dir(&job.id), &user_dir, self.runner.clone(), cancel)
-            .with_progress(move |p| {
-                progress_tx.send_replace(Some(p));
-            });
+        let ctx =
+            JobContext::new(&service.storage().job_dir(&job.id), job.attempt, &user_dir, self.runner.clone(), cancel)
+                .with_progress(move |p| {
+                    progress_tx.send_replace(Some(p));
+                });
+        ctx.create_dirs().map_err(|e| Failure::Retryable(format!("creating the attempt's folders: {e}")))?;
         let span = tracing::Span::current();
         let outcome = tokio::task::spawn_blocking(move || span.in_scope(|| kind.run(&parameters, &ctx))).await;
-        let _ = forwarder.await;
+        // Progress of a finished run no longer matters, and waiting out the forwarder's rate
+        // limit would delay the outcome by up to its interval.
+        forwarder.abort();
         outcome.unwrap_or_else(|e| Err(Failure::Fatal(format!("the job crashed: {}", panic_message(e)))))
     }
 }
@@ -133,8 +137,15 @@ impl Executor for LocalPool {
     }
 
     fn start(self: Arc<Self>, service: JobService) {
-        for slot in 0..self.slots {
-            tokio::spawn(self.clone().slot_loop(service.clone(), slot));
-        }
+        tokio::spawn(async move {
+            // The threads that ran these jobs died with the previous process.
+            let reason = "the service stopped while this job was running";
+            if let Err(e) = service.recover_interrupted(self.name(), reason).await {
+                tracing::error!(error.message = %e, error.cause_chain = ?e, "recovering interrupted jobs failed");
+            }
+            for slot in 0..self.slots {
+                tokio::spawn(self.clone().slot_loop(service.clone(), slot));
+            }
+        });
     }
 }

@@ -94,13 +94,11 @@ impl JobService {
         &self.inner.limits
     }
 
-    /// Registers an executor, puts back the jobs it was running when the master last stopped, and
-    /// starts it.
-    pub async fn add_executor(&self, executor: Arc<dyn Executor>) -> anyhow::Result<()> {
-        self.recover(executor.name()).await?;
+    /// Registers an executor and starts it; the executor itself first deals with the jobs it was
+    /// running when the master last stopped (see [`Executor::start`]).
+    pub fn add_executor(&self, executor: Arc<dyn Executor>) {
         self.inner.executors.write().unwrap_or_else(|e| e.into_inner()).push(executor.clone());
         executor.start(self.clone());
-        Ok(())
     }
 
     fn kind(&self, name: &str) -> Result<Arc<dyn DynKind>> {
@@ -363,8 +361,22 @@ impl JobService {
         self.get(caller, Some(kind), id).await
     }
 
-    pub fn results(&self, id: &str) -> Result<Vec<ResultEntry>> {
-        Ok(self.storage().list_results(id).context("listing results")?)
+    async fn promote_results(&self, id: &str, attempt: i64) {
+        let storage = self.storage().clone();
+        let id_owned = id.to_string();
+        let promoted = tokio::task::spawn_blocking(move || storage.promote_results(&id_owned, attempt)).await;
+        if let Ok(Err(e)) | Err(e) = promoted.map_err(std::io::Error::other) {
+            tracing::error!(job.id = id, attempt, error.message = %e, "publishing results failed");
+        }
+    }
+
+    /// The job's result files. A finished job whose results were not published yet (the master
+    /// stopped between recording the outcome and the rename) gets them published now.
+    pub async fn results(&self, job: &JobView) -> Result<Vec<ResultEntry>> {
+        if matches!(job.phase, ExecutionPhase::Completed | ExecutionPhase::Error) {
+            self.promote_results(&job.row.id, job.row.attempt).await;
+        }
+        Ok(self.storage().list_results(&job.row.id).context("listing results")?)
     }
 
     // ---- executor side ----
@@ -406,17 +418,7 @@ impl JobService {
             Ok(_) => (ExecutionPhase::Completed, None, None),
             Err(Failure::Cancelled) => (ExecutionPhase::Aborted, None, None),
             Err(Failure::Fatal(m)) => (ExecutionPhase::Error, Some("fatal"), Some(m.clone())),
-            Err(Failure::Retryable(m)) if attempt < self.inner.max_attempts => {
-                tracing::warn!(job.id = id, attempt, error.message = %m, "attempt failed; job re-queued");
-                if store::requeue(self.db(), id, attempt, now).await? {
-                    self.inner.events.publish(id, ExecutionPhase::Queued);
-                    self.inner.queued.notify_waiters();
-                }
-                return Ok(());
-            }
-            Err(Failure::Retryable(m)) => {
-                (ExecutionPhase::Error, Some("transient"), Some(format!("{m} (gave up after {attempt} attempts)")))
-            }
+            Err(Failure::Retryable(m)) => return self.requeue_or_fail(id, attempt, m).await,
         };
         let recorded = Outcome {
             phase: phase.as_str(),
@@ -436,27 +438,35 @@ impl JobService {
         Ok(())
     }
 
-    /// Jobs `executor` was running when the master stopped: each is re-queued for another
-    /// attempt, or ends in ERROR once it has used its attempts.
-    async fn recover(&self, executor: &str) -> anyhow::Result<()> {
-        for (id, attempt) in store::executing_on(self.db(), executor).await? {
-            if attempt < self.inner.max_attempts {
-                store::requeue(self.db(), &id, attempt, now_ms()).await?;
-                tracing::warn!(job.id = %id, attempt, "job was running when the service stopped; re-queued");
-            } else {
-                let message = format!(
-                    "the service stopped while this job was running (attempt {attempt} of {}); giving up",
-                    self.inner.max_attempts
-                );
-                let outcome = Outcome {
-                    phase: "ERROR",
-                    error_type: Some("transient"),
-                    error_message: Some(&message),
-                    error_detail: Some(&message),
-                };
-                store::finish(self.db(), &id, attempt, now_ms(), &outcome).await?;
-                tracing::warn!(job.id = %id, attempt, "job was running when the service stopped; out of attempts");
+    /// Puts an interrupted attempt back in the queue, or ends the job in ERROR (transient) with
+    /// `reason` once it has used its attempts.
+    pub async fn requeue_or_fail(&self, id: &str, attempt: i64, reason: &str) -> anyhow::Result<()> {
+        if attempt < self.inner.max_attempts {
+            if store::requeue(self.db(), id, attempt, now_ms()).await? {
+                tracing::warn!(job.id = id, attempt, reason, "attempt interrupted; job re-queued");
+                self.inner.events.publish(id, ExecutionPhase::Queued);
+                self.inner.queued.notify_waiters();
             }
+            return Ok(());
+        }
+        let message = format!("{reason} (attempt {attempt} of {}); giving up", self.inner.max_attempts);
+        let outcome = Outcome {
+            phase: "ERROR",
+            error_type: Some("transient"),
+            error_message: Some(&message),
+            error_detail: Some(&message),
+        };
+        if store::finish(self.db(), id, attempt, now_ms(), &outcome).await? {
+            tracing::warn!(job.id = id, attempt, reason, "attempt interrupted; out of attempts");
+            self.inner.events.publish(id, ExecutionPhase::Error);
+        }
+        Ok(())
+    }
+
+    /// Jobs `executor` was running when the master stopped, which nothing runs any more.
+    pub async fn recover_interrupted(&self, executor: &str, reason: &str) -> anyhow::Result<()> {
+        for (id, attempt) in store::executing_on(self.db(), executor).await? {
+            self.requeue_or_fail(&id, attempt, reason).await?;
         }
         Ok(())
     }

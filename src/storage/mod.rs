@@ -1,6 +1,8 @@
 //! The storage root, the only code that builds paths:
 //! `users/<user>/…` (each user's files, the files API's view) and
-//! `jobs/<id>/{params.json, work/, results/}` (one folder per job).
+//! `jobs/<id>/{params.json, work/attempt-<n>/, results/}` (one folder per job). Each attempt
+//! stages its results in its own `work/attempt-<n>/results/`; the accepted attempt's folder is
+//! renamed to `results/` ([`Storage::promote_results`]).
 //!
 //! Every user-supplied path goes through [`RelPath::parse`], which refuses anything that could
 //! leave the user's folder (`..`, absolute paths, NUL, hidden names). Files are written to a temp
@@ -91,6 +93,11 @@ impl Storage {
         Ok(Storage { root: root.to_path_buf() })
     }
 
+    /// The identity of this storage root (the content of its marker file).
+    pub fn marker(&self) -> io::Result<String> {
+        std::fs::read_to_string(self.root.join(MARKER))
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -99,12 +106,22 @@ impl Storage {
         self.root.join("jobs").join(id)
     }
 
-    /// Creates `jobs/<id>/` with `work/`, `results/` and `params.json`.
+    /// Creates `jobs/<id>/` with `work/` and `params.json`.
     pub fn create_job_dir(&self, id: &str, params_json: &[u8]) -> io::Result<()> {
         let dir = self.job_dir(id);
         std::fs::create_dir_all(dir.join("work"))?;
-        std::fs::create_dir_all(dir.join("results"))?;
         write_atomic(&dir.join("params.json"), params_json)
+    }
+
+    /// Makes the staged results of `attempt` the job's results (a rename, so readers see all of
+    /// them or none). Does nothing if the attempt staged nothing or results are already in place.
+    pub fn promote_results(&self, id: &str, attempt: i64) -> io::Result<()> {
+        let staged = vocloud_workers::attempt_dir(&self.job_dir(id), attempt).join("results");
+        let results = self.job_dir(id).join("results");
+        if !staged.is_dir() || results.exists() {
+            return Ok(());
+        }
+        std::fs::rename(staged, results)
     }
 
     pub fn read_params(&self, id: &str) -> io::Result<Vec<u8>> {

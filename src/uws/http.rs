@@ -150,7 +150,7 @@ async fn job(service: web::Data<JobService>, caller: Caller, path: JobPath, req:
         Some(wait) => service.wait(&caller, &kind, &id, Duration::from_secs(wait.seconds), wait.phase).await?,
         None => service.get(&caller, Some(&kind), &id).await?,
     };
-    let results = service.results(&id)?;
+    let results = service.results(&view).await?;
     Ok(xml_response(xml::job(&job_url(&req, &kind, &id), &view, &results)))
 }
 
@@ -324,8 +324,8 @@ async fn parameter(
 
 async fn results(service: web::Data<JobService>, caller: Caller, path: JobPath, req: HttpRequest) -> ApiResult {
     let (kind, id) = path.into_inner();
-    service.get(&caller, Some(&kind), &id).await?;
-    Ok(xml_response(xml::results(&job_url(&req, &kind, &id), &service.results(&id)?)))
+    let view = service.get(&caller, Some(&kind), &id).await?;
+    Ok(xml_response(xml::results(&job_url(&req, &kind, &id), &service.results(&view).await?)))
 }
 
 async fn result(

@@ -4,6 +4,7 @@
 mod clients;
 mod experiments;
 mod files;
+mod fleet;
 mod helpers;
 mod restart;
 mod service;

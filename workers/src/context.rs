@@ -53,15 +53,22 @@ impl CancelToken {
     }
 }
 
+/// `jobs/<id>/work/attempt-<n>/`: where attempt `n` of a job works and stages its results.
+pub fn attempt_dir(job_dir: &Path, attempt: i64) -> PathBuf {
+    job_dir.join("work").join(format!("attempt-{attempt}"))
+}
+
 type ProgressSink = Box<dyn Fn(Progress) + Send + Sync>;
 
 /// Everything a job may touch. Paths are absolute on the machine that runs the job.
 pub struct JobContext {
     /// `jobs/<id>/`: holds `params.json`.
     pub job_dir: PathBuf,
-    /// `jobs/<id>/work/`: scratch space, kept for debugging, deleted with the job.
+    /// `jobs/<id>/work/attempt-<n>/`: this attempt's scratch space, kept for debugging.
     pub work_dir: PathBuf,
-    /// `jobs/<id>/results/`: every file here is a UWS result.
+    /// `jobs/<id>/work/attempt-<n>/results/`: every file here becomes a UWS result when the
+    /// attempt ends and the master accepts its outcome. Each attempt has its own folder, so a
+    /// worker that lost its lease can never overwrite the results of the attempt that replaced it.
     pub results_dir: PathBuf,
     /// The owner's storage root (`users/<owner>/`), against which input paths resolve.
     pub user_dir: PathBuf,
@@ -72,16 +79,26 @@ pub struct JobContext {
 }
 
 impl JobContext {
-    pub fn new(job_dir: &Path, user_dir: &Path, runner: String, cancel: CancelToken) -> Self {
+    pub fn new(job_dir: &Path, attempt: i64, user_dir: &Path, runner: String, cancel: CancelToken) -> Self {
+        let work_dir = attempt_dir(job_dir, attempt);
         JobContext {
             job_dir: job_dir.to_path_buf(),
-            work_dir: job_dir.join("work"),
-            results_dir: job_dir.join("results"),
+            results_dir: work_dir.join("results"),
+            work_dir,
             user_dir: user_dir.to_path_buf(),
             runner,
             cancel,
             progress: Box::new(|_| {}),
         }
+    }
+
+    /// Creates this attempt's folders (the job folder itself must exist: a job destroyed
+    /// meanwhile is not brought back).
+    pub fn create_dirs(&self) -> std::io::Result<()> {
+        if !self.job_dir.is_dir() {
+            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "the job folder is gone (job destroyed?)"));
+        }
+        std::fs::create_dir_all(&self.results_dir)
     }
 
     /// Sends progress reports to `sink` (the executor forwards them to the master).

@@ -21,7 +21,7 @@ pub mod params;
 pub mod registry;
 pub mod votable;
 
-pub use context::{CancelToken, JobContext, Progress};
+pub use context::{CancelToken, JobContext, Progress, attempt_dir};
 pub use params::{ParamError, ParamSpec, ParamType, RawParams};
 pub use registry::{DynKind, Registry};
 

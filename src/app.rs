@@ -19,6 +19,7 @@ use crate::db::{self, Db};
 use crate::fleet::Timing;
 use crate::fleet::executor::FleetExecutor;
 use crate::jobs::{JobService, local::LocalPool, reaper};
+use crate::slurm::executor::SlurmExecutor;
 use crate::storage::Storage;
 
 pub struct Application {
@@ -53,6 +54,9 @@ impl Application {
             heartbeat: Duration::from_millis(settings.fleet.heartbeat_ms),
         };
         service.add_executor(FleetExecutor::new(timing));
+        if settings.slurm.enabled {
+            service.add_executor(SlurmExecutor::new(settings.slurm.clone())?);
+        }
         reaper::start(service.clone(), Duration::from_millis(settings.limits.reaper_interval_ms));
 
         let listener =

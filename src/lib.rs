@@ -5,6 +5,7 @@
 //! - [`config`]: the typed settings and where they come from.
 //! - [`uws`]: UWS 1.1 — phases, control parameters, XML documents, the REST binding.
 //! - [`jobs`]: the job service (the only code that changes phases), executors, the reaper.
+//! - [`slurm`]: the Slurm executor and `vocloud run-job`.
 //! - [`fleet`]: remote `vocloud worker`s: the fleet API, its executor, and the worker's loop.
 //! - [`db`]: the pool, migrations and every SQL statement.
 //! - [`storage`]: the storage root and the only code that builds paths.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod fleet;
 pub mod jobs;
 pub mod respond;
+pub mod slurm;
 pub mod storage;
 pub mod telemetry;
 pub mod uws;

@@ -1,4 +1,4 @@
-//! The `vocloud` command: `serve`, `user`, `token`, `worker`, `worker-token`. Each subcommand is a few lines over the
+//! The `vocloud` command: `serve`, `user`, `token`, `worker`, `worker-token`, `run-job`. Each subcommand is a few lines over the
 //! library; settings come from `--config`, `VOCLOUD_*` variables and the flags below.
 
 use std::io::Read;
@@ -68,6 +68,12 @@ enum Command {
         /// Jobs run at once (default: one per core).
         #[arg(long)]
         slots: Option<usize>,
+    },
+    /// Run one attempt of a job from its folder (what Slurm runs on a compute node).
+    RunJob {
+        job_dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        attempt: i64,
     },
     /// Manage the tokens remote workers authenticate with (admin).
     WorkerToken {
@@ -150,6 +156,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let slots = slots.unwrap_or_else(|| settings.local_workers().max(1));
             let options = WorkerOptions { master, token, storage: settings.storage_root(), kinds, slots };
             vocloud::fleet::client::run(options).await
+        }
+        Command::RunJob { job_dir, attempt } => {
+            if !vocloud::slurm::run_job::run(&job_dir, attempt).await? {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::WorkerToken { command } => {
             let db = open_db(&settings).await?;

@@ -361,8 +361,9 @@ pub async fn expired(db: &Db, now: i64, limit: i64) -> anyhow::Result<Vec<String
 /// EXECUTING jobs that have run longer than their execution duration, with that duration.
 pub async fn overrun(db: &Db, now: i64) -> anyhow::Result<Vec<(String, i64)>> {
     sqlx::query_as(
+        // Slurm enforces the time limit itself (its TIMEOUT ends the job in ERROR).
         "SELECT id, execution_duration FROM jobs WHERE phase = 'EXECUTING' AND execution_duration > 0 \
-         AND start_time + execution_duration * 1000 <= $1",
+         AND executor <> 'slurm' AND start_time + execution_duration * 1000 <= $1",
     )
     .bind(now)
     .fetch_all(&db.pool)

@@ -5,6 +5,7 @@
 //! them too). Where the backends really differ (claiming a queued job) the statement is chosen by
 //! [`Backend`].
 
+pub mod batch;
 pub mod experiments;
 pub mod fleet;
 pub mod jobs;

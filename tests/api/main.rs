@@ -8,6 +8,7 @@ mod fleet;
 mod helpers;
 mod restart;
 mod service;
+mod slurm;
 mod uws_errors;
 mod uws_lifecycle;
 mod uws_xml;

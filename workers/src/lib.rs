@@ -63,6 +63,21 @@ pub struct Outputs {
     pub results: Vec<ResultFile>,
 }
 
+/// What one run of a job needs, for batch systems that must be told (Slurm's `--cpus-per-task`,
+/// `--mem`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct Resources {
+    pub cores: u32,
+    /// Memory in MiB; `None` leaves it to the batch system's default.
+    pub memory_mb: Option<u64>,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Resources { cores: 1, memory_mb: None }
+    }
+}
+
 /// A job kind: typed parameters, their description, and the computation.
 pub trait Kind: Send + Sync + 'static {
     /// The typed parameters, deserialised from the validated JSON object built by [`params`].
@@ -80,6 +95,11 @@ pub trait Kind: Send + Sync + 'static {
     /// creation, after each value was checked against its [`ParamSpec`].
     fn check(_params: &Self::Params) -> Result<(), ParamError> {
         Ok(())
+    }
+
+    /// What a run with these parameters needs (cores, memory).
+    fn resources(_params: &Self::Params) -> Resources {
+        Resources::default()
     }
 
     /// Runs the job. Long loops call `ctx.checkpoint()?` so that an abort stops them promptly.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, RawParams, params};
+use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, RawParams, Resources, params};
 
 /// A job kind with its parameter type erased.
 pub trait DynKind: Send + Sync {
@@ -18,6 +18,8 @@ pub trait DynKind: Send + Sync {
     fn validate(&self, raw: &RawParams) -> Result<Map<String, Value>, ParamError>;
     /// Runs the job from a parameter object produced by [`DynKind::validate`].
     fn run(&self, params: &Map<String, Value>, ctx: &JobContext) -> Result<Outputs, Failure>;
+    /// What a run with these parameters needs.
+    fn resources(&self, params: &Map<String, Value>) -> Resources;
 }
 
 struct Erased<K>(std::marker::PhantomData<K>);
@@ -51,6 +53,10 @@ impl<K: Kind> DynKind for Erased<K> {
     fn run(&self, params: &Map<String, Value>, ctx: &JobContext) -> Result<Outputs, Failure> {
         let typed = Self::typed(params).map_err(|e| Failure::fatal("params.json", e))?;
         K::run(typed, ctx)
+    }
+
+    fn resources(&self, params: &Map<String, Value>) -> Resources {
+        Self::typed(params).map(|p| K::resources(&p)).unwrap_or_default()
     }
 }
 

@@ -211,3 +211,37 @@ async fn revoked_tokens_user_tokens_and_foreign_storage_are_refused() {
     let stderr = refused_worker(&app, &good, elsewhere.path());
     assert!(stderr.contains("storage is not the master's"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_comes_back_after_its_lease_lapsed_cannot_overwrite_the_new_attempt() {
+    let app = fleet_app(3).await;
+    let alice = app.add_user("alice").await;
+    let token = token(&app, "hosts").await;
+    let workers = [Worker::start(&app, &token, &storage(&app)), Worker::start(&app, &token, &storage(&app))];
+
+    let url = app.create_job(&alice, "diag", &[("duration", "1.5"), ("PHASE", "RUN")]).await;
+    let id = url.rsplit('/').next().unwrap().to_string();
+    assert_eq!(phase(&app.wait_until_not(&alice, &url, &["QUEUED"]).await), "EXECUTING");
+    let first = holder(&app, &id).await.expect("a worker holds the job");
+    let stale = workers.iter().find(|w| w.id == first).unwrap();
+    // Freeze the first worker (a hung host); its lease lapses and the other worker takes over.
+    signal(stale, "STOP");
+    let doc = app.wait_until_not(&alice, &url, &["QUEUED", "EXECUTING"]).await;
+    assert_eq!(phase(&doc), "COMPLETED", "{doc}");
+    let winner = workers.iter().find(|w| w.id != first).unwrap();
+    let expected = format!("worker {}", winner.id);
+
+    // The stale worker wakes up, finishes its sleep and tries to report: it must change nothing.
+    signal(stale, "CONT");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let doc = app.job(&alice, &url, None).await;
+    assert_eq!(phase(&doc), "COMPLETED");
+    assert!(doc.contains("<vocloud:attempt>2</vocloud:attempt>"), "{doc}");
+    let text = app.get(&alice, &format!("{url}/results/diag.txt")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains(&expected), "{text}");
+}
+
+fn signal(worker: &Worker, name: &str) {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(worker.child.id().to_string()).status().unwrap();
+    assert!(status.success());
+}

@@ -250,7 +250,8 @@ fn read_time(file: &netcdf::File, time_dim: &str) -> Result<Vec<Stamp>, String> 
     let var = file.variable(time_dim).ok_or_else(|| format!("no time coordinate variable '{time_dim}'"))?;
     let units = text_attr(&var, "units").ok_or_else(|| format!("time variable '{time_dim}' has no 'units'"))?;
     let calendar = text_attr(&var, "calendar");
-    let units = TimeUnits::parse(&units, calendar.as_deref()).map_err(|e| format!("time variable '{time_dim}': {e}"))?;
+    let units =
+        TimeUnits::parse(&units, calendar.as_deref()).map_err(|e| format!("time variable '{time_dim}': {e}"))?;
     let values = var.get_values::<f64, _>(..).map_err(|e| format!("reading time: {e}"))?;
     Ok(values.into_iter().map(|v| units.decode(v)).collect())
 }

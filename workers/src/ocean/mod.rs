@@ -75,7 +75,9 @@ impl Request {
     /// The time bounds in epoch seconds.
     pub fn times(&self) -> Result<(i64, i64), ParamError> {
         let parse = |name: &str, v: &Option<String>, default: i64| match v {
-            Some(text) if !text.trim().is_empty() => time::parse_instant(text).map_err(|e| ParamError::invalid(name, e)),
+            Some(text) if !text.trim().is_empty() => {
+                time::parse_instant(text).map_err(|e| ParamError::invalid(name, e))
+            }
             _ => Ok(default),
         };
         let (start, end) = (parse("start", &self.start, i64::MIN)?, parse("end", &self.end, i64::MAX)?);

@@ -26,7 +26,8 @@ pub fn read_step(
     scratch: &mut Vec<f64>,
     out: &mut Vec<f64>,
 ) -> Result<(), String> {
-    let var = file.variable(&info.variable).ok_or_else(|| format!("{}: variable '{}' vanished", info.name, info.variable))?;
+    let var =
+        file.variable(&info.variable).ok_or_else(|| format!("{}: variable '{}' vanished", info.name, info.variable))?;
     out.clear();
     out.resize(sel.len(), f64::NAN);
     let singletons = info.shape.len() - 3;

@@ -127,7 +127,16 @@ mod tests {
     #[test]
     fn renders_a_png_with_missing_pixels_grey() {
         let values: Vec<f64> = (0..12).map(|i| if i == 5 { f64::NAN } else { i as f64 }).collect();
-        let map = Map { values: &values, rows: 3, cols: 4, flip: true, vmin: 0.0, vmax: 11.0, title: "t".into(), units: "K".into() };
+        let map = Map {
+            values: &values,
+            rows: 3,
+            cols: 4,
+            flip: true,
+            vmin: 0.0,
+            vmax: 11.0,
+            title: "t".into(),
+            units: "K".into(),
+        };
         let bytes = png(&map).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
         let img = image::load_from_memory(&bytes).unwrap().to_rgb8();

@@ -22,14 +22,15 @@ pub struct BBox {
 
 impl BBox {
     pub fn parse(text: &str) -> Result<BBox, String> {
-        let numbers: Vec<f64> = text.split(',').map(|s| s.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(
-            |_| format!("expected four numbers minLon,minLat,maxLon,maxLat, got '{text}'"),
-        )?;
+        let numbers: Vec<f64> = text
+            .split(',')
+            .map(|s| s.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("expected four numbers minLon,minLat,maxLon,maxLat, got '{text}'"))?;
         let [west, south, east, north] = numbers[..] else {
             return Err(format!("expected four numbers minLon,minLat,maxLon,maxLat, got '{text}'"));
         };
-        if numbers.iter().any(|x| !x.is_finite()) || south > north || !(-90.0..=90.0).contains(&south) || north > 90.0
-        {
+        if numbers.iter().any(|x| !x.is_finite()) || south > north || !(-90.0..=90.0).contains(&south) || north > 90.0 {
             return Err(format!("latitudes must satisfy -90 <= minLat <= maxLat <= 90, got '{text}'"));
         }
         if !(-360.0..=360.0).contains(&west) || !(-360.0..=360.0).contains(&east) {

@@ -59,7 +59,8 @@ impl Series<'_> {
                 }])
             })
             .collect();
-        let (start, end) = (self.start.max(rows.first().map_or(0, |r| r.time)), self.end.min(rows.last().map_or(0, |r| r.time)));
+        let (start, end) =
+            (self.start.max(rows.first().map_or(0, |r| r.time)), self.end.min(rows.last().map_or(0, |r| r.time)));
         let mut meta = json!({
             "shortName": self.dataset,
             "variable": self.variable,
@@ -99,15 +100,21 @@ impl Series<'_> {
         let mut table = Table::new(
             "timeseries",
             vec![
-                Field::new("time", Datatype::Long).unit("s").ucd("time.epoch").describe("seconds since 1970-01-01T00:00:00Z"),
+                Field::new("time", Datatype::Long)
+                    .unit("s")
+                    .ucd("time.epoch")
+                    .describe("seconds since 1970-01-01T00:00:00Z"),
                 Field::new("iso_time", Datatype::Char).describe("time step, ISO 8601"),
                 Field::new("cnt", Datatype::Long).ucd("meta.number").describe("number of valid pixels"),
                 value("min", "minimum"),
                 value("max", "maximum"),
-                value("mean", match self.mean {
-                    Mean::CosLat => "cos(latitude)-weighted mean (SDAP mean)",
-                    Mean::Plain => "unweighted mean (SDAP mean)",
-                }),
+                value(
+                    "mean",
+                    match self.mean {
+                        Mean::CosLat => "cos(latitude)-weighted mean (SDAP mean)",
+                        Mean::Plain => "unweighted mean (SDAP mean)",
+                    },
+                ),
                 value("mean_plain", "unweighted mean"),
                 value("mean_coslat", "cos(latitude)-weighted mean"),
                 value("std", "population standard deviation about the unweighted mean"),

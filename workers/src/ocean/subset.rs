@@ -86,7 +86,8 @@ impl Kind for OceanSubset {
             "netcdf" => {
                 let tmp = ctx.work_dir.join("subset.nc");
                 netcdf_points(&tmp, &points, var, units).map_err(|e| Failure::fatal("writing subset.nc", e))?;
-                std::fs::rename(&tmp, ctx.results_dir.join("subset.nc")).map_err(|e| Failure::Retryable(e.to_string()))?;
+                std::fs::rename(&tmp, ctx.results_dir.join("subset.nc"))
+                    .map_err(|e| Failure::Retryable(e.to_string()))?;
                 ResultFile { name: "subset.nc".into(), mime_type: "application/x-netcdf".into() }
             }
             _ => {

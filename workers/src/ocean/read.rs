@@ -94,7 +94,7 @@ pub fn fold_steps<A: Send>(
                 read_step(&file, info, step.index, sel, &mut scratch, &mut values).map_err(Failure::Fatal)?;
                 visit(&mut acc, i, step, &values).map_err(Failure::Fatal)?;
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 16 == 0 || n == total {
+                if n.is_multiple_of(16) || n == total {
                     ctx.progress(n as f64 / total as f64, format!("{what}: {n}/{total} time steps"));
                 }
             }

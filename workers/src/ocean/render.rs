@@ -141,7 +141,7 @@ mod tests {
         assert_eq!(&bytes[1..4], b"PNG");
         let img = image::load_from_memory(&bytes).unwrap().to_rgb8();
         // Row 1 (middle), column 1 is missing: it is grey in the middle band of the map.
-        let (x, y) = (MARGIN as u32 + 120 * 1 + 60, TOP as u32 + 120 + 60);
+        let (x, y) = (MARGIN as u32 + 120 + 60, TOP as u32 + 120 + 60);
         assert_eq!(img.get_pixel(x, y).0, LAND);
         assert_eq!(colour(0.0), [68, 1, 84]);
         assert_eq!(colour(1.0), [253, 231, 37]);

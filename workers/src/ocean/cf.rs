@@ -9,6 +9,8 @@
 //!
 //! Every error names the file and what is missing from it; callers turn it into a job ERROR.
 
+use std::cell::Cell;
+use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 
 use netcdf::{AttributeValue, Variable};
@@ -73,8 +75,33 @@ pub struct FileInfo {
     pub stamps: Vec<Stamp>,
 }
 
+// libhdf5 is linked through netcdf-sys (hdf5-metno-sys); only this one symbol is needed.
+unsafe extern "C" {
+    fn H5Eset_auto2(estack_id: i64, func: Option<unsafe extern "C" fn(i64, *mut c_void) -> i32>, data: *mut c_void)
+    -> i32;
+}
+
+thread_local! {
+    static HDF5_QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The thread-safe libhdf5 keeps its error-printing switch per thread, and libnetcdf turns it
+/// off only on the thread that first used it; on every other (rayon, executor) thread, probing
+/// a missing attribute would print an `HDF5-DIAG` trace to stderr. Errors still come back as
+/// return codes.
+pub fn quiet_hdf5() {
+    HDF5_QUIET.with(|quiet| {
+        if !quiet.replace(true) {
+            // SAFETY: H5E_DEFAULT (0) is the calling thread's default error stack; a null
+            // handler only disables automatic printing.
+            unsafe { H5Eset_auto2(0, None, std::ptr::null_mut()) };
+        }
+    });
+}
+
 /// Opens a file, with the file's name in the error.
 pub fn open(path: &Path, name: &str) -> Result<netcdf::File, String> {
+    quiet_hdf5();
     netcdf::open(path).map_err(|e| format!("{name}: not a readable netCDF file ({e})"))
 }
 

@@ -131,6 +131,7 @@ fn votable(points: &[Point], var: &str, units: &str) -> Vec<u8> {
 }
 
 fn netcdf_points(path: &std::path::Path, points: &[Point], var: &str, units: &str) -> Result<(), netcdf::Error> {
+    super::cf::quiet_hdf5();
     let mut file = netcdf::create(path)?;
     file.add_attribute("Conventions", "CF-1.8")?;
     file.add_attribute("featureType", "point")?;

@@ -143,6 +143,7 @@ fn write_netcdf(
     req: &Request,
 ) -> Result<(), netcdf::Error> {
     let sel = &opened.sel;
+    super::cf::quiet_hdf5();
     let mut file = netcdf::create(path)?;
     file.add_attribute("Conventions", "CF-1.8")?;
     file.add_attribute("title", format!("time average of {} over {}", req.variable, req.dataset))?;

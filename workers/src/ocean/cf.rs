@@ -38,13 +38,6 @@ impl Decoder {
         let value = raw * self.scale + self.offset;
         if value < self.valid_unpacked.0 || value > self.valid_unpacked.1 { f64::NAN } else { value }
     }
-
-    /// Decodes a buffer in place.
-    pub fn decode_all(&self, values: &mut [f64]) {
-        for v in values {
-            *v = self.decode(*v);
-        }
-    }
 }
 
 /// Horizontal coordinates of a grid.
@@ -77,8 +70,11 @@ pub struct FileInfo {
 
 // libhdf5 is linked through netcdf-sys (hdf5-metno-sys); only this one symbol is needed.
 unsafe extern "C" {
-    fn H5Eset_auto2(estack_id: i64, func: Option<unsafe extern "C" fn(i64, *mut c_void) -> i32>, data: *mut c_void)
-    -> i32;
+    fn H5Eset_auto2(
+        estack_id: i64,
+        func: Option<unsafe extern "C" fn(i64, *mut c_void) -> i32>,
+        data: *mut c_void,
+    ) -> i32;
 }
 
 thread_local! {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::dataset::{self, Dataset};
-use super::read::{fold_steps, read_step};
+use super::read::{Scratch, fold_files, read_step};
 use super::series::{Mean, Row, Series};
 use super::stats::Partial;
 use super::time::iso_utc;
@@ -54,10 +54,10 @@ impl Kind for OceanDda {
     fn run(params: DdaParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         let req = &params.request;
         let opened = req.open(ctx)?;
-        let (sel, ds) = (&opened.sel, &opened.ds);
+        let sel = &opened.sel;
         let clim_files = dataset::discover(&ctx.user_dir, &params.climatology).map_err(Failure::Fatal)?;
         let clim = dataset::scan(&clim_files, req.variable.trim(), i64::MIN, i64::MAX).map_err(Failure::Fatal)?;
-        let (first, cfirst) = (&ds.files[0], &clim.files[0]);
+        let (first, cfirst) = (&opened.first, &clim.files[0]);
         if (first.ny, first.nx) != (cfirst.ny, cfirst.nx) {
             return Err(Failure::Fatal(format!(
                 "{}: climatology grid {}×{} differs from the data grid {}×{}",
@@ -65,19 +65,19 @@ impl Kind for OceanDda {
             )));
         }
         let by_doy = doy_index(&clim);
-        let pairs = fold_steps(
-            ds,
-            sel,
+        let (acc, steps) = fold_files(
+            &opened,
+            req.variable.trim(),
             ctx,
             "daily differences",
             Acc::default,
-            |acc, i, step, values| {
-                let Some(&c) = by_doy.iter().rev().find(|(doy, _)| *doy <= step.stamp.doy).map(|(_, c)| c) else {
+            |acc, stamp, values| {
+                let Some(&c) = by_doy.iter().rev().find(|(doy, _)| *doy <= stamp.doy).map(|(_, c)| c) else {
                     return Ok(());
                 };
                 acc.read_clim(&clim, c, sel)?;
                 let diffs = values.iter().zip(&acc.clim).map(|(x, c)| x - c);
-                acc.rows.push((i, Partial::of(diffs.zip(sel.weight.iter().copied()))));
+                acc.rows.push((stamp.epoch, Partial::of(diffs.zip(sel.weight.iter().copied()))));
                 Ok(())
             },
             |mut a, b| {
@@ -85,17 +85,20 @@ impl Kind for OceanDda {
                 a
             },
         )?;
-        let mut pairs = pairs.rows;
-        pairs.sort_by_key(|(i, _)| *i);
+        if steps == 0 {
+            return Err(req.no_steps());
+        }
+        let mut pairs = acc.rows;
+        pairs.sort_by_key(|(epoch, _)| *epoch);
         let rows: Vec<Row> = pairs
             .into_iter()
             .filter(|(_, p)| p.cnt > 0)
-            .map(|(i, stats)| {
-                let midnight = ds.steps[i].stamp.epoch.div_euclid(86400) * 86400;
+            .map(|(epoch, stats)| {
+                let midnight = epoch.div_euclid(86400) * 86400;
                 Row { time: midnight, iso_time: iso_utc(midnight), stats }
             })
             .collect();
-        let (start, end) = req.times().map_err(|e| Failure::Fatal(e.to_string()))?;
+        let (start, end) = (opened.start, opened.end);
         let series = Series {
             dataset: &req.dataset,
             variable: &req.variable,
@@ -130,10 +133,11 @@ fn doy_index(clim: &Dataset) -> Vec<(u32, usize)> {
 /// consecutive days often share a 5-day climatology step).
 #[derive(Default)]
 struct Acc {
-    rows: Vec<(usize, Partial)>,
+    /// (data time, statistics of the differences).
+    rows: Vec<(i64, Partial)>,
     clim_step: Option<usize>,
     clim: Vec<f64>,
-    scratch: Vec<f64>,
+    scratch: Scratch,
 }
 
 impl Acc {

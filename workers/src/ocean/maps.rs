@@ -47,15 +47,15 @@ impl Kind for OceanMaps {
 
     fn run(params: MapsParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         let req = &params.request;
-        let opened = req.open(ctx)?;
-        let (ds, sel) = (&opened.ds, &opened.sel);
+        let (opened, ds) = req.scan(ctx)?;
+        let (ds, sel) = (&ds, &opened.sel);
         let (vmin, vmax) = match (params.vmin, params.vmax) {
             (Some(lo), Some(hi)) => (lo, hi),
             (lo, hi) => {
                 let step = &ds.steps[0];
                 let info = &ds.files[step.file];
                 let file = super::cf::open(&info.path, &info.name).map_err(Failure::Fatal)?;
-                let (mut scratch, mut values) = (Vec::new(), Vec::new());
+                let (mut scratch, mut values) = (super::read::Scratch::default(), Vec::new());
                 read_step(&file, info, step.index, sel, &mut scratch, &mut values).map_err(Failure::Fatal)?;
                 let (a, b) = finite_range(&values);
                 (lo.unwrap_or(a), hi.unwrap_or(b))

@@ -95,40 +95,61 @@ impl Request {
         self.times().map(|_| ())
     }
 
-    /// Finds the files, reads their metadata and the grid, and selects the box.
+    /// Finds the files, describes the first one (grid, units) and selects the box. The other
+    /// files are described while they are read ([`read::fold_files`]), so each is opened once.
     pub fn open(&self, ctx: &JobContext) -> Result<Opened, Failure> {
         let (start, end) = self.times().map_err(|e| Failure::Fatal(e.to_string()))?;
         let bbox = BBox::parse(&self.bbox).map_err(|e| Failure::fatal("bbox", e))?;
         ctx.progress(0.0, "scanning the dataset");
         let files = dataset::discover(&ctx.user_dir, &self.dataset).map_err(Failure::Fatal)?;
-        let ds = dataset::scan(&files, self.variable.trim(), start, end).map_err(Failure::Fatal)?;
-        if ds.steps.is_empty() {
-            return Err(Failure::Fatal(format!(
-                "dataset '{}': no time step between {} and {}",
-                self.dataset,
-                self.start.as_deref().unwrap_or("the beginning"),
-                self.end.as_deref().unwrap_or("the end")
-            )));
-        }
-        let first = &ds.files[ds.steps[0].file];
-        let file = cf::open(&first.path, &first.name).map_err(Failure::Fatal)?;
-        let coords = cf::read_coords(&file, first).map_err(Failure::Fatal)?;
+        let (path, name) = &files[0];
+        let file = cf::open(path, name).map_err(Failure::Fatal)?;
+        let first = cf::describe(&file, path, name, self.variable.trim()).map_err(Failure::Fatal)?;
+        let coords = cf::read_coords(&file, &first).map_err(Failure::Fatal)?;
         let sel = Selection::new(&coords, first.ny, first.nx, &bbox)
             .map_err(|e| Failure::Fatal(format!("{}: {e} ({})", first.name, self.bbox)))?;
-        Ok(Opened { ds, sel, bbox })
+        Ok(Opened { files, first, sel, bbox, start, end })
+    }
+
+    /// The error for a dataset with no step in the time range.
+    pub fn no_steps(&self) -> Failure {
+        Failure::Fatal(format!(
+            "dataset '{}': no time step between {} and {}",
+            self.dataset,
+            self.start.as_deref().unwrap_or("the beginning"),
+            self.end.as_deref().unwrap_or("the end")
+        ))
+    }
+
+    /// Like [`Request::open`], with every file described up front: for kinds that need the
+    /// whole ordered list of steps before reading (map frame numbers).
+    pub fn scan(&self, ctx: &JobContext) -> Result<(Opened, Dataset), Failure> {
+        let opened = self.open(ctx)?;
+        let ds =
+            dataset::scan(&opened.files, self.variable.trim(), opened.start, opened.end).map_err(Failure::Fatal)?;
+        if ds.steps.is_empty() {
+            return Err(self.no_steps());
+        }
+        Ok((opened, ds))
     }
 }
 
 /// A dataset opened for a request.
 pub struct Opened {
-    pub ds: Dataset,
+    /// (absolute path, user-relative name), sorted by name.
+    pub files: Vec<(std::path::PathBuf, String)>,
+    /// The first file, whose grid every other file must share.
+    pub first: cf::FileInfo,
     pub sel: Selection,
     pub bbox: BBox,
+    /// Inclusive time bounds, epoch seconds.
+    pub start: i64,
+    pub end: i64,
 }
 
 impl Opened {
-    /// The variable's units and long name, from the first file.
+    /// The variable's units, from the first file.
     pub fn units(&self) -> Option<&str> {
-        self.ds.files[0].units.as_deref()
+        self.first.units.as_deref()
     }
 }

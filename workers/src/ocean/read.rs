@@ -12,18 +12,68 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
-use super::cf::FileInfo;
+use super::Opened;
+use super::cf::{self, FileInfo};
 use super::dataset::{Dataset, Step};
 use super::select::Selection;
+use super::time::Stamp;
 use crate::{Failure, JobContext};
 
-/// Reads step `index` of the open `file` into `out` (output order, NaN = missing or outside).
+/// Reusable read buffers, one per storage type worth reading natively.
+#[derive(Default)]
+pub struct Scratch {
+    i16s: Vec<i16>,
+    f32s: Vec<f32>,
+    f64s: Vec<f64>,
+}
+
+/// Reads one block in the variable's own type when that is int16 or float32 (the common packed
+/// and unpacked cases), so the library's type conversion does not run under its global lock and
+/// a quarter of the bytes move; anything else is converted to f64 by the library. Rows are
+/// copied into `out` at the block's place in the selection.
+fn read_block(
+    var: &netcdf::Variable,
+    extents: Vec<netcdf::Extent>,
+    block: (usize, usize),
+    scratch: &mut Scratch,
+    mut place: impl FnMut(usize, &mut dyn Iterator<Item = f64>),
+) -> netcdf::Result<()> {
+    use netcdf::types::{FloatType, IntType, NcVariableType as T};
+    let (len, width) = block;
+    match var.vartype() {
+        T::Int(IntType::I16) => {
+            scratch.i16s.resize(len, 0);
+            var.get_values_into(scratch.i16s.as_mut_slice(), extents)?;
+            for (row, chunk) in scratch.i16s.chunks_exact(width).enumerate() {
+                place(row, &mut chunk.iter().map(|&v| v as f64));
+            }
+        }
+        T::Float(FloatType::F32) => {
+            scratch.f32s.resize(len, 0.0);
+            var.get_values_into(scratch.f32s.as_mut_slice(), extents)?;
+            for (row, chunk) in scratch.f32s.chunks_exact(width).enumerate() {
+                place(row, &mut chunk.iter().map(|&v| v as f64));
+            }
+        }
+        _ => {
+            scratch.f64s.resize(len, 0.0);
+            var.get_values_into(scratch.f64s.as_mut_slice(), extents)?;
+            for (row, chunk) in scratch.f64s.chunks_exact(width).enumerate() {
+                place(row, &mut chunk.iter().copied());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads step `index` of the open `file` into `out` (output order, NaN = missing or outside),
+/// decoding as it copies.
 pub fn read_step(
     file: &netcdf::File,
     info: &FileInfo,
     index: usize,
     sel: &Selection,
-    scratch: &mut Vec<f64>,
+    scratch: &mut Scratch,
     out: &mut Vec<f64>,
 ) -> Result<(), String> {
     let var =
@@ -39,20 +89,15 @@ pub fn read_step(
         extents.extend(std::iter::repeat_n(netcdf::Extent::from(0usize), singletons));
         extents.push(block.y.clone().into());
         extents.push(block.x.clone().into());
-        scratch.resize(block.len(), 0.0);
-        var.get_values_into(scratch.as_mut_slice(), extents)
-            .map_err(|e| format!("{}: reading '{}' step {index}: {e}", info.name, info.variable))?;
         let width = block.x.len();
-        for (row, chunk) in scratch.chunks_exact(width).enumerate() {
+        read_block(&var, extents, (block.len(), width), scratch, |row, values| {
             let at = sel.out_index(b, row, 0);
-            out[at..at + width].copy_from_slice(chunk);
-        }
-    }
-    info.decoder.decode_all(out);
-    for (v, &inside) in out.iter_mut().zip(&sel.inside) {
-        if !inside {
-            *v = f64::NAN;
-        }
+            let inside = &sel.inside[at..at + width];
+            for ((slot, raw), &inside) in out[at..at + width].iter_mut().zip(values).zip(inside) {
+                *slot = if inside { info.decoder.decode(raw) } else { f64::NAN };
+            }
+        })
+        .map_err(|e| format!("{}: reading '{}' step {index}: {e}", info.name, info.variable))?;
     }
     Ok(())
 }
@@ -87,7 +132,7 @@ pub fn fold_steps<A: Send>(
         .try_fold(&init, |mut acc, (file_index, steps)| {
             let info = &ds.files[file_index];
             let file = super::cf::open(&info.path, &info.name).map_err(Failure::Fatal)?;
-            let (mut scratch, mut values) = (Vec::new(), Vec::new());
+            let (mut scratch, mut values) = (Scratch::default(), Vec::new());
             for i in steps {
                 ctx.checkpoint()?;
                 let step = &ds.steps[i];
@@ -128,4 +173,82 @@ pub fn map_steps<T: Send>(
     )?;
     pairs.sort_by_key(|(i, _)| *i);
     Ok(pairs.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Opens every file of `opened` once, in parallel: describes it (errors name the file), checks
+/// that it shares the first file's grid, and runs `visit(acc, stamp, values)` on each of its
+/// time steps in `[start, end]`. Returns the merged accumulator and the number of steps seen.
+/// The order of visits is arbitrary: accumulators keep the stamp and sort at the end.
+pub fn fold_files<A: Send>(
+    opened: &Opened,
+    variable: &str,
+    ctx: &JobContext,
+    what: &str,
+    init: impl Fn() -> A + Sync + Send,
+    visit: impl Fn(&mut A, &Stamp, &[f64]) -> Result<(), String> + Sync + Send,
+    merge: impl Fn(A, A) -> A + Sync + Send,
+) -> Result<(A, usize), Failure> {
+    let done = AtomicUsize::new(0);
+    let total = opened.files.len();
+    let (first, sel) = (&opened.first, &opened.sel);
+    opened
+        .files
+        .par_iter()
+        .try_fold(
+            || (init(), 0),
+            |(mut acc, mut steps), (path, name)| {
+                ctx.checkpoint()?;
+                let file = cf::open(path, name).map_err(Failure::Fatal)?;
+                let info = cf::describe(&file, path, name, variable).map_err(Failure::Fatal)?;
+                if (info.ny, info.nx) != (first.ny, first.nx) {
+                    return Err(Failure::Fatal(format!(
+                        "{name}: grid {}×{} differs from {} ({}×{}); a dataset must share one grid",
+                        info.ny, info.nx, first.name, first.ny, first.nx
+                    )));
+                }
+                let (mut scratch, mut values) = (Scratch::default(), Vec::new());
+                for (index, stamp) in info.stamps.iter().enumerate() {
+                    if !(opened.start..=opened.end).contains(&stamp.epoch) {
+                        continue;
+                    }
+                    ctx.checkpoint()?;
+                    read_step(&file, &info, index, sel, &mut scratch, &mut values).map_err(Failure::Fatal)?;
+                    visit(&mut acc, stamp, &values).map_err(Failure::Fatal)?;
+                    steps += 1;
+                }
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_multiple_of(16) || n == total {
+                    ctx.progress(n as f64 / total as f64, format!("{what}: {n}/{total} files"));
+                }
+                Ok((acc, steps))
+            },
+        )
+        .try_reduce(|| (init(), 0), |(a, na), (b, nb)| Ok((merge(a, b), na + nb)))
+}
+
+/// Like [`fold_files`] with one result per time step, returned sorted by time.
+pub fn map_files<T: Send>(
+    opened: &Opened,
+    variable: &str,
+    ctx: &JobContext,
+    what: &str,
+    f: impl Fn(&Stamp, &[f64]) -> Result<T, String> + Sync + Send,
+) -> Result<Vec<(Stamp, T)>, Failure> {
+    let (mut pairs, _) = fold_files(
+        opened,
+        variable,
+        ctx,
+        what,
+        Vec::new,
+        |acc: &mut Vec<(Stamp, T)>, stamp, values| {
+            acc.push((stamp.clone(), f(stamp, values)?));
+            Ok(())
+        },
+        |mut a, b| {
+            a.extend(b);
+            a
+        },
+    )?;
+    pairs.sort_by_key(|(stamp, _)| stamp.epoch);
+    Ok(pairs)
 }

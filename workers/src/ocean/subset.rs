@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use super::Request;
-use super::read::map_steps;
+use super::read::map_files;
 use super::time::iso_utc;
 use crate::votable::{Datatype, Field, Table, Value as Cell};
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType, ResultFile};
@@ -64,10 +64,10 @@ impl Kind for OceanSubset {
         let opened = req.open(ctx)?;
         let sel = &opened.sel;
         let total = AtomicU64::new(0);
-        let per_step = map_steps(&opened.ds, sel, ctx, "subset", |_, step, values| {
+        let per_step = map_files(&opened, req.variable.trim(), ctx, "subset", |stamp, values| {
             let points: Vec<Point> = (0..values.len())
                 .filter(|&i| !values[i].is_nan())
-                .map(|i| Point { time: step.stamp.epoch, lat: sel.lat[i], lon: sel.lon[i], value: values[i] })
+                .map(|i| Point { time: stamp.epoch, lat: sel.lat[i], lon: sel.lon[i], value: values[i] })
                 .collect();
             let n = total.fetch_add(points.len() as u64, Ordering::Relaxed) + points.len() as u64;
             if n > params.max_points as u64 {
@@ -75,7 +75,10 @@ impl Kind for OceanSubset {
             }
             Ok(points)
         })?;
-        let points: Vec<Point> = per_step.into_iter().flatten().collect();
+        if per_step.is_empty() {
+            return Err(req.no_steps());
+        }
+        let points: Vec<Point> = per_step.into_iter().flat_map(|(_, points)| points).collect();
         let var = req.variable.trim();
         let units = opened.units().unwrap_or("");
         let result = match params.format.as_str() {

@@ -9,9 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::read::fold_steps;
+use super::read::fold_files;
 use super::render::{self, Map};
 use super::select::Selection;
+use super::time::Stamp;
 use super::{Opened, Request};
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ResultFile};
 
@@ -28,14 +29,17 @@ pub struct TimeavgParams {
 pub struct PixelSums {
     pub sum: Vec<f64>,
     pub count: Vec<u32>,
+    /// The first and last time step seen (for the output's time coverage).
+    pub span: Option<(Stamp, Stamp)>,
 }
 
 impl PixelSums {
     fn new(n: usize) -> Self {
-        PixelSums { sum: vec![0.0; n], count: vec![0; n] }
+        PixelSums { sum: vec![0.0; n], count: vec![0; n], span: None }
     }
 
-    fn add(&mut self, values: &[f64]) {
+    fn add(&mut self, stamp: &Stamp, values: &[f64]) {
+        self.widen(Some((stamp.clone(), stamp.clone())));
         for ((s, c), &v) in self.sum.iter_mut().zip(self.count.iter_mut()).zip(values) {
             if !v.is_nan() {
                 *s += v;
@@ -46,11 +50,21 @@ impl PixelSums {
 
     /// Combines the sums of two disjoint sets of time steps.
     pub fn merge(mut self, other: PixelSums) -> PixelSums {
+        self.widen(other.span);
         for (i, (s, c)) in other.sum.into_iter().zip(other.count).enumerate() {
             self.sum[i] += s;
             self.count[i] += c;
         }
         self
+    }
+
+    fn widen(&mut self, span: Option<(Stamp, Stamp)>) {
+        self.span = match (self.span.take(), span) {
+            (Some((a0, a1)), Some((b0, b1))) => {
+                Some((if b0.epoch < a0.epoch { b0 } else { a0 }, if b1.epoch > a1.epoch { b1 } else { a1 }))
+            }
+            (a, b) => a.or(b),
+        };
     }
 
     pub fn mean(&self) -> Vec<f64> {
@@ -75,31 +89,27 @@ impl Kind for OceanTimeavg {
         let req = &params.request;
         let opened = req.open(ctx)?;
         let n = opened.sel.len();
-        let sums = fold_steps(
-            &opened.ds,
-            &opened.sel,
+        let (sums, steps) = fold_files(
+            &opened,
+            req.variable.trim(),
             ctx,
             "time average",
             || PixelSums::new(n),
-            |acc, _, _, values| {
-                acc.add(values);
+            |acc, stamp, values| {
+                acc.add(stamp, values);
                 Ok(())
             },
             PixelSums::merge,
         )?;
+        let Some((first, last)) = sums.span.clone() else { return Err(req.no_steps()) };
+        let coverage = (first.iso.as_str(), last.iso.as_str());
         let mean = sums.mean();
         let nc = ctx.work_dir.join("timeavg.nc");
-        write_netcdf(&nc, &opened, &mean, &sums.count, req).map_err(|e| Failure::fatal("writing timeavg.nc", e))?;
+        write_netcdf(&nc, &opened, &mean, &sums.count, req, coverage)
+            .map_err(|e| Failure::fatal("writing timeavg.nc", e))?;
         std::fs::rename(&nc, ctx.results_dir.join("timeavg.nc")).map_err(|e| Failure::Retryable(e.to_string()))?;
         let (lo, hi) = finite_range(&mean);
-        let steps = &opened.ds.steps;
-        let title = format!(
-            "mean {} {} .. {} ({} steps)",
-            req.variable,
-            &steps[0].stamp.iso[..10],
-            &steps[steps.len() - 1].stamp.iso[..10],
-            steps.len()
-        );
+        let title = format!("mean {} {} .. {} ({steps} steps)", req.variable, &first.iso[..10], &last.iso[..10]);
         let map = Map {
             values: &mean,
             rows: opened.sel.rows,
@@ -111,7 +121,7 @@ impl Kind for OceanTimeavg {
             units: opened.units().unwrap_or("").to_string(),
         };
         ctx.write_result("timeavg.png", &render::png(&map).map_err(Failure::Fatal)?)?;
-        ctx.progress(1.0, format!("{} time steps averaged", steps.len()));
+        ctx.progress(1.0, format!("{steps} time steps averaged"));
         Ok(Outputs {
             results: vec![
                 ResultFile { name: "timeavg.nc".into(), mime_type: "application/x-netcdf".into() },
@@ -141,6 +151,7 @@ fn write_netcdf(
     mean: &[f64],
     count: &[u32],
     req: &Request,
+    (first, last): (&str, &str),
 ) -> Result<(), netcdf::Error> {
     let sel = &opened.sel;
     super::cf::quiet_hdf5();
@@ -148,9 +159,8 @@ fn write_netcdf(
     file.add_attribute("Conventions", "CF-1.8")?;
     file.add_attribute("title", format!("time average of {} over {}", req.variable, req.dataset))?;
     file.add_attribute("bbox", req.bbox.as_str())?;
-    let steps = &opened.ds.steps;
-    file.add_attribute("time_coverage_start", steps[0].stamp.iso.as_str())?;
-    file.add_attribute("time_coverage_end", steps[steps.len() - 1].stamp.iso.as_str())?;
+    file.add_attribute("time_coverage_start", first)?;
+    file.add_attribute("time_coverage_end", last)?;
     let grid: [&str; 2] = match (&sel.lat_1d, &sel.lon_1d) {
         (Some(lat), Some(lon)) => {
             file.add_dimension("lat", sel.rows)?;

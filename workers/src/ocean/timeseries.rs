@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Request;
-use super::read::map_steps;
+use super::read::map_files;
 use super::series::{Mean, Row, Series};
 use super::stats::Partial;
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec};
@@ -38,18 +38,19 @@ impl Kind for OceanTimeseries {
     fn run(params: TimeseriesParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         let req = &params.request;
         let opened = req.open(ctx)?;
-        let (sel, ds) = (&opened.sel, &opened.ds);
-        let stats = map_steps(ds, sel, ctx, "time series", |_, _, values| {
+        let sel = &opened.sel;
+        let stats = map_files(&opened, req.variable.trim(), ctx, "time series", |_, values| {
             Ok(Partial::of(values.iter().copied().zip(sel.weight.iter().copied())))
         })?;
-        let rows: Vec<Row> = ds
-            .steps
-            .iter()
-            .zip(stats)
+        if stats.is_empty() {
+            return Err(req.no_steps());
+        }
+        let rows: Vec<Row> = stats
+            .into_iter()
             .filter(|(_, p)| p.cnt > 0)
-            .map(|(step, stats)| Row { time: step.stamp.epoch, iso_time: step.stamp.iso.clone(), stats })
+            .map(|(stamp, stats)| Row { time: stamp.epoch, iso_time: stamp.iso, stats })
             .collect();
-        let (start, end) = req.times().map_err(|e| Failure::Fatal(e.to_string()))?;
+        let (start, end) = (opened.start, opened.end);
         let series = Series {
             dataset: &req.dataset,
             variable: &req.variable,

@@ -2,11 +2,14 @@
 //!
 //! Only the blocks of the selection are read (`nc_get_vara` on `[t, y-range, x-range]`), one
 //! time step at a time, into a buffer reused for the whole file: memory is bounded by
-//! (threads × one step of the box), whatever the number of files.
+//! (threads × (one step of the box + one accumulator)), whatever the number of files.
 //!
 //! The `netcdf` crate serialises every library call behind one process-wide mutex, so the
 //! HDF5 decompression of different files does not overlap; what runs in parallel is the
-//! decoding and the statistics. `benches/ocean/` measures how much that costs.
+//! decoding and the statistics. `benches/ocean/` measures it (`--lock-check`): a second thread
+//! gains only 7–20 %, so decompression under the lock dominates. The way past it is several
+//! processes (or worker nodes), each folding a time slice into mergeable partials
+//! ([`super::stats`]), which is how the statistics are designed.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -191,12 +194,16 @@ pub fn fold_files<A: Send>(
     let done = AtomicUsize::new(0);
     let total = opened.files.len();
     let (first, sel) = (&opened.first, &opened.sel);
+    // Exactly one accumulator per thread (contiguous runs of files): a time-average map of the
+    // globe is 12 MB per accumulator, and rayon's adaptive splitting could otherwise make more.
+    let per_thread = total.div_ceil(rayon::current_num_threads().max(1)).max(1);
     opened
         .files
-        .par_iter()
-        .try_fold(
-            || (init(), 0),
-            |(mut acc, mut steps), (path, name)| {
+        .par_chunks(per_thread)
+        .map(|files| {
+            let (mut acc, mut steps) = (init(), 0);
+            let (mut scratch, mut values) = (Scratch::default(), Vec::new());
+            for (path, name) in files {
                 ctx.checkpoint()?;
                 let file = cf::open(path, name).map_err(Failure::Fatal)?;
                 let info = cf::describe(&file, path, name, variable).map_err(Failure::Fatal)?;
@@ -206,7 +213,6 @@ pub fn fold_files<A: Send>(
                         info.ny, info.nx, first.name, first.ny, first.nx
                     )));
                 }
-                let (mut scratch, mut values) = (Scratch::default(), Vec::new());
                 for (index, stamp) in info.stamps.iter().enumerate() {
                     if !(opened.start..=opened.end).contains(&stamp.epoch) {
                         continue;
@@ -220,9 +226,9 @@ pub fn fold_files<A: Send>(
                 if n.is_multiple_of(16) || n == total {
                     ctx.progress(n as f64 / total as f64, format!("{what}: {n}/{total} files"));
                 }
-                Ok((acc, steps))
-            },
-        )
+            }
+            Ok((acc, steps))
+        })
         .try_reduce(|| (init(), 0), |(a, na), (b, nb)| Ok((merge(a, b), na + nb)))
 }
 

@@ -2,8 +2,8 @@
 //! computation of the same definitions (tests/ocean/fixtures.py): cnt, min and max exactly,
 //! means and std to 1e-9. Fixtures cover packed int16 with scale/offset/_FillValue/valid range,
 //! land, a missing day, a leap day, a multi-step file, 0..360 longitudes, descending latitudes,
-//! a box across the antimeridian, a box across the data's 0/360 seam, a 5-day climatology and a
-//! curvilinear noleap RTOFS-like grid with a singleton depth.
+//! a box across the antimeridian, a box across the data's 0/360 seam, a 5-day climatology, a
+//! monthly (seasonal) climatology and a curvilinear noleap RTOFS-like grid with a singleton depth.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,7 +38,7 @@ async fn upload_fixtures(app: &TestApp, user: &User) -> (tempfile::TempDir, Valu
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_str().unwrap().to_string();
     tokio::task::spawn_blocking(move || run_python(&["make", &out])).await.unwrap();
-    for sub in ["sst", "clim", "rtofs", "bad"] {
+    for sub in ["sst", "clim", "clim_monthly", "rtofs", "bad"] {
         let mut names: Vec<PathBuf> =
             std::fs::read_dir(dir.path().join(sub)).unwrap().map(|e| e.unwrap().path()).collect();
         names.sort();
@@ -99,8 +99,10 @@ fn assert_series(name: &str, json: &Value, reference: &[Value]) {
         for field in ["mean", "mean_plain", "std"] {
             assert_close(&format!("{at}: {field}"), &row[field], &want[field], 1e-9);
         }
-        if let Some(coslat) = want.get("mean_coslat") {
-            assert_close(&format!("{at}: mean_coslat"), &row["mean_coslat"], coslat, 1e-9);
+        for field in ["mean_coslat", "meanSeasonal", "minSeasonal", "maxSeasonal"] {
+            if let Some(value) = want.get(field) {
+                assert_close(&format!("{at}: {field}"), &row[field], value, 1e-9);
+            }
         }
     }
 }
@@ -111,19 +113,30 @@ async fn ocean_kinds_match_xarray_on_third_party_netcdf() {
     let user = app.add_user("oceanographer").await;
     let (dir, reference) = upload_fixtures(&app, &user).await;
 
-    // Area time series across the antimeridian on 0..360 data, whole dataset.
+    // Area time series across the antimeridian on 0..360 data, whole dataset, with SDAP's
+    // seasonal variant against a monthly climatology.
     let url = completed(
         &app,
         &user,
         "ocean-timeseries",
-        &[("dataset", "ocean/sst"), ("variable", "analysed_sst"), ("bbox", "170,-5,-170,5")],
+        &[
+            ("dataset", "ocean/sst"),
+            ("variable", "analysed_sst"),
+            ("bbox", "170,-5,-170,5"),
+            ("seasonal_climatology", "ocean/clim_monthly"),
+        ],
     )
     .await;
     let json: Value = result(&app, &user, &url, "timeseries.json").await.json().await.unwrap();
     assert_series("antimeridian", &json, reference["ts_antimeridian"].as_array().unwrap());
     assert_eq!(json["data"][2][0]["iso_time"], "2024-02-29T09:00:00+0000", "the leap day is a step");
     let csv = result(&app, &user, &url, "timeseries.csv").await.text().await.unwrap();
-    assert!(csv.starts_with("time,iso_time,cnt,min,max,mean,mean_plain,mean_coslat,std\n"), "{csv}");
+    assert!(
+        csv.starts_with(
+            "time,iso_time,cnt,min,max,mean,mean_plain,mean_coslat,std,meanSeasonal,minSeasonal,maxSeasonal\n"
+        ),
+        "{csv}"
+    );
     assert_eq!(csv.lines().count(), 1 + reference["ts_antimeridian"].as_array().unwrap().len());
     let vot = result(&app, &user, &url, "timeseries.vot").await.text().await.unwrap();
     assert!(vot.contains("<FIELD name=\"mean_plain\"") && vot.contains("nrows=\"6\""), "{vot}");

@@ -95,7 +95,7 @@ impl Kind for OceanDda {
             .filter(|(_, p)| p.cnt > 0)
             .map(|(epoch, stats)| {
                 let midnight = epoch.div_euclid(86400) * 86400;
-                Row { time: midnight, iso_time: iso_utc(midnight), stats }
+                Row { time: midnight, iso_time: iso_utc(midnight), stats, extra: Vec::new() }
             })
             .collect();
         let (start, end) = (opened.start, opened.end);

@@ -19,6 +19,8 @@ pub struct Row {
     pub time: i64,
     pub iso_time: String,
     pub stats: Partial,
+    /// Optional derived fields (the seasonal variants), the same names on every row.
+    pub extra: Vec<(&'static str, f64)>,
 }
 
 /// Which mean SDAP calls `mean` for this operation.
@@ -52,11 +54,15 @@ impl Series<'_> {
             .iter()
             .map(|r| {
                 let p = &r.stats;
-                json!([{
+                let mut entry = json!({
                     "min": p.min, "max": p.max, "mean": self.mean(p), "mean_plain": p.mean_plain(),
                     "mean_coslat": p.mean_coslat(), "cnt": p.cnt, "std": p.std(),
                     "time": r.time, "iso_time": r.iso_time, "ds": 0
-                }])
+                });
+                for (name, value) in &r.extra {
+                    entry[*name] = json!(value);
+                }
+                json!([entry])
             })
             .collect();
         let (start, end) =
@@ -75,11 +81,16 @@ impl Series<'_> {
     }
 
     pub fn csv(&self, rows: &[Row]) -> String {
-        let mut out = String::from("time,iso_time,cnt,min,max,mean,mean_plain,mean_coslat,std\n");
+        let mut out = String::from("time,iso_time,cnt,min,max,mean,mean_plain,mean_coslat,std");
+        for (name, _) in rows.first().map_or(&[][..], |r| &r.extra[..]) {
+            out.push(',');
+            out.push_str(name);
+        }
+        out.push('\n');
         for r in rows {
             let p = &r.stats;
             out.push_str(&format!(
-                "{},{},{},{:?},{:?},{:?},{:?},{:?},{:?}\n",
+                "{},{},{},{:?},{:?},{:?},{:?},{:?},{:?}",
                 r.time,
                 r.iso_time,
                 p.cnt,
@@ -90,6 +101,10 @@ impl Series<'_> {
                 p.mean_coslat(),
                 p.std()
             ));
+            for (_, value) in &r.extra {
+                out.push_str(&format!(",{value:?}"));
+            }
+            out.push('\n');
         }
         out
     }
@@ -97,35 +112,36 @@ impl Series<'_> {
     pub fn votable(&self, rows: &[Row]) -> Vec<u8> {
         let unit = self.units.unwrap_or("");
         let value = |name: &str, desc: &str| Field::new(name, Datatype::Double).unit(unit).describe(desc);
-        let mut table = Table::new(
-            "timeseries",
-            vec![
-                Field::new("time", Datatype::Long)
-                    .unit("s")
-                    .ucd("time.epoch")
-                    .describe("seconds since 1970-01-01T00:00:00Z"),
-                Field::new("iso_time", Datatype::Char).describe("time step, ISO 8601"),
-                Field::new("cnt", Datatype::Long).ucd("meta.number").describe("number of valid pixels"),
-                value("min", "minimum"),
-                value("max", "maximum"),
-                value(
-                    "mean",
-                    match self.mean {
-                        Mean::CosLat => "cos(latitude)-weighted mean (SDAP mean)",
-                        Mean::Plain => "unweighted mean (SDAP mean)",
-                    },
-                ),
-                value("mean_plain", "unweighted mean"),
-                value("mean_coslat", "cos(latitude)-weighted mean"),
-                value("std", "population standard deviation about the unweighted mean"),
-            ],
-        );
+        let mut fields = vec![
+            Field::new("time", Datatype::Long)
+                .unit("s")
+                .ucd("time.epoch")
+                .describe("seconds since 1970-01-01T00:00:00Z"),
+            Field::new("iso_time", Datatype::Char).describe("time step, ISO 8601"),
+            Field::new("cnt", Datatype::Long).ucd("meta.number").describe("number of valid pixels"),
+            value("min", "minimum"),
+            value("max", "maximum"),
+            value(
+                "mean",
+                match self.mean {
+                    Mean::CosLat => "cos(latitude)-weighted mean (SDAP mean)",
+                    Mean::Plain => "unweighted mean (SDAP mean)",
+                },
+            ),
+            value("mean_plain", "unweighted mean"),
+            value("mean_coslat", "cos(latitude)-weighted mean"),
+            value("std", "population standard deviation about the unweighted mean"),
+        ];
+        for (name, _) in rows.first().map_or(&[][..], |r| &r.extra[..]) {
+            fields.push(value(name, "minus the same statistic of the climatology's month (SDAP seasonal filter)"));
+        }
+        let mut table = Table::new("timeseries", fields);
         table.description = Some(format!("{} over {} in bbox {:?}", self.variable, self.dataset, self.bbox));
         table.infos.push(("dataset".into(), self.dataset.into()));
         table.infos.push(("variable".into(), self.variable.into()));
         for r in rows {
             let p = &r.stats;
-            table.push(vec![
+            let mut cells = vec![
                 Cell::Int(r.time),
                 Cell::Text(r.iso_time.clone()),
                 Cell::Int(p.cnt as i64),
@@ -135,7 +151,9 @@ impl Series<'_> {
                 Cell::Float(p.mean_plain()),
                 Cell::Float(p.mean_coslat()),
                 Cell::Float(p.std()),
-            ]);
+            ];
+            cells.extend(r.extra.iter().map(|(_, v)| Cell::Float(*v)));
+            table.push(cells);
         }
         table.to_bytes()
     }

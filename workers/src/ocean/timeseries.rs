@@ -4,7 +4,13 @@
 //! `mean_plain`, `std` (population, about the unweighted mean). Steps with no valid pixel are
 //! dropped, as SDAP does. Each step is a [`Partial`](super::stats::Partial), so the same code
 //! can later run on a time slice per worker and the slices be concatenated (or merged per step
-//! when a step is split by area). Seasonal and low-pass variants are not implemented yet.
+//! when a step is split by area).
+//!
+//! Seasonal variant (`seasonal_climatology`, SDAP's `seasonalFilter`): the same statistics are
+//! computed on a climatology dataset of the same grid, indexed by calendar month of its time
+//! steps (the last step of a month wins); then `meanSeasonal = mean − clim[month].mean`, and
+//! likewise `minSeasonal`, `maxSeasonal`; a month without climatology gives 0, as in SDAP. The
+//! low-pass (`*LowPass`, Butterworth `filtfilt`) variants are not implemented.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +18,7 @@ use super::Request;
 use super::read::map_files;
 use super::series::{Mean, Row, Series};
 use super::stats::Partial;
-use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec};
+use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType};
 
 pub struct OceanTimeseries;
 
@@ -20,6 +26,8 @@ pub struct OceanTimeseries;
 pub struct TimeseriesParams {
     #[serde(flatten)]
     pub request: Request,
+    /// Monthly climatology dataset for the seasonal variant.
+    pub seasonal_climatology: Option<String>,
 }
 
 impl Kind for OceanTimeseries {
@@ -28,7 +36,13 @@ impl Kind for OceanTimeseries {
     const DESCRIPTION: &'static str = "Area time series of a netCDF variable over a box (SDAP timeSeriesSpark): per time step cnt, min, max, mean (cos-latitude weighted), mean_plain, std; JSON, CSV and VOTable.";
 
     fn parameters() -> Vec<ParamSpec> {
-        super::request_specs()
+        let mut specs = super::request_specs();
+        specs.push(ParamSpec::new(
+            "seasonal_climatology",
+            ParamType::Text { max_len: 1024 },
+            "monthly climatology (folder, file or glob, same grid): adds meanSeasonal, minSeasonal, maxSeasonal",
+        ));
+        specs
     }
 
     fn check(params: &TimeseriesParams) -> Result<(), ParamError> {
@@ -38,17 +52,28 @@ impl Kind for OceanTimeseries {
     fn run(params: TimeseriesParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         let req = &params.request;
         let opened = req.open(ctx)?;
-        let sel = &opened.sel;
-        let stats = map_files(&opened, req.variable.trim(), ctx, "time series", |_, values| {
-            Ok(Partial::of(values.iter().copied().zip(sel.weight.iter().copied())))
-        })?;
+        let stats = area_stats(&opened, req, ctx, "time series")?;
         if stats.is_empty() {
             return Err(req.no_steps());
         }
+        let climatology = match &params.seasonal_climatology {
+            Some(dataset) if !dataset.trim().is_empty() => Some(monthly(req, dataset, &opened, ctx)?),
+            _ => None,
+        };
         let rows: Vec<Row> = stats
             .into_iter()
             .filter(|(_, p)| p.cnt > 0)
-            .map(|(stamp, stats)| Row { time: stamp.epoch, iso_time: stamp.iso, stats })
+            .map(|(stamp, stats)| {
+                let extra = climatology.as_ref().map_or_else(Vec::new, |clim| {
+                    let c = clim.get(month(&stamp.iso)).copied().flatten().unwrap_or(stats);
+                    vec![
+                        ("meanSeasonal", stats.mean_coslat() - c.mean_coslat()),
+                        ("minSeasonal", stats.min - c.min),
+                        ("maxSeasonal", stats.max - c.max),
+                    ]
+                });
+                Row { time: stamp.epoch, iso_time: stamp.iso, stats, extra }
+            })
             .collect();
         let (start, end) = (opened.start, opened.end);
         let series = Series {
@@ -64,5 +89,67 @@ impl Kind for OceanTimeseries {
         let results = series.write(ctx, &rows)?;
         ctx.progress(1.0, format!("{} time steps", rows.len()));
         Ok(Outputs { results })
+    }
+}
+
+/// Per time step statistics of the box, sorted by time.
+fn area_stats(
+    opened: &super::Opened,
+    req: &Request,
+    ctx: &JobContext,
+    what: &str,
+) -> Result<Vec<(super::time::Stamp, Partial)>, Failure> {
+    let sel = &opened.sel;
+    map_files(opened, req.variable.trim(), ctx, what, |_, values| {
+        Ok(Partial::of(values.iter().copied().zip(sel.weight.iter().copied())))
+    })
+}
+
+/// The month (1..=12) of an ISO time stamp.
+fn month(iso: &str) -> usize {
+    iso.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(0)
+}
+
+/// The climatology's statistics over the same box, indexed by month (index 1..=12).
+fn monthly(
+    req: &Request,
+    dataset: &str,
+    data: &super::Opened,
+    ctx: &JobContext,
+) -> Result<[Option<Partial>; 13], Failure> {
+    let clim_req = Request { dataset: dataset.to_string(), start: None, end: None, ..req.clone() };
+    let clim = clim_req.open(ctx)?;
+    if (clim.first.ny, clim.first.nx) != (data.first.ny, data.first.nx) {
+        return Err(Failure::Fatal(format!(
+            "{}: climatology grid {}×{} differs from the data grid {}×{}",
+            clim.first.name, clim.first.ny, clim.first.nx, data.first.ny, data.first.nx
+        )));
+    }
+    let mut by_month = [None; 13];
+    for (stamp, stats) in area_stats(&clim, &clim_req, ctx, "seasonal climatology")? {
+        if stats.cnt > 0 {
+            by_month[month(&stamp.iso)] = Some(stats);
+        }
+    }
+    Ok(by_month)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Registry;
+
+    #[test]
+    fn seasonal_climatology_reaches_the_params() {
+        let kind = Registry::builtin().get(OceanTimeseries::NAME).unwrap();
+        let raw = vec![
+            ("dataset".to_string(), "sst".to_string()),
+            ("variable".to_string(), "analysed_sst".to_string()),
+            ("seasonal_climatology".to_string(), "clim".to_string()),
+        ];
+        let object = kind.validate(&raw).unwrap();
+        let params: TimeseriesParams = serde_json::from_value(serde_json::Value::Object(object)).unwrap();
+        assert_eq!(params.seasonal_climatology.as_deref(), Some("clim"));
+        assert_eq!(month("2024-02-29T09:00:00+0000"), 2);
     }
 }

@@ -130,6 +130,7 @@ async fn ocean_kinds_match_xarray_on_third_party_netcdf() {
     let json: Value = result(&app, &user, &url, "timeseries.json").await.json().await.unwrap();
     assert_series("antimeridian", &json, reference["ts_antimeridian"].as_array().unwrap());
     assert_eq!(json["data"][2][0]["iso_time"], "2024-02-29T09:00:00+0000", "the leap day is a step");
+    assert!(json["data"][0][0].get("meanLowPass").is_none(), "6 steps: SDAP's filter cannot run, fields absent");
     let csv = result(&app, &user, &url, "timeseries.csv").await.text().await.unwrap();
     assert!(
         csv.starts_with(

@@ -12,6 +12,7 @@
 //! - [`select`]: the bbox (antimeridian-aware) and the hyperslabs it selects.
 //! - [`read`]: streaming the hyperslabs step by step, files in parallel.
 //! - [`stats`]: mergeable partial statistics (the unit for splitting a job across workers).
+//! - [`lowpass`]: SDAP's Butterworth `filtfilt` low-pass variants.
 //! - [`series`]: time series outputs (SDAP JSON, CSV, VOTable).
 //! - [`timeseries`], [`dda`], [`timeavg`], [`subset`], [`maps`]: the job kinds.
 //! - [`render`]: PNG maps with a colour bar.
@@ -19,6 +20,7 @@
 pub mod cf;
 pub mod dataset;
 pub mod dda;
+pub mod lowpass;
 pub mod maps;
 pub mod read;
 pub mod render;

@@ -9,8 +9,11 @@
 //! Seasonal variant (`seasonal_climatology`, SDAP's `seasonalFilter`): the same statistics are
 //! computed on a climatology dataset of the same grid, indexed by calendar month of its time
 //! steps (the last step of a month wins); then `meanSeasonal = mean − clim[month].mean`, and
-//! likewise `minSeasonal`, `maxSeasonal`; a month without climatology gives 0, as in SDAP. The
-//! low-pass (`*LowPass`, Butterworth `filtfilt`) variants are not implemented.
+//! likewise `minSeasonal`, `maxSeasonal`; a month without climatology gives 0, as in SDAP.
+//!
+//! Low-pass variants (`low_pass`, default true as SDAP's `lowPassFilter`): `meanLowPass`,
+//! `maxLowPass`, `minLowPass` (and `*SeasonalLowPass` with the seasonal variant), see
+//! [`super::lowpass`]; absent for series of 10 steps or fewer, as in SDAP.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +31,8 @@ pub struct TimeseriesParams {
     pub request: Request,
     /// Monthly climatology dataset for the seasonal variant.
     pub seasonal_climatology: Option<String>,
+    /// Add SDAP's low-pass variants.
+    pub low_pass: bool,
 }
 
 impl Kind for OceanTimeseries {
@@ -42,6 +47,14 @@ impl Kind for OceanTimeseries {
             ParamType::Text { max_len: 1024 },
             "monthly climatology (folder, file or glob, same grid): adds meanSeasonal, minSeasonal, maxSeasonal",
         ));
+        specs.push(
+            ParamSpec::new(
+                "low_pass",
+                ParamType::Bool,
+                "add meanLowPass, maxLowPass, minLowPass (SDAP's Butterworth filtfilt; needs more than 10 steps)",
+            )
+            .default(true),
+        );
         specs
     }
 
@@ -60,7 +73,7 @@ impl Kind for OceanTimeseries {
             Some(dataset) if !dataset.trim().is_empty() => Some(monthly(req, dataset, &opened, ctx)?),
             _ => None,
         };
-        let rows: Vec<Row> = stats
+        let mut rows: Vec<Row> = stats
             .into_iter()
             .filter(|(_, p)| p.cnt > 0)
             .map(|(stamp, stats)| {
@@ -75,6 +88,9 @@ impl Kind for OceanTimeseries {
                 Row { time: stamp.epoch, iso_time: stamp.iso, stats, extra }
             })
             .collect();
+        if params.low_pass {
+            add_low_pass(&mut rows);
+        }
         let (start, end) = (opened.start, opened.end);
         let series = Series {
             dataset: &req.dataset,
@@ -103,6 +119,36 @@ fn area_stats(
     map_files(opened, req.variable.trim(), ctx, what, |_, values| {
         Ok(Partial::of(values.iter().copied().zip(sel.weight.iter().copied())))
     })
+}
+
+/// Appends SDAP's `*LowPass` fields (in SDAP's order) when the filter applies to this length.
+fn add_low_pass(rows: &mut [Row]) {
+    let mut columns: Vec<(&'static str, Vec<f64>)> = vec![
+        ("meanLowPass", rows.iter().map(|r| r.stats.mean_coslat()).collect()),
+        ("maxLowPass", rows.iter().map(|r| r.stats.max).collect()),
+        ("minLowPass", rows.iter().map(|r| r.stats.min).collect()),
+    ];
+    for name in ["meanSeasonal", "minSeasonal", "maxSeasonal"] {
+        let values: Option<Vec<f64>> =
+            rows.iter().map(|r| r.extra.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)).collect();
+        if let (Some(values), false) = (values, rows.is_empty()) {
+            columns.push((low_pass_name(name), values));
+        }
+    }
+    for (name, series) in columns {
+        let Some(filtered) = super::lowpass::sdap_lowpass(&series) else { return };
+        for (row, value) in rows.iter_mut().zip(filtered) {
+            row.extra.push((name, value));
+        }
+    }
+}
+
+fn low_pass_name(seasonal: &str) -> &'static str {
+    match seasonal {
+        "meanSeasonal" => "meanSeasonalLowPass",
+        "minSeasonal" => "minSeasonalLowPass",
+        _ => "maxSeasonalLowPass",
+    }
 }
 
 /// The month (1..=12) of an ISO time stamp.
@@ -147,6 +193,7 @@ mod tests {
             ("variable".to_string(), "analysed_sst".to_string()),
             ("seasonal_climatology".to_string(), "clim".to_string()),
         ];
+        assert!(kind.parameters().iter().any(|p| p.name == "low_pass"));
         let object = kind.validate(&raw).unwrap();
         let params: TimeseriesParams = serde_json::from_value(serde_json::Value::Object(object)).unwrap();
         assert_eq!(params.seasonal_climatology.as_deref(), Some("clim"));

@@ -44,7 +44,9 @@ pub fn discover(root: &Path, pattern: &str) -> Result<Vec<(PathBuf, String)>, St
             for entry in std::fs::read_dir(&real).map_err(|e| format!("{name}: {e}"))? {
                 let entry = entry.map_err(|e| format!("{name}: {e}"))?;
                 let file = entry.file_name().to_string_lossy().into_owned();
-                let is_netcdf = [".nc", ".nc4", ".netcdf"].iter().any(|ext| file.ends_with(ext));
+                // Hidden files are skipped: uploads in progress and editor droppings live there.
+                let is_netcdf =
+                    !file.starts_with('.') && [".nc", ".nc4", ".netcdf"].iter().any(|ext| file.ends_with(ext));
                 if is_netcdf && entry.path().canonicalize().is_ok_and(|p| p.starts_with(&root_real) && p.is_file()) {
                     files.push((entry.path(), format!("{name}/{file}")));
                 }

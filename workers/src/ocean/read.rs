@@ -7,7 +7,7 @@
 //! The `netcdf` crate serialises every library call behind one process-wide mutex, so the
 //! HDF5 decompression of different files does not overlap; what runs in parallel is the
 //! decoding and the statistics. `benches/ocean/` measures it (`--lock-check`): a second thread
-//! gains only 7–20 %, so decompression under the lock dominates. The way past it is several
+//! changed the time by −10 % to +20 %, so decompression under the lock dominates. The way past it is several
 //! processes (or worker nodes), each folding a time slice into mergeable partials
 //! ([`super::stats`]), which is how the statistics are designed.
 

@@ -14,7 +14,9 @@
 3. Times xarray.open_mfdataset + dask (threaded scheduler) for the same five
    computations, then compares the numbers (cnt exactly, means to 1e-9).
 `--lock-check` also runs the Nino 3.4 series with RAYON_NUM_THREADS=1 to show what the
-netCDF library's global lock leaves of the file-level parallelism.
+netCDF library's global lock leaves of the file-level parallelism, and `--process-check` times
+the global average in one server against two servers (two processes, so two netCDF locks) each
+given half of the files at the same time: what splitting a job across processes would gain.
 """
 import argparse
 import json
@@ -259,11 +261,38 @@ def compare(case, got, want):
     return f"{len(rows)} steps, cnt equal: {cnt_ok}, max |diff| = {worst:.2e}{low_pass}", cnt_ok and worst < 1e-9
 
 
+def process_check(data_dir, files, clim):
+    import threading
+
+    global CACHE
+    base, servers = CACHE, []
+    try:
+        for tag, part in [("one", files), ("half0", files[: len(files) // 2]), ("half1", files[len(files) // 2 :])]:
+            CACHE = os.path.join(base, tag)
+            os.makedirs(CACHE, exist_ok=True)
+            servers.append(Vocloud(data_dir, part, clim))
+        form = {"dataset": "sst", "variable": "analysed_sst", "bbox": "-180,-90,180,90"}
+        t_one, _ = servers[0].run("ocean-timeavg", form)
+        threads = [threading.Thread(target=s.run, args=("ocean-timeavg", form)) for s in servers[1:]]
+        t0 = time.time()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        t_two = time.time() - t0
+    finally:
+        CACHE = base
+        for s in servers:
+            s.stop()
+    return f"global timeavg: one process {t_one:.2f} s, two processes with half the files each {t_two:.2f} s"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--days", type=int, default=365)
     p.add_argument("--skip-xarray", action="store_true")
     p.add_argument("--lock-check", action="store_true")
+    p.add_argument("--process-check", action="store_true")
     p.add_argument("--cases", default=",".join(CASES))
     args = p.parse_args()
     data_dir, files, clim = generate(args.days)
@@ -296,6 +325,9 @@ def main():
             line = f"RAYON_NUM_THREADS={threads}: ts_nino34 {t:.2f} s, timeavg_global {t2:.2f} s"
             print(line, flush=True)
             report.append(line)
+    if args.process_check:
+        report.append(process_check(data_dir, files, clim))
+        print(report[-1], flush=True)
     with open(os.path.join(CACHE, "report.txt"), "w") as f:
         f.write("\n".join(report) + "\n")
 

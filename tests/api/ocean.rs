@@ -5,7 +5,7 @@
 //! a box across the antimeridian, a box across the data's 0/360 seam, a 5-day climatology, a
 //! monthly (seasonal) climatology and a curvilinear noleap RTOFS-like grid with a singleton depth.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
@@ -270,5 +270,4 @@ async fn bad_ocean_inputs_are_refused_or_end_in_error_naming_the_file() {
         let error = app.get(&user, &format!("{url}/error")).send().await.unwrap().text().await.unwrap();
         assert!(error.contains(message), "{form:?}: error '{error}' lacks '{message}'");
     }
-    let _ = Path::new(SCRIPT);
 }

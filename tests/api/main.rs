@@ -6,6 +6,7 @@ mod experiments;
 mod files;
 mod fleet;
 mod helpers;
+mod ocean;
 mod restart;
 mod service;
 mod slurm;

@@ -14,9 +14,11 @@
 //! - [`registry`]: the object-safe view of a kind and the list of all kinds.
 //! - [`diag`]: the `diag` kind, for operators and tests.
 //! - [`votable`]: writing VOTable result tables.
+//! - [`ocean`]: ocean analytics on CF netCDF (SDAP time series, time average, DDA, subset, maps).
 
 pub mod context;
 pub mod diag;
+pub mod ocean;
 pub mod params;
 pub mod registry;
 pub mod votable;

@@ -71,6 +71,11 @@ impl Registry {
     pub fn builtin() -> Self {
         let mut registry = Registry { kinds: Vec::new() };
         registry.add::<crate::diag::Diag>();
+        registry.add::<crate::ocean::timeseries::OceanTimeseries>();
+        registry.add::<crate::ocean::timeavg::OceanTimeavg>();
+        registry.add::<crate::ocean::dda::OceanDda>();
+        registry.add::<crate::ocean::subset::OceanSubset>();
+        registry.add::<crate::ocean::maps::OceanMaps>();
         registry
     }
 

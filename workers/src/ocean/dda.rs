@@ -1,0 +1,155 @@
+//! `ocean-dda`: daily difference average against a climatology (SDAP
+//! `/dailydifferenceaverage_spark`).
+//!
+//! `climatology` is a second dataset on the same grid whose time steps are keyed by their day
+//! of year (a 365/366-step file, or 5-day means). Each data step takes the climatology step with
+//! the largest day of year not after its own (SDAP's step look-up: no interpolation, no wrap to
+//! December; a data step before the first climatology day is skipped). A pixel counts when both
+//! values are valid. Per day: `mean` (plain, as SDAP), `mean_coslat`, `std` (population), `cnt`,
+//! `min`, `max`; `time` is midnight UTC of the data date.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::dataset::{self, Dataset};
+use super::read::{Scratch, fold_files, read_step};
+use super::series::{Mean, Row, Series};
+use super::stats::Partial;
+use super::time::iso_utc;
+use super::{Request, cf};
+use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType};
+
+pub struct OceanDda;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DdaParams {
+    #[serde(flatten)]
+    pub request: Request,
+    /// Folder, file or glob of the climatology (same variable name and grid).
+    pub climatology: String,
+}
+
+impl Kind for OceanDda {
+    type Params = DdaParams;
+    const NAME: &'static str = "ocean-dda";
+    const DESCRIPTION: &'static str = "Daily difference average against a day-of-year climatology (SDAP dailydifferenceaverage): per day mean, std, cnt of data minus climatology.";
+
+    fn parameters() -> Vec<ParamSpec> {
+        let mut specs = super::request_specs();
+        specs.push(
+            ParamSpec::new(
+                "climatology",
+                ParamType::Text { max_len: 1024 },
+                "climatology netCDF (folder, file or glob) on the same grid, one step per day of year",
+            )
+            .required(),
+        );
+        specs
+    }
+
+    fn check(params: &DdaParams) -> Result<(), ParamError> {
+        params.request.check()
+    }
+
+    fn run(params: DdaParams, ctx: &JobContext) -> Result<Outputs, Failure> {
+        let req = &params.request;
+        let opened = req.open(ctx)?;
+        let sel = &opened.sel;
+        let clim_files = dataset::discover(&ctx.user_dir, &params.climatology).map_err(Failure::Fatal)?;
+        let clim = dataset::scan(&clim_files, req.variable.trim(), i64::MIN, i64::MAX).map_err(Failure::Fatal)?;
+        let (first, cfirst) = (&opened.first, &clim.files[0]);
+        if (first.ny, first.nx) != (cfirst.ny, cfirst.nx) {
+            return Err(Failure::Fatal(format!(
+                "{}: climatology grid {}×{} differs from the data grid {}×{}",
+                cfirst.name, cfirst.ny, cfirst.nx, first.ny, first.nx
+            )));
+        }
+        let by_doy = doy_index(&clim);
+        let (acc, steps) = fold_files(
+            &opened,
+            req.variable.trim(),
+            ctx,
+            "daily differences",
+            Acc::default,
+            |acc, stamp, values| {
+                let Some(&c) = by_doy.iter().rev().find(|(doy, _)| *doy <= stamp.doy).map(|(_, c)| c) else {
+                    return Ok(());
+                };
+                acc.read_clim(&clim, c, sel)?;
+                let diffs = values.iter().zip(&acc.clim).map(|(x, c)| x - c);
+                acc.rows.push((stamp.epoch, Partial::of(diffs.zip(sel.weight.iter().copied()))));
+                Ok(())
+            },
+            |mut a, b| {
+                a.rows.extend(b.rows);
+                a
+            },
+        )?;
+        if steps == 0 {
+            return Err(req.no_steps());
+        }
+        let mut pairs = acc.rows;
+        pairs.sort_by_key(|(epoch, _)| *epoch);
+        let rows: Vec<Row> = pairs
+            .into_iter()
+            .filter(|(_, p)| p.cnt > 0)
+            .map(|(epoch, stats)| {
+                let midnight = epoch.div_euclid(86400) * 86400;
+                Row { time: midnight, iso_time: iso_utc(midnight), stats, extra: Vec::new() }
+            })
+            .collect();
+        let (start, end) = (opened.start, opened.end);
+        let series = Series {
+            dataset: &req.dataset,
+            variable: &req.variable,
+            units: opened.units(),
+            bbox: opened.bbox,
+            start,
+            end,
+            mean: Mean::Plain,
+            extra_meta: vec![("climatology", json!(params.climatology))],
+        };
+        let results = series.write(ctx, &rows)?;
+        ctx.progress(1.0, format!("{} days", rows.len()));
+        Ok(Outputs { results })
+    }
+}
+
+/// (day of year, climatology step number) sorted by day; a repeated day keeps its last step.
+fn doy_index(clim: &Dataset) -> Vec<(u32, usize)> {
+    let mut index: Vec<(u32, usize)> = clim.steps.iter().enumerate().map(|(i, s)| (s.stamp.doy, i)).collect();
+    index.sort();
+    index.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0;
+        if same {
+            earlier.1 = later.1;
+        }
+        same
+    });
+    index
+}
+
+/// Per-thread state: the rows so far and the last climatology step read (cached, because
+/// consecutive days often share a 5-day climatology step).
+#[derive(Default)]
+struct Acc {
+    /// (data time, statistics of the differences).
+    rows: Vec<(i64, Partial)>,
+    clim_step: Option<usize>,
+    clim: Vec<f64>,
+    scratch: Scratch,
+}
+
+impl Acc {
+    fn read_clim(&mut self, clim: &Dataset, step: usize, sel: &super::select::Selection) -> Result<(), String> {
+        if self.clim_step == Some(step) {
+            return Ok(());
+        }
+        let s = &clim.steps[step];
+        let info = &clim.files[s.file];
+        let file = cf::open(&info.path, &info.name)?;
+        read_step(&file, info, s.index, sel, &mut self.scratch, &mut self.clim)?;
+        self.clim_step = Some(step);
+        Ok(())
+    }
+}

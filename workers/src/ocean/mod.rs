@@ -1,0 +1,157 @@
+//! Ocean analytics on CF-convention netCDF datasets: the SDAP/NEXUS operations (area time
+//! series, time-average map, daily difference average, subset) and per-step map rendering.
+//!
+//! Definitions follow `shared/refs/ocean/sdap-algorithms.md` (SDAP's field names and formulas),
+//! with its antimeridian bug fixed. Every kind shares the contract parameters `dataset`,
+//! `variable`, `bbox`, `start`, `end` ([`Request`]).
+//!
+//! Layout:
+//! - [`time`]: CF time units and calendars, request instants.
+//! - [`cf`]: one file: variable layout, packing/validity decoding, coordinates, time axis.
+//! - [`dataset`]: finding files (folder/glob) in the user's storage, time steps in order.
+//! - [`select`]: the bbox (antimeridian-aware) and the hyperslabs it selects.
+//! - [`read`]: streaming the hyperslabs step by step, files in parallel.
+//! - [`stats`]: mergeable partial statistics (the unit for splitting a job across workers).
+//! - [`lowpass`]: SDAP's Butterworth `filtfilt` low-pass variants.
+//! - [`series`]: time series outputs (SDAP JSON, CSV, VOTable).
+//! - [`timeseries`], [`dda`], [`timeavg`], [`subset`], [`maps`]: the job kinds.
+//! - [`render`]: PNG maps with a colour bar.
+
+pub mod cf;
+pub mod dataset;
+pub mod dda;
+pub mod lowpass;
+pub mod maps;
+pub mod read;
+pub mod render;
+pub mod select;
+pub mod series;
+pub mod stats;
+pub mod subset;
+pub mod time;
+pub mod timeavg;
+pub mod timeseries;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Failure, JobContext, ParamError, ParamSpec, ParamType};
+use dataset::Dataset;
+use select::{BBox, Selection};
+
+/// The parameters every ocean kind takes (names are a contract for scripts).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    /// A folder, a file or a glob inside the user's storage.
+    pub dataset: String,
+    pub variable: String,
+    /// `minLon,minLat,maxLon,maxLat`; `minLon > maxLon` crosses the antimeridian.
+    pub bbox: String,
+    /// Inclusive bounds, ISO 8601 or epoch seconds; absent = unbounded.
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+pub const GLOBE: &str = "-180,-90,180,90";
+
+pub fn request_specs() -> Vec<ParamSpec> {
+    vec![
+        ParamSpec::new(
+            "dataset",
+            ParamType::Text { max_len: 1024 },
+            "netCDF files in your storage: a folder, a file, or a glob such as sst/2024*.nc",
+        )
+        .required(),
+        ParamSpec::new("variable", ParamType::Text { max_len: 256 }, "the data variable, e.g. analysed_sst").required(),
+        ParamSpec::new(
+            "bbox",
+            ParamType::Text { max_len: 200 },
+            "minLon,minLat,maxLon,maxLat in degrees, edges inclusive on cell centres; minLon > maxLon crosses the antimeridian",
+        )
+        .default(GLOBE),
+        ParamSpec::new("start", ParamType::Text { max_len: 64 }, "first time, inclusive (ISO 8601 or epoch seconds)"),
+        ParamSpec::new("end", ParamType::Text { max_len: 64 }, "last time, inclusive (ISO 8601 or epoch seconds)"),
+    ]
+}
+
+impl Request {
+    /// The time bounds in epoch seconds.
+    pub fn times(&self) -> Result<(i64, i64), ParamError> {
+        let parse = |name: &str, v: &Option<String>, default: i64| match v {
+            Some(text) if !text.trim().is_empty() => {
+                time::parse_instant(text).map_err(|e| ParamError::invalid(name, e))
+            }
+            _ => Ok(default),
+        };
+        let (start, end) = (parse("start", &self.start, i64::MIN)?, parse("end", &self.end, i64::MAX)?);
+        if start > end {
+            return Err(ParamError::invalid("end", "must not be before start"));
+        }
+        Ok((start, end))
+    }
+
+    pub fn check(&self) -> Result<(), ParamError> {
+        BBox::parse(&self.bbox).map_err(|e| ParamError::invalid("bbox", e))?;
+        if self.variable.trim().is_empty() {
+            return Err(ParamError::invalid("variable", "must not be empty"));
+        }
+        self.times().map(|_| ())
+    }
+
+    /// Finds the files, describes the first one (grid, units) and selects the box. The other
+    /// files are described while they are read ([`read::fold_files`]), so each is opened once.
+    pub fn open(&self, ctx: &JobContext) -> Result<Opened, Failure> {
+        let (start, end) = self.times().map_err(|e| Failure::Fatal(e.to_string()))?;
+        let bbox = BBox::parse(&self.bbox).map_err(|e| Failure::fatal("bbox", e))?;
+        ctx.progress(0.0, "scanning the dataset");
+        let files = dataset::discover(&ctx.user_dir, &self.dataset).map_err(Failure::Fatal)?;
+        let (path, name) = &files[0];
+        let file = cf::open(path, name).map_err(Failure::Fatal)?;
+        let first = cf::describe(&file, path, name, self.variable.trim()).map_err(Failure::Fatal)?;
+        let coords = cf::read_coords(&file, &first).map_err(Failure::Fatal)?;
+        let sel = Selection::new(&coords, first.ny, first.nx, &bbox)
+            .map_err(|e| Failure::Fatal(format!("{}: {e} ({})", first.name, self.bbox)))?;
+        Ok(Opened { files, first, sel, bbox, start, end })
+    }
+
+    /// The error for a dataset with no step in the time range.
+    pub fn no_steps(&self) -> Failure {
+        Failure::Fatal(format!(
+            "dataset '{}': no time step between {} and {}",
+            self.dataset,
+            self.start.as_deref().unwrap_or("the beginning"),
+            self.end.as_deref().unwrap_or("the end")
+        ))
+    }
+
+    /// Like [`Request::open`], with every file described up front: for kinds that need the
+    /// whole ordered list of steps before reading (map frame numbers).
+    pub fn scan(&self, ctx: &JobContext) -> Result<(Opened, Dataset), Failure> {
+        let opened = self.open(ctx)?;
+        let ds =
+            dataset::scan(&opened.files, self.variable.trim(), opened.start, opened.end).map_err(Failure::Fatal)?;
+        if ds.steps.is_empty() {
+            return Err(self.no_steps());
+        }
+        Ok((opened, ds))
+    }
+}
+
+/// A dataset opened for a request.
+pub struct Opened {
+    /// (absolute path, user-relative name), sorted by name.
+    pub files: Vec<(std::path::PathBuf, String)>,
+    /// The first file, whose grid every other file must share.
+    pub first: cf::FileInfo,
+    pub sel: Selection,
+    pub bbox: BBox,
+    /// Inclusive time bounds, epoch seconds.
+    pub start: i64,
+    pub end: i64,
+}
+
+impl Opened {
+    /// The variable's units, from the first file.
+    pub fn units(&self) -> Option<&str> {
+        self.first.units.as_deref()
+    }
+}

@@ -1,0 +1,260 @@
+//! Reading the selected hyperslabs of each time step, file by file, in parallel across files.
+//!
+//! Only the blocks of the selection are read (`nc_get_vara` on `[t, y-range, x-range]`), one
+//! time step at a time, into a buffer reused for the whole file: memory is bounded by
+//! (threads × (one step of the box + one accumulator)), whatever the number of files.
+//!
+//! The `netcdf` crate serialises every library call behind one process-wide mutex, so the
+//! HDF5 decompression of different files does not overlap; what runs in parallel is the
+//! decoding and the statistics. `benches/ocean/` measures it (`--lock-check`): a second thread
+//! changed the time by −10 % to +20 %, so decompression under the lock dominates. The way past it is several
+//! processes (or worker nodes), each folding a time slice into mergeable partials
+//! ([`super::stats`]), which is how the statistics are designed.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+
+use super::Opened;
+use super::cf::{self, FileInfo};
+use super::dataset::{Dataset, Step};
+use super::select::Selection;
+use super::time::Stamp;
+use crate::{Failure, JobContext};
+
+/// Reusable read buffers, one per storage type worth reading natively.
+#[derive(Default)]
+pub struct Scratch {
+    i16s: Vec<i16>,
+    f32s: Vec<f32>,
+    f64s: Vec<f64>,
+}
+
+/// Reads one block in the variable's own type when that is int16 or float32 (the common packed
+/// and unpacked cases), so the library's type conversion does not run under its global lock and
+/// a quarter of the bytes move; anything else is converted to f64 by the library. Rows are
+/// copied into `out` at the block's place in the selection.
+fn read_block(
+    var: &netcdf::Variable,
+    extents: Vec<netcdf::Extent>,
+    block: (usize, usize),
+    scratch: &mut Scratch,
+    mut place: impl FnMut(usize, &mut dyn Iterator<Item = f64>),
+) -> netcdf::Result<()> {
+    use netcdf::types::{FloatType, IntType, NcVariableType as T};
+    let (len, width) = block;
+    match var.vartype() {
+        T::Int(IntType::I16) => {
+            scratch.i16s.resize(len, 0);
+            var.get_values_into(scratch.i16s.as_mut_slice(), extents)?;
+            for (row, chunk) in scratch.i16s.chunks_exact(width).enumerate() {
+                place(row, &mut chunk.iter().map(|&v| v as f64));
+            }
+        }
+        T::Float(FloatType::F32) => {
+            scratch.f32s.resize(len, 0.0);
+            var.get_values_into(scratch.f32s.as_mut_slice(), extents)?;
+            for (row, chunk) in scratch.f32s.chunks_exact(width).enumerate() {
+                place(row, &mut chunk.iter().map(|&v| v as f64));
+            }
+        }
+        _ => {
+            scratch.f64s.resize(len, 0.0);
+            var.get_values_into(scratch.f64s.as_mut_slice(), extents)?;
+            for (row, chunk) in scratch.f64s.chunks_exact(width).enumerate() {
+                place(row, &mut chunk.iter().copied());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads step `index` of the open `file` into `out` (output order, NaN = missing or outside),
+/// decoding as it copies.
+pub fn read_step(
+    file: &netcdf::File,
+    info: &FileInfo,
+    index: usize,
+    sel: &Selection,
+    scratch: &mut Scratch,
+    out: &mut Vec<f64>,
+) -> Result<(), String> {
+    let var =
+        file.variable(&info.variable).ok_or_else(|| format!("{}: variable '{}' vanished", info.name, info.variable))?;
+    out.clear();
+    out.resize(sel.len(), f64::NAN);
+    let singletons = info.shape.len() - 3;
+    for (b, block) in sel.blocks.iter().enumerate() {
+        if block.is_empty() {
+            continue;
+        }
+        let mut extents: Vec<netcdf::Extent> = vec![index.into()];
+        extents.extend(std::iter::repeat_n(netcdf::Extent::from(0usize), singletons));
+        extents.push(block.y.clone().into());
+        extents.push(block.x.clone().into());
+        let width = block.x.len();
+        read_block(&var, extents, (block.len(), width), scratch, |row, values| {
+            let at = sel.out_index(b, row, 0);
+            let inside = &sel.inside[at..at + width];
+            for ((slot, raw), &inside) in out[at..at + width].iter_mut().zip(values).zip(inside) {
+                *slot = if inside { info.decoder.decode(raw) } else { f64::NAN };
+            }
+        })
+        .map_err(|e| format!("{}: reading '{}' step {index}: {e}", info.name, info.variable))?;
+    }
+    Ok(())
+}
+
+/// The steps of `ds` grouped by file, each group in time order: (file index, step indices).
+fn by_file(ds: &Dataset) -> Vec<(usize, Vec<usize>)> {
+    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (i, step) in ds.steps.iter().enumerate() {
+        match groups.iter_mut().find(|(f, _)| *f == step.file) {
+            Some((_, steps)) => steps.push(i),
+            None => groups.push((step.file, vec![i])),
+        }
+    }
+    groups
+}
+
+/// Runs `visit(acc, step number, step, values)` on every selected step, files in parallel,
+/// folding into per-thread accumulators made by `init` and merged by `merge`.
+pub fn fold_steps<A: Send>(
+    ds: &Dataset,
+    sel: &Selection,
+    ctx: &JobContext,
+    what: &str,
+    init: impl Fn() -> A + Sync + Send,
+    visit: impl Fn(&mut A, usize, &Step, &[f64]) -> Result<(), String> + Sync + Send,
+    merge: impl Fn(A, A) -> A + Sync + Send,
+) -> Result<A, Failure> {
+    let done = AtomicUsize::new(0);
+    let total = ds.steps.len().max(1);
+    by_file(ds)
+        .into_par_iter()
+        .try_fold(&init, |mut acc, (file_index, steps)| {
+            let info = &ds.files[file_index];
+            let file = super::cf::open(&info.path, &info.name).map_err(Failure::Fatal)?;
+            let (mut scratch, mut values) = (Scratch::default(), Vec::new());
+            for i in steps {
+                ctx.checkpoint()?;
+                let step = &ds.steps[i];
+                read_step(&file, info, step.index, sel, &mut scratch, &mut values).map_err(Failure::Fatal)?;
+                visit(&mut acc, i, step, &values).map_err(Failure::Fatal)?;
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_multiple_of(16) || n == total {
+                    ctx.progress(n as f64 / total as f64, format!("{what}: {n}/{total} time steps"));
+                }
+            }
+            Ok(acc)
+        })
+        .try_reduce(&init, |a, b| Ok(merge(a, b)))
+}
+
+/// Like [`fold_steps`] with one result per step, returned in time order.
+pub fn map_steps<T: Send>(
+    ds: &Dataset,
+    sel: &Selection,
+    ctx: &JobContext,
+    what: &str,
+    f: impl Fn(usize, &Step, &[f64]) -> Result<T, String> + Sync + Send,
+) -> Result<Vec<T>, Failure> {
+    let mut pairs = fold_steps(
+        ds,
+        sel,
+        ctx,
+        what,
+        Vec::new,
+        |acc: &mut Vec<(usize, T)>, i, step, values| {
+            acc.push((i, f(i, step, values)?));
+            Ok(())
+        },
+        |mut a, b| {
+            a.extend(b);
+            a
+        },
+    )?;
+    pairs.sort_by_key(|(i, _)| *i);
+    Ok(pairs.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Opens every file of `opened` once, in parallel: describes it (errors name the file), checks
+/// that it shares the first file's grid, and runs `visit(acc, stamp, values)` on each of its
+/// time steps in `[start, end]`. Returns the merged accumulator and the number of steps seen.
+/// The order of visits is arbitrary: accumulators keep the stamp and sort at the end.
+pub fn fold_files<A: Send>(
+    opened: &Opened,
+    variable: &str,
+    ctx: &JobContext,
+    what: &str,
+    init: impl Fn() -> A + Sync + Send,
+    visit: impl Fn(&mut A, &Stamp, &[f64]) -> Result<(), String> + Sync + Send,
+    merge: impl Fn(A, A) -> A + Sync + Send,
+) -> Result<(A, usize), Failure> {
+    let done = AtomicUsize::new(0);
+    let total = opened.files.len();
+    let (first, sel) = (&opened.first, &opened.sel);
+    // Exactly one accumulator per thread (contiguous runs of files): a time-average map of the
+    // globe is 12 MB per accumulator, and rayon's adaptive splitting could otherwise make more.
+    let per_thread = total.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    opened
+        .files
+        .par_chunks(per_thread)
+        .map(|files| {
+            let (mut acc, mut steps) = (init(), 0);
+            let (mut scratch, mut values) = (Scratch::default(), Vec::new());
+            for (path, name) in files {
+                ctx.checkpoint()?;
+                let file = cf::open(path, name).map_err(Failure::Fatal)?;
+                let info = cf::describe(&file, path, name, variable).map_err(Failure::Fatal)?;
+                if (info.ny, info.nx) != (first.ny, first.nx) {
+                    return Err(Failure::Fatal(format!(
+                        "{name}: grid {}×{} differs from {} ({}×{}); a dataset must share one grid",
+                        info.ny, info.nx, first.name, first.ny, first.nx
+                    )));
+                }
+                for (index, stamp) in info.stamps.iter().enumerate() {
+                    if !(opened.start..=opened.end).contains(&stamp.epoch) {
+                        continue;
+                    }
+                    ctx.checkpoint()?;
+                    read_step(&file, &info, index, sel, &mut scratch, &mut values).map_err(Failure::Fatal)?;
+                    visit(&mut acc, stamp, &values).map_err(Failure::Fatal)?;
+                    steps += 1;
+                }
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_multiple_of(16) || n == total {
+                    ctx.progress(n as f64 / total as f64, format!("{what}: {n}/{total} files"));
+                }
+            }
+            Ok((acc, steps))
+        })
+        .try_reduce(|| (init(), 0), |(a, na), (b, nb)| Ok((merge(a, b), na + nb)))
+}
+
+/// Like [`fold_files`] with one result per time step, returned sorted by time.
+pub fn map_files<T: Send>(
+    opened: &Opened,
+    variable: &str,
+    ctx: &JobContext,
+    what: &str,
+    f: impl Fn(&Stamp, &[f64]) -> Result<T, String> + Sync + Send,
+) -> Result<Vec<(Stamp, T)>, Failure> {
+    let (mut pairs, _) = fold_files(
+        opened,
+        variable,
+        ctx,
+        what,
+        Vec::new,
+        |acc: &mut Vec<(Stamp, T)>, stamp, values| {
+            acc.push((stamp.clone(), f(stamp, values)?));
+            Ok(())
+        },
+        |mut a, b| {
+            a.extend(b);
+            a
+        },
+    )?;
+    pairs.sort_by_key(|(stamp, _)| stamp.epoch);
+    Ok(pairs)
+}

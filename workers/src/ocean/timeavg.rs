@@ -1,0 +1,210 @@
+//! `ocean-timeavg`: the per-pixel time-averaged map over a box and period (SDAP
+//! `/timeAvgMapSpark`): `mean` = plain mean of the valid values of each pixel over the selected
+//! time steps, `count` = how many there were. Pixels with `count == 0` are NaN in `mean`
+//! (SDAP writes -9999 or 0 there).
+//!
+//! The accumulator is (Σx, n) per pixel, merged by addition: time slices computed on different
+//! workers combine exactly. Results: `timeavg.nc` (CF: lat/lon, or y/x with 2-D lat/lon) and
+//! `timeavg.png`.
+
+use serde::{Deserialize, Serialize};
+
+use super::read::fold_files;
+use super::render::{self, Map};
+use super::select::Selection;
+use super::time::Stamp;
+use super::{Opened, Request};
+use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ResultFile};
+
+pub struct OceanTimeavg;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TimeavgParams {
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// Per-pixel partial sums.
+#[derive(Debug, Clone)]
+pub struct PixelSums {
+    pub sum: Vec<f64>,
+    pub count: Vec<u32>,
+    /// The first and last time step seen (for the output's time coverage).
+    pub span: Option<(Stamp, Stamp)>,
+}
+
+impl PixelSums {
+    fn new(n: usize) -> Self {
+        PixelSums { sum: vec![0.0; n], count: vec![0; n], span: None }
+    }
+
+    fn add(&mut self, stamp: &Stamp, values: &[f64]) {
+        self.widen(Some((stamp.clone(), stamp.clone())));
+        for ((s, c), &v) in self.sum.iter_mut().zip(self.count.iter_mut()).zip(values) {
+            if !v.is_nan() {
+                *s += v;
+                *c += 1;
+            }
+        }
+    }
+
+    /// Combines the sums of two disjoint sets of time steps.
+    pub fn merge(mut self, other: PixelSums) -> PixelSums {
+        self.widen(other.span);
+        for (i, (s, c)) in other.sum.into_iter().zip(other.count).enumerate() {
+            self.sum[i] += s;
+            self.count[i] += c;
+        }
+        self
+    }
+
+    fn widen(&mut self, span: Option<(Stamp, Stamp)>) {
+        self.span = match (self.span.take(), span) {
+            (Some((a0, a1)), Some((b0, b1))) => {
+                Some((if b0.epoch < a0.epoch { b0 } else { a0 }, if b1.epoch > a1.epoch { b1 } else { a1 }))
+            }
+            (a, b) => a.or(b),
+        };
+    }
+
+    pub fn mean(&self) -> Vec<f64> {
+        self.sum.iter().zip(&self.count).map(|(&s, &c)| if c > 0 { s / c as f64 } else { f64::NAN }).collect()
+    }
+}
+
+impl Kind for OceanTimeavg {
+    type Params = TimeavgParams;
+    const NAME: &'static str = "ocean-timeavg";
+    const DESCRIPTION: &'static str = "Per-pixel time-average map (mean and count) over a box and period (SDAP timeAvgMapSpark), as CF netCDF and PNG.";
+
+    fn parameters() -> Vec<ParamSpec> {
+        super::request_specs()
+    }
+
+    fn check(params: &TimeavgParams) -> Result<(), ParamError> {
+        params.request.check()
+    }
+
+    fn run(params: TimeavgParams, ctx: &JobContext) -> Result<Outputs, Failure> {
+        let req = &params.request;
+        let opened = req.open(ctx)?;
+        let n = opened.sel.len();
+        let (sums, steps) = fold_files(
+            &opened,
+            req.variable.trim(),
+            ctx,
+            "time average",
+            || PixelSums::new(n),
+            |acc, stamp, values| {
+                acc.add(stamp, values);
+                Ok(())
+            },
+            PixelSums::merge,
+        )?;
+        let Some((first, last)) = sums.span.clone() else { return Err(req.no_steps()) };
+        let coverage = (first.iso.as_str(), last.iso.as_str());
+        let mean = sums.mean();
+        let nc = ctx.work_dir.join("timeavg.nc");
+        write_netcdf(&nc, &opened, &mean, &sums.count, req, coverage)
+            .map_err(|e| Failure::fatal("writing timeavg.nc", e))?;
+        std::fs::rename(&nc, ctx.results_dir.join("timeavg.nc")).map_err(|e| Failure::Retryable(e.to_string()))?;
+        let (lo, hi) = finite_range(&mean);
+        let title = format!("mean {} {} .. {} ({steps} steps)", req.variable, &first.iso[..10], &last.iso[..10]);
+        let map = Map {
+            values: &mean,
+            rows: opened.sel.rows,
+            cols: opened.sel.cols,
+            flip: lat_ascends(&opened.sel),
+            vmin: lo,
+            vmax: hi,
+            title,
+            units: opened.units().unwrap_or("").to_string(),
+        };
+        ctx.write_result("timeavg.png", &render::png(&map).map_err(Failure::Fatal)?)?;
+        ctx.progress(1.0, format!("{steps} time steps averaged"));
+        Ok(Outputs {
+            results: vec![
+                ResultFile { name: "timeavg.nc".into(), mime_type: "application/x-netcdf".into() },
+                ResultFile { name: "timeavg.png".into(), mime_type: "image/png".into() },
+            ],
+        })
+    }
+}
+
+/// Min and max of the finite values (0, 1 when there are none).
+pub fn finite_range(values: &[f64]) -> (f64, f64) {
+    let (lo, hi) = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    if lo <= hi { (lo, hi) } else { (0.0, 1.0) }
+}
+
+/// True when latitude grows with the row index (then maps are flipped to draw north up).
+pub fn lat_ascends(sel: &Selection) -> bool {
+    sel.rows < 2 || sel.lat[0] < sel.lat[(sel.rows - 1) * sel.cols]
+}
+
+fn write_netcdf(
+    path: &std::path::Path,
+    opened: &Opened,
+    mean: &[f64],
+    count: &[u32],
+    req: &Request,
+    (first, last): (&str, &str),
+) -> Result<(), netcdf::Error> {
+    let sel = &opened.sel;
+    super::cf::quiet_hdf5();
+    let mut file = netcdf::create(path)?;
+    file.add_attribute("Conventions", "CF-1.8")?;
+    file.add_attribute("title", format!("time average of {} over {}", req.variable, req.dataset))?;
+    file.add_attribute("bbox", req.bbox.as_str())?;
+    file.add_attribute("time_coverage_start", first)?;
+    file.add_attribute("time_coverage_end", last)?;
+    let grid: [&str; 2] = match (&sel.lat_1d, &sel.lon_1d) {
+        (Some(lat), Some(lon)) => {
+            file.add_dimension("lat", sel.rows)?;
+            file.add_dimension("lon", sel.cols)?;
+            coordinate(&mut file, "lat", &["lat"], lat, "latitude", "degrees_north")?;
+            coordinate(&mut file, "lon", &["lon"], lon, "longitude", "degrees_east")?;
+            ["lat", "lon"]
+        }
+        _ => {
+            file.add_dimension("y", sel.rows)?;
+            file.add_dimension("x", sel.cols)?;
+            coordinate(&mut file, "lat", &["y", "x"], &sel.lat, "latitude", "degrees_north")?;
+            coordinate(&mut file, "lon", &["y", "x"], &sel.lon, "longitude", "degrees_east")?;
+            ["y", "x"]
+        }
+    };
+    let mut var = file.add_variable::<f64>("mean", &grid)?;
+    var.set_fill_value(f64::NAN)?;
+    var.put_attribute("long_name", format!("time mean of {}", req.variable))?;
+    if let Some(units) = opened.units() {
+        var.put_attribute("units", units)?;
+    }
+    if sel.lat_1d.is_none() {
+        var.put_attribute("coordinates", "lat lon")?;
+    }
+    var.put_values(mean, ..)?;
+    let mut var = file.add_variable::<i32>("count", &grid)?;
+    var.put_attribute("long_name", "number of valid values averaged")?;
+    let count: Vec<i32> = count.iter().map(|&c| c as i32).collect();
+    var.put_values(&count, ..)?;
+    file.close()
+}
+
+fn coordinate(
+    file: &mut netcdf::FileMut,
+    name: &str,
+    dims: &[&str],
+    values: &[f64],
+    standard_name: &str,
+    units: &str,
+) -> Result<(), netcdf::Error> {
+    let mut var = file.add_variable::<f64>(name, dims)?;
+    var.put_attribute("standard_name", standard_name)?;
+    var.put_attribute("units", units)?;
+    var.put_values(values, ..)?;
+    Ok(())
+}

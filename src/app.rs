@@ -44,7 +44,7 @@ impl Application {
         );
         let slots = settings.local_workers();
         if slots > 0 {
-            service.add_executor(LocalPool::new(slots)).await?;
+            service.add_executor(LocalPool::new(slots, settings.job_settings())).await?;
         }
         reaper::start(service.clone(), Duration::from_millis(settings.limits.reaper_interval_ms));
 

@@ -13,12 +13,14 @@
 //! - [`context`]: what a running job gets: folders, progress, cancellation.
 //! - [`registry`]: the object-safe view of a kind and the list of all kinds.
 //! - [`diag`]: the `diag` kind, for operators and tests.
-//! - [`votable`]: writing VOTable result tables.
+//! - [`import`]: the `import` kind (downloads of spectra collections).
+//! - [`votable`]: reading and writing VOTables.
 
 pub mod context;
 pub mod diag;
 pub mod params;
 pub mod registry;
+pub mod import;
 pub mod votable;
 
 pub use context::{CancelToken, JobContext, Progress};

@@ -18,9 +18,9 @@
 
 pub mod context;
 pub mod diag;
+pub mod import;
 pub mod params;
 pub mod registry;
-pub mod import;
 pub mod votable;
 
 pub use context::{CancelToken, JobContext, Progress};

@@ -93,7 +93,7 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// Parses a credentials file: one `host login password` per line (netrc's `machine … login …
+/// Parses a credentials file: one `host[:port] login password` per line (netrc's `machine … login …
 /// password …` form is accepted too); `#` starts a comment. Errors never quote secrets.
 pub fn parse_credentials(text: &str) -> Result<Vec<Credential>, String> {
     let mut out = Vec::new();
@@ -169,20 +169,28 @@ pub fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn host_of(url: &str) -> Option<String> {
+/// `host:port` as written in the URL (port only when given), lower case.
+fn authority_of(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split(['/', '?', '#']).next()?;
-    let host_port = authority.rsplit('@').next()?;
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next()?
-    } else {
-        host_port.split(':').next()?
-    };
-    Some(host.to_ascii_lowercase())
+    Some(authority.rsplit('@').next()?.to_ascii_lowercase())
+}
+
+fn host_of(url: &str) -> Option<String> {
+    let host_port = authority_of(url)?;
+    let host =
+        if let Some(v6) = host_port.strip_prefix('[') { v6.split(']').next()? } else { host_port.split(':').next()? };
+    Some(host.to_string())
 }
 
 impl Client {
-    pub fn new(allow_internal: bool, timeout: Duration, credentials: Vec<Credential>, max_bytes: u64, retries: u32) -> Client {
+    pub fn new(
+        allow_internal: bool,
+        timeout: Duration,
+        credentials: Vec<Credential>,
+        max_bytes: u64,
+        retries: u32,
+    ) -> Client {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .timeout_connect(Some(timeout.min(Duration::from_secs(30))))
@@ -202,9 +210,9 @@ impl Client {
     fn get(&self, url: &str) -> Result<ureq::http::Response<ureq::Body>, FetchError> {
         check_url(url).map_err(FetchError::permanent)?;
         let mut request = self.agent.get(url);
-        if let Some(host) = host_of(url)
-            && let Some(c) = self.credentials.iter().find(|c| c.host == host)
-        {
+        // A credentials line names a host (any port) or host:port.
+        let (host, authority) = (host_of(url).unwrap_or_default(), authority_of(url).unwrap_or_default());
+        if let Some(c) = self.credentials.iter().find(|c| c.host == host || c.host == authority) {
             request = request.header("Authorization", &c.header);
         }
         let response = request.call()?;
@@ -219,7 +227,12 @@ impl Client {
     }
 
     /// GETs `url` into memory (index pages, VOTables, DataLink documents), up to `limit` bytes.
-    pub fn get_bytes(&self, url: &str, limit: u64, cancel: &CancelToken) -> Result<(Vec<u8>, Option<String>), FetchError> {
+    pub fn get_bytes(
+        &self,
+        url: &str,
+        limit: u64,
+        cancel: &CancelToken,
+    ) -> Result<(Vec<u8>, Option<String>), FetchError> {
         self.with_retries(cancel, || {
             let mut response = self.get(url)?;
             let content_type = content_type(&response);
@@ -232,16 +245,21 @@ impl Client {
 
     /// Downloads `url` to `dest` through `dest.partial`, so an interrupted file never looks done.
     pub fn download(&self, url: &str, dest: &Path, cancel: &CancelToken) -> Result<(Fetched, u32), (FetchError, u32)> {
-        let partial = dest.with_file_name(format!(".{}.partial", dest.file_name().and_then(|n| n.to_str()).unwrap_or("x")));
+        let partial =
+            dest.with_file_name(format!(".{}.partial", dest.file_name().and_then(|n| n.to_str()).unwrap_or("x")));
         let mut attempts = 0;
         let result = self.with_retries(cancel, || {
             attempts += 1;
             let mut response = self.get(url)?;
             let content_type = content_type(&response);
-            if let Some(len) = response.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            if let Some(len) =
+                response.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
                 && len > self.max_bytes
             {
-                return Err(FetchError::permanent(format!("{len} bytes is more than the {} byte limit", self.max_bytes)));
+                return Err(FetchError::permanent(format!(
+                    "{len} bytes is more than the {} byte limit",
+                    self.max_bytes
+                )));
             }
             let mut file = std::fs::File::create(&partial)
                 .map_err(|e| FetchError::permanent(format!("creating {}: {e}", partial.display())))?;
@@ -258,7 +276,11 @@ impl Client {
     }
 
     /// Runs `attempt` up to 1 + retries times, backing off 0.5 s, 1 s, 2 s, … between tries.
-    fn with_retries<T>(&self, cancel: &CancelToken, mut attempt: impl FnMut() -> Result<T, FetchError>) -> Result<T, FetchError> {
+    fn with_retries<T>(
+        &self,
+        cancel: &CancelToken,
+        mut attempt: impl FnMut() -> Result<T, FetchError>,
+    ) -> Result<T, FetchError> {
         let mut delay = Duration::from_millis(500);
         let mut tries = 0;
         loop {
@@ -293,6 +315,9 @@ fn read_error(e: io::Error, limit: u64) -> FetchError {
     if e.to_string().contains("limit") {
         return too_big(limit);
     }
+    if e.kind() == io::ErrorKind::TimedOut || e.to_string().contains("timeout") {
+        return FetchError { message: "timed out while reading the response".into(), retry: true };
+    }
     let retry = !matches!(e.kind(), io::ErrorKind::PermissionDenied);
     FetchError { message: format!("reading the response: {e}"), retry }
 }
@@ -302,7 +327,12 @@ fn read_capped(reader: &mut impl Read, out: &mut Vec<u8>, limit: u64, cancel: &C
 }
 
 /// Copies with a byte cap and a cancellation check every 64 KiB.
-fn copy_capped(reader: &mut impl Read, out: &mut impl Write, limit: u64, cancel: &CancelToken) -> Result<u64, FetchError> {
+fn copy_capped(
+    reader: &mut impl Read,
+    out: &mut impl Write,
+    limit: u64,
+    cancel: &CancelToken,
+) -> Result<u64, FetchError> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
@@ -329,7 +359,19 @@ mod tests {
 
     #[test]
     fn internal_addresses() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["147.231.1.1", "8.8.8.8", "2001:718::1", "172.32.0.1"] {
@@ -345,7 +387,8 @@ mod tests {
         }
         assert_eq!(host_of("http://user@Archive.Example:8080/a?b").as_deref(), Some("archive.example"));
         assert_eq!(host_of("http://[::1]:80/").as_deref(), Some("::1"));
-        let c = parse_credentials("# archives\narchive.example alice s3cret\nmachine other login bob password pw\n").unwrap();
+        let c = parse_credentials("# archives\narchive.example alice s3cret\nmachine other login bob password pw\n")
+            .unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].header, "Basic YWxpY2U6czNjcmV0");
         assert!(!format!("{c:?}").contains("YWxp"));

@@ -95,25 +95,84 @@ impl Kind for Import {
         vec![
             ParamSpec::new("votable", ParamType::Path, "source: a VOTable in your storage listing spectra by URL"),
             ParamSpec::new("url", text(4096), "source: the http(s) URL of a VOTable listing spectra by URL"),
-            ParamSpec::new("ssap", text(4096), "source: an SSAP service URL (queried with REQUEST=queryData and pos, size, …)"),
-            ParamSpec::new("directory", text(4096), "source: an http(s) directory whose index pages are walked recursively"),
+            ParamSpec::new(
+                "ssap",
+                text(4096),
+                "source: an SSAP service URL (queried with REQUEST=queryData and pos, size, …)",
+            ),
+            ParamSpec::new(
+                "directory",
+                text(4096),
+                "source: an http(s) directory whose index pages are walked recursively",
+            ),
             ParamSpec::new("pos", text(200), "SSAP POS: \"ra,dec\" in degrees (required with ssap)"),
-            ParamSpec::new("size", ParamType::Float { min: Some(0.0), max: Some(180.0) }, "SSAP SIZE: search diameter in degrees"),
+            ParamSpec::new(
+                "size",
+                ParamType::Float { min: Some(0.0), max: Some(180.0) },
+                "SSAP SIZE: search diameter in degrees",
+            ),
             ParamSpec::new("band", text(200), "SSAP BAND: spectral range in metres, e.g. 4e-7/7e-7"),
             ParamSpec::new("time", text(200), "SSAP TIME: ISO 8601 range, e.g. 2010-01-01/2012-12-31"),
             ParamSpec::new("format", text(200), "SSAP FORMAT, e.g. fits, votable, application/fits"),
-            ParamSpec::new("maxrec", ParamType::Integer { min: Some(1), max: Some(1_000_000) }, "SSAP MAXREC: most rows the service returns"),
-            ParamSpec::new("column", text(200), "the access-reference column, by UCD, utype or name (default: ssa:Access.Reference, meta.ref.url, access_url, url, …)"),
+            ParamSpec::new(
+                "maxrec",
+                ParamType::Integer { min: Some(1), max: Some(1_000_000) },
+                "SSAP MAXREC: most rows the service returns",
+            ),
+            ParamSpec::new(
+                "column",
+                text(200),
+                "the access-reference column, by UCD, utype or name (default: ssa:Access.Reference, meta.ref.url, access_url, url, …)",
+            ),
             ParamSpec::new("name_column", text(200), "a column giving file names (default: from the URL)"),
-            ParamSpec::new("folder", text(1024), "folder of your storage to download into (created if missing)").required(),
-            ParamSpec::new("depth", ParamType::Integer { min: Some(0), max: Some(20) }, "directory: how many sub-directory levels to follow").default(5),
-            ParamSpec::new("accept", text(1000), "directory: comma-separated file name endings to fetch, e.g. .fits,.fit (default: all)"),
-            ParamSpec::new("concurrency", ParamType::Integer { min: Some(1), max: Some(16) }, "downloads running at once").default(4),
-            ParamSpec::new("retries", ParamType::Integer { min: Some(0), max: Some(10) }, "further attempts after a transient failure (timeouts, HTTP 5xx)").default(2),
-            ParamSpec::new("timeout", ParamType::Float { min: Some(1.0), max: Some(86400.0) }, "seconds one request may take, body included").default(300.0),
-            ParamSpec::new("max_file_mb", ParamType::Float { min: Some(0.001), max: Some(1e6) }, "files larger than this many MB (10^6 bytes) fail").default(2000.0),
-            ParamSpec::new("max_files", ParamType::Integer { min: Some(1), max: Some(1_000_000) }, "refuse lists longer than this").default(100_000),
-            ParamSpec::new("credentials", ParamType::Path, "a file in your storage with `host login password` lines: HTTP Basic credentials, sent only to their host"),
+            ParamSpec::new("folder", text(1024), "folder of your storage to download into (created if missing)")
+                .required(),
+            ParamSpec::new(
+                "depth",
+                ParamType::Integer { min: Some(0), max: Some(20) },
+                "directory: how many sub-directory levels to follow",
+            )
+            .default(5),
+            ParamSpec::new(
+                "accept",
+                text(1000),
+                "directory: comma-separated file name endings to fetch, e.g. .fits,.fit (default: all)",
+            ),
+            ParamSpec::new(
+                "concurrency",
+                ParamType::Integer { min: Some(1), max: Some(16) },
+                "downloads running at once",
+            )
+            .default(4),
+            ParamSpec::new(
+                "retries",
+                ParamType::Integer { min: Some(0), max: Some(10) },
+                "further attempts after a transient failure (timeouts, HTTP 5xx)",
+            )
+            .default(2),
+            ParamSpec::new(
+                "timeout",
+                ParamType::Float { min: Some(1.0), max: Some(86400.0) },
+                "seconds one request may take, body included",
+            )
+            .default(300.0),
+            ParamSpec::new(
+                "max_file_mb",
+                ParamType::Float { min: Some(0.001), max: Some(1e6) },
+                "files larger than this many MB (10^6 bytes) fail",
+            )
+            .default(2000.0),
+            ParamSpec::new(
+                "max_files",
+                ParamType::Integer { min: Some(1), max: Some(1_000_000) },
+                "refuse lists longer than this",
+            )
+            .default(100_000),
+            ParamSpec::new(
+                "credentials",
+                ParamType::Path,
+                "a file in your storage with `host login password` lines: HTTP Basic credentials, sent only to their host",
+            ),
         ]
     }
 
@@ -123,7 +182,10 @@ impl Kind for Import {
         if given.len() != 1 {
             return Err(ParamError::invalid(
                 "votable",
-                format!("give exactly one source of votable, url, ssap, directory (got {})", if given.is_empty() { "none".into() } else { given.join(", ") }),
+                format!(
+                    "give exactly one source of votable, url, ssap, directory (got {})",
+                    if given.is_empty() { "none".into() } else { given.join(", ") }
+                ),
             ));
         }
         for (name, value) in [("url", &p.url), ("ssap", &p.ssap), ("directory", &p.directory)] {
@@ -135,7 +197,11 @@ impl Kind for Import {
             return Err(ParamError::invalid("pos", "an SSAP query needs pos (\"ra,dec\" in degrees)"));
         }
         if let Some(pos) = &p.pos {
-            let ok = pos.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<Vec<_>, _>>().is_ok_and(|v| v.len() == 2);
+            let ok = pos
+                .split(',')
+                .map(|x| x.trim().parse::<f64>())
+                .collect::<Result<Vec<_>, _>>()
+                .is_ok_and(|v| v.len() == 2);
             if !ok {
                 return Err(ParamError::invalid("pos", format!("expected \"ra,dec\" in degrees, got {pos:?}")));
             }
@@ -147,7 +213,8 @@ impl Kind for Import {
         let folder = open_folder(ctx, &p.folder)?;
         let credentials = match &p.credentials {
             Some(path) => {
-                let text = std::fs::read_to_string(ctx.input(path)).map_err(|e| Failure::fatal(format!("credentials file {path}"), e))?;
+                let text = std::fs::read_to_string(ctx.input(path))
+                    .map_err(|e| Failure::fatal(format!("credentials file {path}"), e))?;
                 http::parse_credentials(&text).map_err(|e| Failure::fatal(format!("credentials file {path}"), e))?
             }
             None => Vec::new(),
@@ -163,20 +230,36 @@ impl Kind for Import {
         ctx.progress(0.0, "listing spectra");
         let (source, (items, skipped)) = list(&p, ctx, &client)?;
         if items.len() as i64 > p.max_files {
-            return Err(Failure::Fatal(format!("{source} lists {} files, more than max_files = {}", items.len(), p.max_files)));
+            return Err(Failure::Fatal(format!(
+                "{source} lists {} files, more than max_files = {}",
+                items.len(),
+                p.max_files
+            )));
         }
         let outcomes = download_all(&items, &folder, &client, p.concurrency as usize, ctx)?;
 
         let mut report: Vec<Outcome> = skipped
             .into_iter()
-            .map(|(what, why)| Outcome { url: String::new(), name: what, status: Status::Failed, bytes: 0, attempts: 0, error: Some(why) })
+            .map(|(what, why)| Outcome {
+                url: String::new(),
+                name: what,
+                status: Status::Failed,
+                bytes: 0,
+                attempts: 0,
+                error: Some(why),
+            })
             .collect();
         report.extend(outcomes);
         write_report(ctx, &source, &p.folder, &report)?;
         let count = |s: Status| report.iter().filter(|o| o.status == s).count();
         ctx.progress(
             1.0,
-            format!("{} downloaded, {} already there, {} failed", count(Status::Downloaded), count(Status::Kept), count(Status::Failed)),
+            format!(
+                "{} downloaded, {} already there, {} failed",
+                count(Status::Downloaded),
+                count(Status::Kept),
+                count(Status::Failed)
+            ),
         );
         Ok(Outputs {
             results: vec![
@@ -205,23 +288,37 @@ fn fetch_failure(what: &str, e: FetchError) -> Failure {
 }
 
 /// Builds the list of files from the one source given; returns a description of the source too.
-fn list(p: &ImportParams, ctx: &JobContext, client: &Client) -> Result<(String, (Vec<Item>, sources::Skipped)), Failure> {
+fn list(
+    p: &ImportParams,
+    ctx: &JobContext,
+    client: &Client,
+) -> Result<(String, (Vec<Item>, sources::Skipped)), Failure> {
     let column = p.column.as_deref();
     let names = p.name_column.as_deref();
     if let Some(path) = &p.votable {
         let file = ctx.input(path);
         let size = std::fs::metadata(&file).map_err(|e| Failure::fatal(path, e))?.len();
         if size > LIST_LIMIT {
-            return Err(Failure::Fatal(format!("{path}: {size} bytes is more than the {LIST_LIMIT} byte limit for lists")));
+            return Err(Failure::Fatal(format!(
+                "{path}: {size} bytes is more than the {LIST_LIMIT} byte limit for lists"
+            )));
         }
         let bytes = std::fs::read(&file).map_err(|e| Failure::fatal(path, e))?;
         let listed = sources::from_votable(&bytes, column, names).map_err(|e| Failure::fatal(path, e))?;
         return Ok((format!("VOTable {path}"), listed));
     }
     if let Some(dir) = &p.directory {
-        let accept: Vec<String> =
-            p.accept.iter().flat_map(|a| a.split(',')).map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect();
-        return Ok((format!("directory {dir}"), crawl(client, dir, p.depth as usize, &accept, p.max_files as usize, ctx)?));
+        let accept: Vec<String> = p
+            .accept
+            .iter()
+            .flat_map(|a| a.split(','))
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        return Ok((
+            format!("directory {dir}"),
+            crawl(client, dir, p.depth as usize, &accept, p.max_files as usize, ctx)?,
+        ));
     }
     let (what, url) = match (&p.url, &p.ssap) {
         (Some(url), _) => (format!("VOTable {url}"), url.clone()),
@@ -241,7 +338,8 @@ fn list(p: &ImportParams, ctx: &JobContext, client: &Client) -> Result<(String, 
         }
         _ => return Err(Failure::Fatal("no source given".into())),
     };
-    let (bytes, _) = client.get_bytes(&url, LIST_LIMIT, &ctx.cancel).map_err(|e| fetch_failure(&format!("fetching {what}"), e))?;
+    let (bytes, _) =
+        client.get_bytes(&url, LIST_LIMIT, &ctx.cancel).map_err(|e| fetch_failure(&format!("fetching {what}"), e))?;
     let listed = sources::from_votable(&bytes, column, names).map_err(|e| Failure::fatal(&what, e))?;
     Ok((what, listed))
 }
@@ -290,7 +388,11 @@ fn crawl(
             if !accept.is_empty() && !accept.iter().any(|a| relative.to_ascii_lowercase().ends_with(a.as_str())) {
                 continue;
             }
-            let name = relative.split('/').map(|part| sources::sanitize(&sources::percent_decode(part))).collect::<Vec<_>>().join("/");
+            let name = relative
+                .split('/')
+                .map(|part| sources::sanitize(&sources::percent_decode(part)))
+                .collect::<Vec<_>>()
+                .join("/");
             items.push(Item { url, name, format: None });
             if items.len() > max_files {
                 return Err(Failure::Fatal(format!("{start} holds more than max_files = {max_files} files")));
@@ -328,7 +430,13 @@ struct Outcome {
     error: Option<String>,
 }
 
-fn download_all(items: &[Item], folder: &Path, client: &Client, concurrency: usize, ctx: &JobContext) -> Result<Vec<Outcome>, Failure> {
+fn download_all(
+    items: &[Item],
+    folder: &Path,
+    client: &Client,
+    concurrency: usize,
+    ctx: &JobContext,
+) -> Result<Vec<Outcome>, Failure> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let failed = AtomicUsize::new(0);
@@ -373,8 +481,11 @@ fn datalink_target(bytes: &[u8]) -> Result<String, String> {
         let semantics = t.column("semantics");
         let error = t.column("error_message");
         let cell = |row: &[Value], i: Option<usize>| i.map(|i| row[i].to_text()).unwrap_or_default();
-        let usable: Vec<&Vec<Value>> =
-            t.rows.iter().filter(|r| !cell(r, Some(access)).trim().is_empty() && cell(r, error).trim().is_empty()).collect();
+        let usable: Vec<&Vec<Value>> = t
+            .rows
+            .iter()
+            .filter(|r| !cell(r, Some(access)).trim().is_empty() && cell(r, error).trim().is_empty())
+            .collect();
         let pick = usable.iter().find(|r| cell(r, semantics).trim().ends_with("#this")).or(usable.first());
         if let Some(row) = pick {
             return Ok(cell(row, Some(access)).trim().to_string());
@@ -389,8 +500,14 @@ fn datalink_target(bytes: &[u8]) -> Result<String, String> {
 
 fn fetch_one(item: &Item, folder: &Path, client: &Client, ctx: &JobContext) -> Outcome {
     let dest = folder.join(&item.name);
-    let mut outcome =
-        Outcome { url: item.url.clone(), name: item.name.clone(), status: Status::Failed, bytes: 0, attempts: 0, error: None };
+    let mut outcome = Outcome {
+        url: item.url.clone(),
+        name: item.name.clone(),
+        status: Status::Failed,
+        bytes: 0,
+        attempts: 0,
+        error: None,
+    };
     // Kept from an earlier run: resuming never fetches a file twice.
     if let Ok(meta) = std::fs::metadata(&dest)
         && meta.is_file()
@@ -408,7 +525,11 @@ fn fetch_one(item: &Item, folder: &Path, client: &Client, ctx: &JobContext) -> O
     let mut url = item.url.clone();
     let mut via_datalink = false;
     if is_datalink(item.format.as_deref()) {
-        match client.get_bytes(&url, PAGE_LIMIT, &ctx.cancel).map_err(|e| e.message).and_then(|(b, _)| datalink_target(&b)) {
+        match client
+            .get_bytes(&url, PAGE_LIMIT, &ctx.cancel)
+            .map_err(|e| e.message)
+            .and_then(|(b, _)| datalink_target(&b))
+        {
             Ok(target) => {
                 url = target;
                 via_datalink = true;
@@ -448,7 +569,8 @@ fn fetch_one(item: &Item, folder: &Path, client: &Client, ctx: &JobContext) -> O
             }
             Err((e, attempts)) => {
                 outcome.attempts += attempts;
-                outcome.error = Some(if via_datalink { format!("{} (DataLink → {url})", e.message) } else { e.message });
+                outcome.error =
+                    Some(if via_datalink { format!("{} (DataLink → {url})", e.message) } else { e.message });
                 return outcome;
             }
         }
@@ -475,7 +597,9 @@ fn write_report(ctx: &JobContext, source: &str, folder: &str, report: &[Outcome]
         vec![
             Field::new("url", Datatype::Char).ucd("meta.ref.url").describe("where the file came from"),
             Field::new("name", Datatype::Char).ucd("meta.id;meta.file").describe("path inside the import folder"),
-            Field::new("status", Datatype::Char).ucd("meta.code.status").describe("downloaded, kept (already there) or failed"),
+            Field::new("status", Datatype::Char)
+                .ucd("meta.code.status")
+                .describe("downloaded, kept (already there) or failed"),
             Field::new("bytes", Datatype::Long).unit("byte").ucd("phys.size;meta.file"),
             Field::new("attempts", Datatype::Int).ucd("meta.number"),
             Field::new("error", Datatype::Char).ucd("meta.note").describe("why the file could not be fetched"),

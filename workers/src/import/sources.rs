@@ -26,8 +26,15 @@ const ACCESS_KEYS: &[&str] = &[
     "accref",
     "url",
 ];
-const FORMAT_KEYS: &[&str] =
-    &["ssa:Access.Format", "obscore:Access.Format", "meta.code.mime", "VOX:Image_Format", "access_format", "content_type", "format"];
+const FORMAT_KEYS: &[&str] = &[
+    "ssa:Access.Format",
+    "obscore:Access.Format",
+    "meta.code.mime",
+    "VOX:Image_Format",
+    "access_format",
+    "content_type",
+    "format",
+];
 
 /// A file-system-safe name part: ASCII letters, digits, `.`, `-`, `_`; nothing hidden or empty.
 pub fn sanitize(part: &str) -> String {
@@ -57,7 +64,8 @@ pub fn name_for(url: &str) -> String {
     let no_fragment = url.split('#').next().unwrap_or(url);
     let (path, query) = no_fragment.split_once('?').unwrap_or((no_fragment, ""));
     let after_host = path.split_once("://").map(|(_, r)| r).unwrap_or(path);
-    let segment = after_host.split_once('/').map(|(_, p)| p).unwrap_or("").rsplit('/').find(|s| !s.is_empty()).unwrap_or("");
+    let segment =
+        after_host.split_once('/').map(|(_, p)| p).unwrap_or("").rsplit('/').find(|s| !s.is_empty()).unwrap_or("");
     let base = sanitize(&percent_decode(segment));
     if query.is_empty() && !segment.is_empty() { base } else { format!("{base}-{}", short_hash(url)) }
 }
@@ -125,12 +133,19 @@ pub fn from_votable(
         return Err(format!("the service reported QUERY_STATUS=ERROR: {message}"));
     }
     let table = doc.tables.first().ok_or("the VOTable has no TABLE")?;
-    let described =
-        || table.fields.iter().map(|f| f.ucd.clone().or(f.utype.clone()).map_or(f.name.clone(), |k| format!("{} ({k})", f.name)));
+    let described = || {
+        table
+            .fields
+            .iter()
+            .map(|f| f.ucd.clone().or(f.utype.clone()).map_or(f.name.clone(), |k| format!("{} ({k})", f.name)))
+    };
     let access = match column {
-        Some(key) => table
-            .column(key)
-            .ok_or_else(|| format!("no column matches {key:?} by UCD, utype or name; columns: {}", described().collect::<Vec<_>>().join(", ")))?,
+        Some(key) => table.column(key).ok_or_else(|| {
+            format!(
+                "no column matches {key:?} by UCD, utype or name; columns: {}",
+                described().collect::<Vec<_>>().join(", ")
+            )
+        })?,
         None => ACCESS_KEYS.iter().find_map(|k| table.column(k)).ok_or_else(|| {
             format!(
                 "no access-reference column found (tried {}); name one with `column`; columns: {}",

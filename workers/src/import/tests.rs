@@ -43,7 +43,11 @@ fn votable_lists_pick_the_access_reference() {
             Field::new("fmt", Datatype::Char).utype("ssa:Access.Format"),
         ],
     );
-    t.push(vec![Value::Text("a".into()), Value::Text("http://h/s/a.fits".into()), Value::Text("application/fits".into())]);
+    t.push(vec![
+        Value::Text("a".into()),
+        Value::Text("http://h/s/a.fits".into()),
+        Value::Text("application/fits".into()),
+    ]);
     t.push(vec![Value::Text("b".into()), Value::Null, Value::Null]);
     t.push(vec![Value::Text("c".into()), Value::Text("http://h/t/a.fits".into()), Value::Null]);
     let (items, skipped) = from_votable(&t.to_bytes(), None, None).unwrap();
@@ -72,10 +76,25 @@ fn datalink_prefers_this() {
             Field::new("error_message", Datatype::Char),
         ],
     );
-    t.push(vec![Value::Text("x".into()), Value::Text("http://h/preview.png".into()), Value::Text("#preview".into()), Value::Null]);
-    t.push(vec![Value::Text("x".into()), Value::Text("http://h/x.fits".into()), Value::Text("#this".into()), Value::Null]);
+    t.push(vec![
+        Value::Text("x".into()),
+        Value::Text("http://h/preview.png".into()),
+        Value::Text("#preview".into()),
+        Value::Null,
+    ]);
+    t.push(vec![
+        Value::Text("x".into()),
+        Value::Text("http://h/x.fits".into()),
+        Value::Text("#this".into()),
+        Value::Null,
+    ]);
     assert_eq!(datalink_target(&t.to_bytes()).unwrap(), "http://h/x.fits");
-    t.rows = vec![vec![Value::Text("x".into()), Value::Null, Value::Text("#this".into()), Value::Text("NotFoundFault: x".into())]];
+    t.rows = vec![vec![
+        Value::Text("x".into()),
+        Value::Null,
+        Value::Text("#this".into()),
+        Value::Text("NotFoundFault: x".into()),
+    ]];
     assert!(datalink_target(&t.to_bytes()).unwrap_err().contains("NotFoundFault"));
     assert!(is_datalink(Some("application/x-votable+xml; content=datalink")));
     assert!(!is_datalink(Some("application/fits")));

@@ -9,6 +9,7 @@
 //! - [`storage`]: the storage root and the only code that builds paths.
 //! - [`auth`]: accounts, tokens, and the `Caller` extractor.
 //! - [`api`]: JSON endpoints (files, experiments, health, VOSI).
+//! - [`samp`]: the `vocloud samp` desktop client (SAMP Standard Profile).
 //! - [`respond`], [`error`], [`telemetry`]: shared HTTP answers, the API error, logging.
 //!
 //! Job kinds themselves live in the `vocloud-workers` crate, which never sees the database.
@@ -21,6 +22,7 @@ pub mod db;
 pub mod error;
 pub mod jobs;
 pub mod respond;
+pub mod samp;
 pub mod storage;
 pub mod telemetry;
 pub mod uws;

@@ -1,4 +1,4 @@
-//! The `vocloud` command: `serve`, `user`, `token`. Each subcommand is a few lines over the
+//! The `vocloud` command: `serve`, `user`, `token`, `samp`. Each subcommand is a few lines over the
 //! library; settings come from `--config`, `VOCLOUD_*` variables and the flags below.
 
 use std::io::Read;
@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Exchange tables and spectra with desktop VO tools over SAMP.
+    Samp {
+        #[command(subcommand)]
+        command: vocloud::samp::SampCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -72,7 +77,11 @@ enum TokenCommand {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::parse() {
+        // A desktop client: no settings, database or runtime of the server.
+        Cli { command: Command::Samp { command }, .. } => std::process::exit(vocloud::samp::run(command)),
+        cli => cli,
+    };
     let runtime = tokio::runtime::Runtime::new().expect("starting the tokio runtime");
     if let Err(e) = runtime.block_on(run(cli)) {
         eprintln!("vocloud: {e:#}");
@@ -110,6 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", vocloud::auth::create_token(&db, &name).await?);
             Ok(())
         }
+        Command::Samp { .. } => anyhow::bail!("`samp` runs without the server settings (see main)"),
     }
 }
 

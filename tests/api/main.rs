@@ -8,6 +8,7 @@ mod files;
 mod helpers;
 mod import;
 mod restart;
+mod samp;
 mod service;
 mod uws_errors;
 mod uws_lifecycle;

@@ -176,7 +176,12 @@ fn send(target: &str, to: Option<&str>, mtype: Option<&str>, name: Option<&str>)
 fn upload_name(url: &str, mtype: &str, name: Option<&str>) -> String {
     let segment = url.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("");
     let segment = hub::percent_decode(segment);
-    let candidate = if segment.is_empty() || segment.contains('=') { name.unwrap_or("samp") } else { &segment };
+    // `getSpectrum?id=5` says little: the sender's label is the better name then.
+    let candidate = match name {
+        Some(label) if segment.is_empty() || url.contains('?') => label,
+        _ if segment.is_empty() => "samp",
+        _ => &segment,
+    };
     let mut safe: String = candidate
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })

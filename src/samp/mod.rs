@@ -371,7 +371,7 @@ mod tests {
         assert_eq!(guess_mtype("http://h/x.vot?x=1"), "table.load.votable");
         assert_eq!(upload_name("http://h/dir/spec%201.fits", "table.load.fits", None), "spec_1.fits");
         assert_eq!(upload_name("http://h/get?id=5", "table.load.votable", Some("HD 123")), "HD_123.vot");
-        assert_eq!(upload_name("file:///tmp/.hidden", "table.load.fits", None), "_hidden");
+        assert_eq!(upload_name("file:///tmp/.hidden", "table.load.fits", None), "_hidden.fits");
         assert_eq!(upload_name("http://127.0.0.1:1234/", "table.load.fits", None), "samp.fits");
     }
 }

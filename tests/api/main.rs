@@ -7,6 +7,7 @@ mod experiments;
 mod files;
 mod helpers;
 mod import;
+mod links;
 mod restart;
 mod samp;
 mod service;

@@ -20,6 +20,14 @@ JSAMP="java -Djava.awt.headless=true -cp /usr/share/java/jsamp.jar org.astrogrid
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    # The astropy hub sometimes hangs in its SIGTERM handler under load: give up after 5 s.
+    for _ in $(seq 50); do
+        local alive=0
+        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        ((alive)) || break
+        sleep 0.1
+    done
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$WORK"
 }
@@ -43,7 +51,7 @@ case $HUB_KIND in
     *) fail "unknown hub $HUB_KIND" ;;
 esac
 PIDS+=($!)
-python3 "$HERE/wait_hub.py" --timeout 30 >/dev/null || fail "hub did not start"
+python3 "$HERE/wait_hub.py" --timeout 60 >/dev/null || fail "hub did not start"
 
 # ------------------------------------------------------------------ sending
 $JSAMP snooper -clientname snooper -mtype table.load.votable -mtype table.load.fits \

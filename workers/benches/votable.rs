@@ -56,8 +56,13 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("vocloud-votable-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     println!("VOTable, {rows} rows x 6 columns (50-float spectrum per row), best of 3");
-    println!("{:<10} {:>9} {:>11} {:>11} {:>13} {:>13}", "encoding", "MB", "write s", "read s", "astropy rd s", "astropy wr s");
-    for (label, encoding) in [("tabledata", Encoding::TableData), ("binary", Encoding::Binary), ("binary2", Encoding::Binary2)] {
+    println!(
+        "{:<10} {:>9} {:>11} {:>11} {:>13} {:>13}",
+        "encoding", "MB", "write s", "read s", "astropy rd s", "astropy wr s"
+    );
+    for (label, encoding) in
+        [("tabledata", Encoding::TableData), ("binary", Encoding::Binary), ("binary2", Encoding::Binary2)]
+    {
         let (write_s, bytes) = best(|| {
             let mut out = Vec::with_capacity(64 << 20);
             t.write_as(&mut out, Version::V1_4, encoding).unwrap();

@@ -13,6 +13,42 @@ pub(super) fn number(x: f64) -> String {
     }
 }
 
+/// Appends a TABLEDATA cell, escaped, without intermediate strings (the writer's hot loop).
+pub(super) fn write_cell(out: &mut String, field: &Field, value: &Value) {
+    use std::fmt::Write as _;
+    let num = |out: &mut String, x: f64| {
+        if x.is_finite() {
+            let _ = write!(out, "{x:?}");
+        } else {
+            out.push_str(&number(x));
+        }
+    };
+    match value {
+        Value::Text(s) => super::escape_into(out, s),
+        Value::Float(x) => num(out, *x),
+        Value::Int(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::FloatArray(xs) => {
+            for (i, x) in xs.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                num(out, *x);
+            }
+        }
+        Value::IntArray(ns) => {
+            for (i, n) in ns.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                let _ = write!(out, "{n}");
+            }
+        }
+        other => out.push_str(&format_for(field, other)),
+    }
+}
+
 /// The unescaped text of a cell.
 pub(super) fn format(value: &Value) -> String {
     let join = |items: Vec<String>| items.join(" ");

@@ -88,7 +88,9 @@ pub(super) fn document(table: &Table, out: &mut impl Write, version: Version, en
             line.clear();
             line.push_str("<TR>");
             for (c, value) in columns.iter().zip(row) {
-                let _ = write!(line, "<TD>{}</TD>", escape(&text::format_for(c.field, value)));
+                line.push_str("<TD>");
+                text::write_cell(&mut line, c.field, value);
+                line.push_str("</TD>");
             }
             line.push_str("</TR>\n");
             out.write_all(line.as_bytes())?;

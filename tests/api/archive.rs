@@ -140,7 +140,8 @@ fn serve(mut stream: TcpStream, base: &str, vault: &str, requests: &Mutex<Vec<Re
         "/slow/s.fits" => {
             // Headers at once, then nothing for far longer than the import's timeout.
             write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/fits\r\nContent-Length: 100\r\n\r\npartial")?;
-            std::thread::sleep(Duration::from_secs(20));
+            let hold = query.strip_prefix("hold=").and_then(|h| h.parse().ok()).unwrap_or(20);
+            std::thread::sleep(Duration::from_secs(hold));
             Ok(())
         }
         "/huge/h.fits" => {

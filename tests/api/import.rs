@@ -229,3 +229,41 @@ async fn private_addresses_are_refused_by_default_and_bad_parameters_are_400() {
         assert_eq!(response.status(), 400, "{form:?}: {}", response.text().await.unwrap());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_import_stops_fetching() {
+    use vocloud_workers::votable::{Datatype, Field, Table, Value};
+    let archive = Archive::start();
+    let app = app().await;
+    let carol = app.add_user("carol").await;
+    // A stuck link first, then files that must never be fetched once the job is aborted.
+    let mut list = Table::new("list", vec![Field::new("url", Datatype::Char)]);
+    list.push(vec![Value::Text(format!("{}/slow/s.fits?hold=3", archive.base))]);
+    for name in ["a.fits", "b.fits", "c.fits"] {
+        list.push(vec![Value::Text(format!("{}/spectra/{name}", archive.base))]);
+    }
+    put(&app, &carol, "lists/slow.vot", list.to_bytes()).await;
+    let job = app
+        .create_job(
+            &carol,
+            "import",
+            &[("votable", "lists/slow.vot"), ("folder", "x"), ("concurrency", "1"), ("timeout", "60")],
+        )
+        .await;
+    let response = app.post(&carol, &format!("{job}/phase"), &[("PHASE", "RUN")]).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while archive.count("/slow/s.fits?hold=3") == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the slow link was never requested");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let response = app.post(&carol, &format!("{job}/phase"), &[("PHASE", "ABORT")]).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    let doc = app.wait_until_not(&carol, &job, &["QUEUED", "EXECUTING"]).await;
+    assert_eq!(phase(&doc), "ABORTED");
+    // The stuck read ends when the archive gives up (3 s); nothing after it is fetched.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    for name in ["a.fits", "b.fits", "c.fits"] {
+        assert_eq!(archive.count(&format!("/spectra/{name}")), 0, "{name} fetched after ABORT");
+    }
+}

@@ -169,7 +169,9 @@ impl Shape {
         if size.ends_with('*') {
             return Shape::Variable;
         }
-        let n = size.split('x').map(|d| d.trim().parse::<usize>().unwrap_or(1)).product();
+        // Saturating: a hostile `arraysize="99999999999x99999999999"` must not overflow; the
+        // reader then finds the stream too short.
+        let n = size.split('x').map(|d| d.trim().parse::<usize>().unwrap_or(1)).fold(1usize, usize::saturating_mul);
         Shape::Fixed(n)
     }
 }

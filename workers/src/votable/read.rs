@@ -318,11 +318,16 @@ fn decode_rows(t: &mut Table, data: &[u8], flags: bool, cells: &mut usize, max_c
     let shapes: Vec<_> = t.fields.iter().map(Field::shape).collect();
     let mut d = Decoder { bytes: data, pos: 0 };
     while !d.done() {
+        let start = d.pos;
         let nulls = if flags { d.flags(t.fields.len()).map_err(ReadError::Data)? } else { vec![false; t.fields.len()] };
         let mut r = Vec::with_capacity(t.fields.len());
         for (i, (f, shape)) in t.fields.iter().zip(&shapes).enumerate() {
             let v = d.cell(f, *shape).map_err(|e| ReadError::Data(format!("row {}: {e}", t.rows.len() + 1)))?;
             r.push(if nulls[i] { Value::Null } else { v });
+        }
+        // A row must consume bytes, or a stream with no (or only empty) columns loops forever.
+        if d.pos == start {
+            return Err(ReadError::Data("binary rows of zero bytes (no fields?)".into()));
         }
         *cells += r.len().max(1);
         if *cells > max_cells {

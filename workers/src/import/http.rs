@@ -213,7 +213,11 @@ impl Client {
         // A credentials line names a host (any port) or host:port.
         let (host, authority) = (host_of(url).unwrap_or_default(), authority_of(url).unwrap_or_default());
         if let Some(c) = self.credentials.iter().find(|c| c.host == host || c.host == authority) {
-            request = request.header("Authorization", &c.header);
+            // Marked sensitive, so ureq's debug output redacts it.
+            let mut value = ureq::http::HeaderValue::from_str(&c.header)
+                .map_err(|_| FetchError::permanent("credentials contain characters not allowed in a header"))?;
+            value.set_sensitive(true);
+            request = request.header("Authorization", value);
         }
         let response = request.call()?;
         let status = response.status().as_u16();

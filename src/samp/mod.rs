@@ -274,8 +274,43 @@ fn listen(master: &str, token: &str, folder: &str) -> anyhow::Result<()> {
         bail!("{master} refused the token (HTTP {status})");
     }
 
-    let hub = Arc::new(Hub::register(&metadata("listener"))?);
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<Stop>();
+    // Signals arrive through tokio's handlers on a thread of their own.
+    let signal_tx = stop_tx.clone();
+    std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        runtime.block_on(async move {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return,
+            };
+            let which = tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            let _ = signal_tx.send(Stop::Signal(which));
+        });
+    });
+    // No hub yet: wait for one (the user may start TOPCAT later), as desktop tools do.
+    let hub = loop {
+        match Hub::register(&metadata("listener")) {
+            Ok(hub) => break Arc::new(hub),
+            Err(e) => {
+                eprintln!("vocloud samp: waiting for a SAMP hub ({e:#})");
+                match stop_rx.recv_timeout(std::time::Duration::from_secs(3)) {
+                    Ok(Stop::Signal(which)) => {
+                        println!("{which}: stopped before a hub appeared");
+                        return Ok(());
+                    }
+                    Ok(Stop::HubGone(_)) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => bail!("stopped unexpectedly"),
+                }
+            }
+        }
+    };
     let handler = {
         let (hub, master, token, folder) = (hub.clone(), master.to_string(), token.to_string(), folder.to_string());
         let stop_tx = std::sync::Mutex::new(stop_tx.clone());
@@ -326,24 +361,6 @@ fn listen(master: &str, token: &str, folder: &str) -> anyhow::Result<()> {
     hub.call("samp.hub.declareSubscriptions", vec![Value::Map(subscriptions)])?;
     println!("listening as {} on the SAMP hub; files go to {folder}/ on {master}", hub.self_id);
 
-    // Signals arrive through tokio's handlers on a thread of their own.
-    std::thread::spawn(move || {
-        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(r) => r,
-            Err(_) => return,
-        };
-        runtime.block_on(async move {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => return,
-            };
-            let which = tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            };
-            let _ = stop_tx.send(Stop::Signal(which));
-        });
-    });
     match stop_rx.recv() {
         Ok(Stop::Signal(which)) => {
             hub.unregister().context("unregistering from the hub")?;

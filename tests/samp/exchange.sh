@@ -45,6 +45,20 @@ until_ok() {
     fail "timed out waiting for: $what"
 }
 
+# The vocloud server the listener uploads into.
+"$VOCLOUD" --data-dir "$WORK/server" user add alice --password-stdin <<<"alice-password" > /dev/null
+TOKEN=$("$VOCLOUD" --data-dir "$WORK/server" token create alice)
+VOCLOUD_LOG__FILTER=warn "$VOCLOUD" --data-dir "$WORK/server" serve --bind 127.0.0.1:18080 --local-workers 0 \
+    > "$WORK/server.log" 2>&1 &
+PIDS+=($!)
+until_ok "vocloud server" curl -sf http://127.0.0.1:18080/health
+
+# A listener started before any hub waits for one, then registers when it appears.
+VOCLOUD_TOKEN=$TOKEN "$VOCLOUD" samp listen --master http://127.0.0.1:18080 --folder early > "$WORK/early.out" 2>&1 &
+EARLY=$!
+PIDS+=($EARLY)
+until_ok "listener waiting for a hub" grep -q "waiting for a SAMP hub" "$WORK/early.out"
+
 case $HUB_KIND in
     jsamp) $JSAMP hub -mode no-gui -profiles std > "$WORK/hub.log" 2>&1 & ;;
     astropy) "$PY" "$HERE/astropy_hub.py" --no-web > "$WORK/hub.log" 2>&1 & ;;
@@ -52,6 +66,12 @@ case $HUB_KIND in
 esac
 PIDS+=($!)
 python3 "$HERE/wait_hub.py" --timeout 60 >/dev/null || fail "hub did not start"
+
+until_ok "early listener registered" grep -q "listening as" "$WORK/early.out"
+kill -TERM "$EARLY"
+status=0; wait "$EARLY" || status=$?
+[[ $status == 0 ]] || fail "early listener exit status $status"
+pass "listen waits for a hub, registers when one starts, and stops on SIGTERM"
 
 # ------------------------------------------------------------------ sending
 $JSAMP snooper -clientname snooper -mtype table.load.votable -mtype table.load.fits \
@@ -94,12 +114,6 @@ grep -qx vocloud <<<"$clients" && fail "vocloud still registered after send: $cl
 pass "send unregisters (clients now: $(echo $clients))"
 
 # ------------------------------------------------------------------ listening
-"$VOCLOUD" --data-dir "$WORK/server" user add alice --password-stdin <<<"alice-password" > /dev/null
-TOKEN=$("$VOCLOUD" --data-dir "$WORK/server" token create alice)
-VOCLOUD_LOG__FILTER=warn "$VOCLOUD" --data-dir "$WORK/server" serve --bind 127.0.0.1:18080 --local-workers 0 \
-    > "$WORK/server.log" 2>&1 &
-PIDS+=($!)
-until_ok "vocloud server" curl -sf http://127.0.0.1:18080/health
 VOCLOUD_TOKEN=$TOKEN "$VOCLOUD" samp listen --master http://127.0.0.1:18080 --folder inbox > "$WORK/listen.out" 2>&1 &
 LISTEN=$!
 PIDS+=($LISTEN)

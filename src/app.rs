@@ -47,7 +47,7 @@ impl Application {
         );
         let slots = settings.local_workers();
         if slots > 0 {
-            service.add_executor(LocalPool::new(slots));
+            service.add_executor(LocalPool::new(slots, settings.job_settings()));
         }
         let timing = Timing {
             lease: Duration::from_secs(settings.fleet.lease_seconds),

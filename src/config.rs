@@ -23,6 +23,7 @@ pub struct Settings {
     pub slurm: SlurmSettings,
     pub limits: Limits,
     pub log: LogSettings,
+    pub import: ImportSettings,
     /// Password of the `admin` account created on first start; a random one is printed if unset.
     pub admin_password: Option<SecretString>,
 }
@@ -139,6 +140,16 @@ pub struct Limits {
     pub reaper_interval_ms: u64,
 }
 
+/// The `import` job kind (downloads of spectra collections).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportSettings {
+    /// Let imports fetch from loopback, private and link-local addresses. Off by default: users
+    /// name the URLs, and the server must not become a proxy into its own network (SSRF). Turn
+    /// on for intranet archives and tests.
+    pub allow_private_addresses: bool,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
@@ -241,6 +252,11 @@ impl Settings {
         if let Some(n) = o.local_workers {
             self.executors.local_workers = Some(n);
         }
+    }
+
+    /// Deployment settings handed to every job (`JobContext::setting`).
+    pub fn job_settings(&self) -> Vec<(String, String)> {
+        vec![("import_allow_private_addresses".into(), self.import.allow_private_addresses.to_string())]
     }
 
     /// Rejects settings that would only fail later, naming the key.

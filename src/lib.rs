@@ -11,6 +11,7 @@
 //! - [`storage`]: the storage root and the only code that builds paths.
 //! - [`auth`]: accounts, tokens, and the `Caller` extractor.
 //! - [`api`]: JSON endpoints (files, experiments, health, VOSI).
+//! - [`samp`]: the `vocloud samp` desktop client (SAMP Standard Profile).
 //! - [`respond`], [`error`], [`telemetry`]: shared HTTP answers, the API error, logging.
 //!
 //! Job kinds themselves live in the `vocloud-workers` crate, which never sees the database.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod fleet;
 pub mod jobs;
 pub mod respond;
+pub mod samp;
 pub mod slurm;
 pub mod storage;
 pub mod telemetry;

@@ -1,4 +1,4 @@
-//! The `vocloud` command: `serve`, `user`, `token`, `worker`, `worker-token`, `run-job`. Each subcommand is a few lines over the
+//! The `vocloud` command: `serve`, `user`, `token`, `worker`, `worker-token`, `run-job`, `samp`. Each subcommand is a few lines over the
 //! library; settings come from `--config`, `VOCLOUD_*` variables and the flags below.
 
 use std::io::Read;
@@ -75,6 +75,11 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         attempt: i64,
     },
+    /// Exchange tables and spectra with desktop VO tools over SAMP.
+    Samp {
+        #[command(subcommand)]
+        command: vocloud::samp::SampCommand,
+    },
     /// Manage the tokens remote workers authenticate with (admin).
     WorkerToken {
         #[command(subcommand)]
@@ -110,7 +115,11 @@ enum TokenCommand {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::parse() {
+        // A desktop client: no settings, database or runtime of the server.
+        Cli { command: Command::Samp { command }, .. } => std::process::exit(vocloud::samp::run(command)),
+        cli => cli,
+    };
     let runtime = tokio::runtime::Runtime::new().expect("starting the tokio runtime");
     if let Err(e) = runtime.block_on(run(cli)) {
         eprintln!("vocloud: {e:#}");
@@ -154,11 +163,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Worker { master, token, kinds, slots, .. } => {
             let slots = slots.unwrap_or_else(|| settings.local_workers().max(1));
-            let options = WorkerOptions { master, token, storage: settings.storage_root(), kinds, slots };
+            let options = WorkerOptions {
+                master,
+                token,
+                storage: settings.storage_root(),
+                kinds,
+                slots,
+                job_settings: settings.job_settings(),
+            };
             vocloud::fleet::client::run(options).await
         }
         Command::RunJob { job_dir, attempt } => {
-            if !vocloud::slurm::run_job::run(&job_dir, attempt).await? {
+            if !vocloud::slurm::run_job::run(&job_dir, attempt, settings.job_settings()).await? {
                 std::process::exit(1);
             }
             Ok(())
@@ -179,6 +195,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Samp { .. } => anyhow::bail!("`samp` runs without the server settings (see main)"),
     }
 }
 

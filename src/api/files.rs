@@ -1,4 +1,5 @@
-//! The files API (DESIGN.md): `GET /api/files/<path>` (a file, or a folder's JSON listing),
+//! The files API (DESIGN.md): `GET /api/files/<path>` (a file, or a folder's JSON listing;
+//! `?format=votable` gives the listing as a VOTable),
 //! `PUT` (upload the body, streamed), `DELETE`, and `POST` with `op=mkdir|move` (+`to=`).
 //! Paths are relative to the caller's storage folder and checked by [`RelPath::parse`].
 
@@ -48,6 +49,11 @@ async fn get(service: web::Data<JobService>, caller: Caller, req: HttpRequest) -
         return crate::respond::serve_file(&req, &path).await;
     }
     let entries = web::block(move || list_folder(&path)).await.context("listing folder")?.context("listing folder")?;
+    if req.query_string().split('&').any(|kv| kv == "format=votable") {
+        // For VO tools (TOPCAT can open this URL): the same listing as a VOTable.
+        let table = listing_votable(&rel.as_string(), &entries);
+        return Ok(HttpResponse::Ok().content_type("application/x-votable+xml").body(table.to_bytes()));
+    }
     Ok(HttpResponse::Ok().json(json!({ "path": rel.as_string(), "type": "folder", "entries": entries })))
 }
 
@@ -74,6 +80,27 @@ fn list_folder(path: &Path) -> std::io::Result<Vec<serde_json::Value>> {
     }
     entries.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     Ok(entries)
+}
+
+/// A folder listing as a VOTable: name, type, size and modification time per entry.
+fn listing_votable(folder: &str, entries: &[serde_json::Value]) -> vocloud_workers::votable::Table {
+    use vocloud_workers::votable::{Datatype, Field, Table, Value};
+    let mut table = Table::new(
+        "files",
+        vec![
+            Field::new("name", Datatype::Char).ucd("meta.id;meta.file"),
+            Field::new("type", Datatype::Char).ucd("meta.code").describe("file or folder"),
+            Field::new("size", Datatype::Long).unit("byte").ucd("phys.size;meta.file"),
+            Field::new("modified", Datatype::Char).ucd("time.epoch;meta.file").xtype("timestamp"),
+        ],
+    );
+    table.description = Some(format!("vocloud storage folder /{folder}"));
+    let text = |v: &serde_json::Value| v.as_str().map_or(Value::Null, |s| Value::Text(s.to_string()));
+    for e in entries {
+        let size = e["size"].as_u64().map_or(Value::Null, |n| Value::Int(n as i64));
+        table.push(vec![text(&e["name"]), text(&e["type"]), size, text(&e["modified"])]);
+    }
+    table
 }
 
 /// Streams the body into a temp file next to the target and renames it into place, so a failed

@@ -33,6 +33,8 @@ pub struct WorkerOptions {
     /// Kinds to run (empty: all this build knows).
     pub kinds: Vec<String>,
     pub slots: usize,
+    /// Deployment settings handed to every job (see `JobContext::setting`).
+    pub job_settings: Vec<(String, String)>,
 }
 
 /// The fleet API as the worker uses it.
@@ -124,6 +126,7 @@ pub async fn run(options: WorkerOptions) -> anyhow::Result<()> {
         lease: Duration::from_secs(registration.lease_seconds),
         heartbeat: Duration::from_millis(registration.heartbeat_ms),
         runner: format!("worker {} on {hostname}", registration.worker_id),
+        job_settings: options.job_settings,
     });
     let mut slots = tokio::task::JoinSet::new();
     for _ in 0..options.slots.max(1) {
@@ -160,6 +163,7 @@ struct Slot {
     lease: Duration,
     heartbeat: Duration,
     runner: String,
+    job_settings: Vec<(String, String)>,
 }
 
 impl Slot {
@@ -191,7 +195,7 @@ impl Slot {
         let cancel = CancelToken::new();
         let latest: Arc<Mutex<Option<Progress>>> = Arc::default();
         let sink = latest.clone();
-        let ctx = JobContext::new(
+        let mut ctx = JobContext::new(
             &self.storage.join(&job.job_dir),
             job.attempt,
             &self.storage.join(&job.user_dir),
@@ -199,6 +203,9 @@ impl Slot {
             cancel.clone(),
         )
         .with_progress(move |p| *sink.lock().unwrap_or_else(|e| e.into_inner()) = Some(p));
+        for (key, value) in &self.job_settings {
+            ctx = ctx.with_setting(key, value.clone());
+        }
         let kind = self.registry.get(&job.kind);
         let parameters = job.parameters.clone();
         let span = tracing::Span::current();

@@ -25,12 +25,15 @@ pub struct LocalPool {
     /// Cancellation tokens of the jobs running here, by job id.
     running: Mutex<HashMap<String, CancelToken>>,
     runner: String,
+    /// Deployment settings every job gets (`JobContext::setting`).
+    job_settings: Vec<(String, String)>,
 }
 
 impl LocalPool {
-    pub fn new(slots: usize) -> Arc<LocalPool> {
+    pub fn new(slots: usize, job_settings: Vec<(String, String)>) -> Arc<LocalPool> {
         let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
-        Arc::new(LocalPool { slots, running: Mutex::new(HashMap::new()), runner: format!("the local pool on {host}") })
+        let runner = format!("the local pool on {host}");
+        Arc::new(LocalPool { slots, running: Mutex::new(HashMap::new()), runner, job_settings })
     }
 
     async fn slot_loop(self: Arc<Self>, service: JobService, slot: usize) {
@@ -85,11 +88,14 @@ impl LocalPool {
             .map_err(|e| Failure::Retryable(format!("opening user storage: {e}")))?;
         let (progress_tx, progress_rx) = watch::channel(None);
         let forwarder = tokio::spawn(forward_progress(service.clone(), job.id.clone(), job.attempt, progress_rx));
-        let ctx =
+        let mut ctx =
             JobContext::new(&service.storage().job_dir(&job.id), job.attempt, &user_dir, self.runner.clone(), cancel)
                 .with_progress(move |p| {
                     progress_tx.send_replace(Some(p));
                 });
+        for (key, value) in &self.job_settings {
+            ctx = ctx.with_setting(key, value.clone());
+        }
         ctx.create_dirs().map_err(|e| Failure::Retryable(format!("creating the attempt's folders: {e}")))?;
         let span = tracing::Span::current();
         let outcome = tokio::task::spawn_blocking(move || span.in_scope(|| kind.run(&parameters, &ctx))).await;

@@ -60,7 +60,8 @@ struct ParamsFile {
 }
 
 /// Runs the attempt; the process exits 0 only if the job completed.
-pub async fn run(job_dir: &Path, attempt: i64) -> anyhow::Result<bool> {
+/// `job_settings` are the deployment settings of the node's own configuration.
+pub async fn run(job_dir: &Path, attempt: i64, job_settings: Vec<(String, String)>) -> anyhow::Result<bool> {
     let job_dir = std::fs::canonicalize(job_dir).with_context(|| format!("no job folder at {}", job_dir.display()))?;
     let params: ParamsFile = serde_json::from_slice(
         &std::fs::read(job_dir.join("params.json"))
@@ -104,6 +105,7 @@ pub async fn run(job_dir: &Path, attempt: i64) -> anyhow::Result<bool> {
             write_status(dir, attempt, &status);
         }
     });
+    let ctx = job_settings.into_iter().fold(ctx, |ctx, (key, value)| ctx.with_setting(&key, value));
     let kind = Registry::builtin().get(&params.kind);
     let parameters = params.parameters;
     let mut work = tokio::task::spawn_blocking(move || {

@@ -1,15 +1,20 @@
 //! Integration tests: each starts the real service on a random port (SQLite, or PostgreSQL when
 //! `VOCLOUD_TEST_DATABASE_URL` is set) and talks HTTP to it.
 
+mod archive;
 mod clients;
 mod experiments;
 mod files;
 mod fleet;
 mod helpers;
+mod import;
+mod links;
 mod ocean;
 mod restart;
+mod samp;
 mod service;
 mod slurm;
 mod uws_errors;
 mod uws_lifecycle;
 mod uws_xml;
+mod votable;

@@ -76,6 +76,8 @@ pub struct JobContext {
     pub runner: String,
     pub cancel: CancelToken,
     progress: ProgressSink,
+    /// Deployment settings for job kinds (see [`JobContext::setting`]).
+    settings: Vec<(String, String)>,
 }
 
 impl JobContext {
@@ -89,6 +91,7 @@ impl JobContext {
             runner,
             cancel,
             progress: Box::new(|_| {}),
+            settings: Vec::new(),
         }
     }
 
@@ -99,6 +102,30 @@ impl JobContext {
             return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "the job folder is gone (job destroyed?)"));
         }
         std::fs::create_dir_all(&self.results_dir)
+    }
+
+    /// Gives the job a deployment setting (the executor passes what the operator configured,
+    /// e.g. `import_allow_private_addresses`).
+    pub fn with_setting(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.settings.push((key.to_string(), value.into()));
+        self
+    }
+
+    /// A deployment setting: the value the executor passed, else the environment variable
+    /// `VOCLOUD_JOB_<KEY>` (upper case) of the process running the job, so remote workers and
+    /// `run-job` under Slurm are configured where they run. Settings never come from clients.
+    pub fn setting(&self, key: &str) -> Option<String> {
+        self.settings
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(format!("VOCLOUD_JOB_{}", key.to_ascii_uppercase())).ok())
+    }
+
+    /// A boolean setting ("true"/"1"/"yes"); false when unset.
+    pub fn flag(&self, key: &str) -> bool {
+        self.setting(key).is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"))
     }
 
     /// Sends progress reports to `sink` (the executor forwards them to the master).

@@ -13,11 +13,13 @@
 //! - [`context`]: what a running job gets: folders, progress, cancellation.
 //! - [`registry`]: the object-safe view of a kind and the list of all kinds.
 //! - [`diag`]: the `diag` kind, for operators and tests.
-//! - [`votable`]: writing VOTable result tables.
+//! - [`import`]: the `import` kind (downloads of spectra collections).
 //! - [`ocean`]: ocean analytics on CF netCDF (SDAP time series, time average, DDA, subset, maps).
+//! - [`votable`]: reading and writing VOTables.
 
 pub mod context;
 pub mod diag;
+pub mod import;
 pub mod ocean;
 pub mod params;
 pub mod registry;

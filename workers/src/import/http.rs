@@ -1,0 +1,402 @@
+//! The blocking HTTP client imports use: http(s) only, no connections to loopback, private or
+//! link-local addresses unless the deployment allows them, HTTP Basic credentials sent only to
+//! their own host, downloads streamed to a temporary file with a size cap, retries for the
+//! failures worth retrying.
+//!
+//! The address check sits in the DNS resolver, so it holds for every connection ureq opens,
+//! redirects included, and for the address actually connected to (no DNS-rebinding window).
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::DefaultConnector;
+
+use crate::CancelToken;
+
+/// Is `ip` somewhere a user-supplied URL must not reach by default?
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => internal_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return internal_v4(v4);
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || v6 == Ipv6Addr::LOCALHOST
+        }
+    }
+}
+
+fn internal_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT 100.64/10
+}
+
+/// Resolves like ureq does, then refuses internal addresses.
+#[derive(Debug)]
+struct GuardedResolver {
+    allow_internal: bool,
+    inner: DefaultResolver,
+}
+
+impl Resolver for GuardedResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        if !self.allow_internal
+            && let Some(bad) = addrs.iter().find(|a| is_internal(a.ip()))
+        {
+            return Err(ureq::Error::Io(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "refused: {} is at {}, a loopback, private or link-local address \
+                     (the operator can allow these with import.allow_private_addresses)",
+                    uri.host().unwrap_or("?"),
+                    bad.ip()
+                ),
+            )));
+        }
+        Ok(addrs)
+    }
+}
+
+/// A `host login password` line of a credentials file.
+#[derive(Clone)]
+pub struct Credential {
+    pub host: String,
+    pub header: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credential {{ host: {:?}, header: <hidden> }}", self.host)
+    }
+}
+
+/// Parses a credentials file: one `host[:port] login password` per line (netrc's `machine … login …
+/// password …` form is accepted too); `#` starts a comment. Errors never quote secrets.
+pub fn parse_credentials(text: &str) -> Result<Vec<Credential>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (host, login, password) = match words.as_slice() {
+            [host, login, password] => (*host, *login, *password),
+            ["machine", host, "login", login, "password", password] => (*host, *login, *password),
+            _ => return Err(format!("line {}: expected `host login password`", i + 1)),
+        };
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{login}:{password}"));
+        out.push(Credential { host: host.to_ascii_lowercase(), header: format!("Basic {token}") });
+    }
+    Ok(out)
+}
+
+/// Why a fetch failed, and whether trying again could help.
+#[derive(Debug)]
+pub struct FetchError {
+    pub message: String,
+    pub retry: bool,
+}
+
+impl FetchError {
+    fn permanent(message: impl Into<String>) -> Self {
+        FetchError { message: message.into(), retry: false }
+    }
+}
+
+impl From<ureq::Error> for FetchError {
+    fn from(e: ureq::Error) -> Self {
+        let retry = match &e {
+            ureq::Error::Io(io) => io.kind() != io::ErrorKind::PermissionDenied,
+            ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
+            _ => false,
+        };
+        let message = match &e {
+            ureq::Error::Timeout(t) => format!("timed out ({t})"),
+            other => other.to_string(),
+        };
+        FetchError { message, retry }
+    }
+}
+
+/// What a finished download reports.
+#[derive(Debug)]
+pub struct Fetched {
+    pub bytes: u64,
+    pub content_type: Option<String>,
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    credentials: Vec<Credential>,
+    pub max_bytes: u64,
+    pub retries: u32,
+}
+
+/// Only http and https, with a host.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let lower = url.trim().to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))
+        .ok_or_else(|| format!("only http(s) URLs are fetched: {url:?}"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("URL without a host: {url:?}"));
+    }
+    Ok(())
+}
+
+/// `host:port` as written in the URL (port only when given), lower case.
+fn authority_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    Some(authority.rsplit('@').next()?.to_ascii_lowercase())
+}
+
+fn host_of(url: &str) -> Option<String> {
+    let host_port = authority_of(url)?;
+    let host =
+        if let Some(v6) = host_port.strip_prefix('[') { v6.split(']').next()? } else { host_port.split(':').next()? };
+    Some(host.to_string())
+}
+
+impl Client {
+    pub fn new(
+        allow_internal: bool,
+        timeout: Duration,
+        credentials: Vec<Credential>,
+        max_bytes: u64,
+        retries: u32,
+    ) -> Client {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .timeout_connect(Some(timeout.min(Duration::from_secs(30))))
+            .http_status_as_error(false)
+            .max_redirects(5)
+            // Credentials go only to the host they are for, never along a redirect.
+            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
+            // A proxy would make the address check see the proxy, not the target.
+            .proxy(None)
+            .user_agent(concat!("vocloud-import/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let resolver = GuardedResolver { allow_internal, inner: DefaultResolver::default() };
+        let agent = ureq::Agent::with_parts(config, DefaultConnector::new(), resolver);
+        Client { agent, credentials, max_bytes, retries }
+    }
+
+    fn get(&self, url: &str) -> Result<ureq::http::Response<ureq::Body>, FetchError> {
+        check_url(url).map_err(FetchError::permanent)?;
+        let mut request = self.agent.get(url);
+        // A credentials line names a host (any port) or host:port.
+        let (host, authority) = (host_of(url).unwrap_or_default(), authority_of(url).unwrap_or_default());
+        if let Some(c) = self.credentials.iter().find(|c| c.host == host || c.host == authority) {
+            // Marked sensitive, so ureq's debug output redacts it.
+            let mut value = ureq::http::HeaderValue::from_str(&c.header)
+                .map_err(|_| FetchError::permanent("credentials contain characters not allowed in a header"))?;
+            value.set_sensitive(true);
+            request = request.header("Authorization", value);
+        }
+        let response = request.call()?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let reason = response.status().canonical_reason().unwrap_or("");
+            // Server trouble and rate limits may pass; a missing file will not appear.
+            let retry = status >= 500 || status == 408 || status == 429;
+            return Err(FetchError { message: format!("HTTP {status} {reason}").trim().to_string(), retry });
+        }
+        Ok(response)
+    }
+
+    /// GETs `url` into memory (index pages, VOTables, DataLink documents), up to `limit` bytes.
+    pub fn get_bytes(
+        &self,
+        url: &str,
+        limit: u64,
+        cancel: &CancelToken,
+    ) -> Result<(Vec<u8>, Option<String>), FetchError> {
+        self.with_retries(cancel, || {
+            let mut response = self.get(url)?;
+            let content_type = content_type(&response);
+            let mut bytes = Vec::new();
+            let mut reader = response.body_mut().with_config().limit(limit.saturating_add(1)).reader();
+            read_capped(&mut reader, &mut bytes, limit, cancel)?;
+            Ok((bytes, content_type))
+        })
+    }
+
+    /// Downloads `url` to `dest` through `dest.partial`, so an interrupted file never looks done.
+    pub fn download(&self, url: &str, dest: &Path, cancel: &CancelToken) -> Result<(Fetched, u32), (FetchError, u32)> {
+        let partial =
+            dest.with_file_name(format!(".{}.partial", dest.file_name().and_then(|n| n.to_str()).unwrap_or("x")));
+        let mut attempts = 0;
+        let result = self.with_retries(cancel, || {
+            attempts += 1;
+            let mut response = self.get(url)?;
+            let content_type = content_type(&response);
+            if let Some(len) =
+                response.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                && len > self.max_bytes
+            {
+                return Err(FetchError::permanent(format!(
+                    "{len} bytes is more than the {} byte limit",
+                    self.max_bytes
+                )));
+            }
+            let mut file = std::fs::File::create(&partial)
+                .map_err(|e| FetchError::permanent(format!("creating {}: {e}", partial.display())))?;
+            let mut reader = response.body_mut().with_config().limit(self.max_bytes.saturating_add(1)).reader();
+            let bytes = copy_capped(&mut reader, &mut file, self.max_bytes, cancel)?;
+            file.sync_all().map_err(|e| FetchError::permanent(format!("writing: {e}")))?;
+            std::fs::rename(&partial, dest).map_err(|e| FetchError::permanent(format!("renaming: {e}")))?;
+            Ok(Fetched { bytes, content_type })
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        result.map(|f| (f, attempts)).map_err(|e| (e, attempts))
+    }
+
+    /// Runs `attempt` up to 1 + retries times, backing off 0.5 s, 1 s, 2 s, … between tries.
+    fn with_retries<T>(
+        &self,
+        cancel: &CancelToken,
+        mut attempt: impl FnMut() -> Result<T, FetchError>,
+    ) -> Result<T, FetchError> {
+        let mut delay = Duration::from_millis(500);
+        let mut tries = 0;
+        loop {
+            match attempt() {
+                Ok(v) => return Ok(v),
+                Err(e) if e.retry && tries < self.retries => {
+                    tries += 1;
+                    if cancel.sleep(delay) {
+                        return Err(FetchError::permanent("cancelled"));
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => {
+                    let suffix = if tries > 0 { format!(" (after {} attempts)", tries + 1) } else { String::new() };
+                    return Err(FetchError { message: format!("{}{suffix}", e.message), retry: e.retry });
+                }
+            }
+        }
+    }
+}
+
+fn content_type(response: &ureq::http::Response<ureq::Body>) -> Option<String> {
+    response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn too_big(limit: u64) -> FetchError {
+    FetchError::permanent(format!("more than the {limit} byte limit"))
+}
+
+fn read_error(e: io::Error, limit: u64) -> FetchError {
+    // ureq reports its body limit as an io error wrapping BodyExceedsLimit.
+    if e.to_string().contains("limit") {
+        return too_big(limit);
+    }
+    if e.kind() == io::ErrorKind::TimedOut || e.to_string().contains("timeout") {
+        return FetchError { message: "timed out while reading the response".into(), retry: true };
+    }
+    let retry = !matches!(e.kind(), io::ErrorKind::PermissionDenied);
+    FetchError { message: format!("reading the response: {e}"), retry }
+}
+
+fn read_capped(reader: &mut impl Read, out: &mut Vec<u8>, limit: u64, cancel: &CancelToken) -> Result<(), FetchError> {
+    copy_capped(reader, out, limit, cancel).map(|_| ())
+}
+
+/// Copies with a byte cap and a cancellation check every 64 KiB.
+fn copy_capped(
+    reader: &mut impl Read,
+    out: &mut impl Write,
+    limit: u64,
+    cancel: &CancelToken,
+) -> Result<u64, FetchError> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(FetchError::permanent("cancelled"));
+        }
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(e, limit)),
+        };
+        total += n as u64;
+        if total > limit {
+            return Err(too_big(limit));
+        }
+        out.write_all(&buf[..n]).map_err(|e| FetchError::permanent(format!("writing: {e}")))?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["147.231.1.1", "8.8.8.8", "2001:718::1", "172.32.0.1"] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn urls_and_credentials() {
+        assert!(check_url("https://archive.example/x").is_ok());
+        for bad in ["file:///etc/passwd", "ftp://h/x", "gopher://h", "http://", "http:///x", "javascript:alert(1)"] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+        assert_eq!(host_of("http://user@Archive.Example:8080/a?b").as_deref(), Some("archive.example"));
+        assert_eq!(host_of("http://[::1]:80/").as_deref(), Some("::1"));
+        let c = parse_credentials("# archives\narchive.example alice s3cret\nmachine other login bob password pw\n")
+            .unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].header, "Basic YWxpY2U6czNjcmV0");
+        assert!(!format!("{c:?}").contains("YWxp"));
+        let err = parse_credentials("host only-two-words-secret").unwrap_err();
+        assert!(!err.contains("secret"));
+    }
+}

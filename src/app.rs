@@ -78,6 +78,7 @@ fn http_server(
     let service = web::Data::new(service);
     let auth = web::Data::from(Arc::new(auth));
     let form_limit = settings.limits.max_form_bytes;
+    let plots = crate::plots::Plots::start(settings.plots.clone());
     let server = HttpServer::new(move || {
         App::new()
             .wrap(TracingLogger::default())
@@ -87,6 +88,8 @@ fn http_server(
             .app_data(web::JsonConfig::default().limit(form_limit))
             .configure(crate::uws::http::configure)
             .configure(crate::api::configure)
+            .configure(|cfg| crate::plots::http::configure(cfg, plots.clone()))
+            .configure(crate::auth::session::configure)
             .route("/", web::get().to(index))
     })
     .listen(listener)?

@@ -21,6 +21,8 @@ pub struct Settings {
     pub executors: ExecutorSettings,
     pub limits: Limits,
     pub log: LogSettings,
+    /// Limits of interactive plot sessions.
+    pub plots: crate::plots::PlotSettings,
     /// Password of the `admin` account created on first start; a random one is printed if unset.
     pub admin_password: Option<SecretString>,
 }

@@ -9,6 +9,7 @@
 //! - [`storage`]: the storage root and the only code that builds paths.
 //! - [`auth`]: accounts, tokens, and the `Caller` extractor.
 //! - [`api`]: JSON endpoints (files, experiments, health, VOSI).
+//! - [`plots`]: interactive plots — sessions, rendering, the WebSocket protocol, exports.
 //! - [`respond`], [`error`], [`telemetry`]: shared HTTP answers, the API error, logging.
 //!
 //! Job kinds themselves live in the `vocloud-workers` crate, which never sees the database.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod jobs;
+pub mod plots;
 pub mod respond;
 pub mod storage;
 pub mod telemetry;

@@ -5,6 +5,7 @@ mod clients;
 mod experiments;
 mod files;
 mod helpers;
+mod plots;
 mod restart;
 mod service;
 mod uws_errors;

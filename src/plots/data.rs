@@ -120,10 +120,25 @@ fn halve(mins: &[f32], maxs: &[f32]) -> (Vec<f32>, Vec<f32>) {
     (lo, hi)
 }
 
+/// All series of a dataset on one shared grid, stored sample-major: `y[k * n + s]` is sample
+/// `k` of series `s`. A column of the plot then reads one contiguous block for all series,
+/// which streams from memory and vectorises; per-series storage made the density pass wait on
+/// cache misses for 10,000 spectra (perf: most time in the loads of `y`).
+pub struct Block {
+    pub grid: Arc<[f64]>,
+    pub n: usize,
+    pub y: Vec<f32>,
+}
+
+/// Below this many series the per-series path is as fast and no block is built.
+const BLOCK_MIN_SERIES: usize = 64;
+
 /// A collection of series with its data extent.
 pub struct Dataset {
     pub title: String,
     pub series: Vec<Series>,
+    /// The series sample-major, when they all share one grid and are many.
+    pub block: Option<Block>,
     /// Data extent: (xmin, xmax, ymin, ymax) over finite values.
     pub extent: (f64, f64, f64, f64),
     /// Smallest positive x and y, for switching an axis to log.
@@ -169,8 +184,25 @@ impl Dataset {
         if !x0.is_finite() {
             (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
         }
-        Dataset { title, series, extent: (x0, x1, y0, y1), min_positive: (px, py), bytes, points }
+        let block = build_block(&series);
+        bytes += block.as_ref().map_or(0, |b| b.y.len() * 4);
+        Dataset { title, series, block, extent: (x0, x1, y0, y1), min_positive: (px, py), bytes, points }
     }
+}
+
+fn build_block(series: &[Series]) -> Option<Block> {
+    let first = series.first()?;
+    if series.len() < BLOCK_MIN_SERIES || !series.iter().all(|s| Arc::ptr_eq(&s.x, &first.x)) {
+        return None;
+    }
+    let (n, len) = (series.len(), first.x.len());
+    let mut y = vec![0f32; n * len];
+    for (j, s) in series.iter().enumerate() {
+        for (k, v) in s.y.iter().enumerate() {
+            y[k * n + j] = *v;
+        }
+    }
+    Some(Block { grid: first.x.clone(), n, y })
 }
 
 #[cfg(test)]

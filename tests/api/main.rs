@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real service on a random port (SQLite, or PostgreSQL when
 //! `VOCLOUD_TEST_DATABASE_URL` is set) and talks HTTP to it.
 
+mod browser;
 mod clients;
 mod experiments;
 mod files;

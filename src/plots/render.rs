@@ -235,9 +235,8 @@ pub fn render(data: &Dataset, view: &View, spec: &FrameSpec) -> Frame {
         max_count = counts.iter().copied().max().unwrap_or(0);
         paint_density(&mut rgb, w, plot, &counts, max_count);
     } else {
-        for (k, &i) in visible.iter().enumerate() {
+        for &i in &visible {
             let colour = PALETTE[i % PALETTE.len()];
-            let _ = k;
             for_each_span(data, i, view, plot, &columns, 0..plot.width as usize, |c, r0, r1| {
                 for r in r0..=r1 {
                     let at = (((plot.top as usize + r) * w as usize) + plot.left as usize + c) * 3;

@@ -35,7 +35,13 @@ pub fn load(title: String, sources: &[Source], budget: usize, max_files: usize) 
     let mut bytes = 0usize;
     let mut last_grid: Option<Arc<[f64]>> = None;
     for (shown, path) in files {
-        for (name, x, y) in read_file(&shown, &path)? {
+        // Refuse before reading: text takes more bytes than the f32 values we keep, so a file
+        // four times the budget cannot fit whatever it holds.
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if size > budget as u64 * 4 {
+            return Err(LoadError::TooLarge(format!("'{shown}' has {} MB, too large to plot", size >> 20)));
+        }
+        for (name, x, y) in read_file(&shown, &path, budget)? {
             // Spectra of a collection usually share one grid: keep one copy of it.
             let x: Arc<[f64]> = match &last_grid {
                 Some(g) if **g == *x => g.clone(),
@@ -94,10 +100,10 @@ fn extension(name: &str) -> String {
 
 type Raw = (String, Vec<f64>, Vec<f32>);
 
-fn read_file(shown: &str, path: &Path) -> Result<Vec<Raw>, LoadError> {
+fn read_file(shown: &str, path: &Path, budget: usize) -> Result<Vec<Raw>, LoadError> {
     let stem = Path::new(shown).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let raws = match extension(shown).as_str() {
-        "fits" | "fit" | "fts" => read_fits(path, &stem),
+        "fits" | "fit" | "fts" => read_fits(path, &stem, budget),
         _ => read_csv(path, &stem),
     }
     .map_err(|e| LoadError::Bad(format!("'{shown}': {e}")))?;
@@ -197,7 +203,7 @@ fn wide_csv(head: &[&str], is_header: bool, rows: &[Vec<&str>], stem: &str) -> R
 }
 
 /// FITS: the first image HDU with data; its axis-1 WCS gives the wavelengths.
-fn read_fits(path: &Path, stem: &str) -> Result<Vec<Raw>, String> {
+fn read_fits(path: &Path, stem: &str, budget: usize) -> Result<Vec<Raw>, String> {
     use fitsio::hdu::HduInfo;
     let mut f = fitsio::FitsFile::open(path).map_err(|e| format!("not a readable FITS file ({e})"))?;
     let n = f.num_hdus().map_err(|e| e.to_string())?;
@@ -209,6 +215,9 @@ fn read_fits(path: &Path, stem: &str) -> Result<Vec<Raw>, String> {
         };
         if shape.len() > 2 {
             return Err(format!("image HDU {i} has {} axes; expected 1 (a spectrum) or 2 (one per row)", shape.len()));
+        }
+        if shape.iter().product::<usize>().saturating_mul(4) > budget {
+            return Err(format!("image HDU {i} of shape {shape:?} is too large to plot"));
         }
         let key = |f: &mut fitsio::FitsFile, k: &str| hdu.read_key::<f64>(f, k).ok();
         let crval = key(&mut f, "CRVAL1").ok_or("no CRVAL1 keyword: cannot compute wavelengths")?;

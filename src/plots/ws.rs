@@ -122,8 +122,8 @@ impl Geometry {
     }
 }
 
-/// Applies an input to the view state. Returns `Ok(true)` if it was an *input* (counted).
-fn apply(input: &Input, st: &mut ViewState, session: &Session, geo: &mut Geometry, max_side: u32) -> Result<(), Violation> {
+/// Applies an input to the view state; a violation closes the socket.
+fn apply(input: &Input, st: &mut ViewState, session: &Session, geo: &Geometry, max_side: u32) -> Result<(), Violation> {
     match *input {
         Input::Hello { width, height, dpr } | Input::Resize { width, height, dpr } => {
             let dpr = dpr.unwrap_or(1.0);
@@ -334,7 +334,7 @@ pub async fn serve(
                     Input::Hover { x, y } => hover(&session, &geo, x, y).map(Some),
                     ref other => {
                         let mut st = session.state();
-                        apply(other, &mut st, &session, &mut geo, max_side)?;
+                        apply(other, &mut st, &session, &geo, max_side)?;
                         if matches!(other, Input::Hello { .. } | Input::Resize { .. }) {
                             sized = true;
                             geo = Geometry { dpr: st.size.2, plot: render::layout(st.size.0, st.size.1, st.size.2, false) };

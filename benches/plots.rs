@@ -82,12 +82,7 @@ fn main() {
                 }
             }
             let mode = if k > render::LINES_MAX { "density" } else { "lines" };
-            println!(
-                "| {k} | {mode} | {name} | {build:.0} | {:.1} | {:.1} | {} |",
-                median(r),
-                median(e),
-                bytes / 1024
-            );
+            println!("| {k} | {mode} | {name} | {build:.0} | {:.1} | {:.1} | {} |", median(r), median(e), bytes / 1024);
         }
     }
 }

@@ -118,5 +118,8 @@ async fn login(service: web::Data<crate::jobs::JobService>, f: web::Form<Login>)
         map.insert(super::token_hash(&token), (caller, Instant::now() + LIFETIME));
     }
     let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}", LIFETIME.as_secs());
-    Ok(HttpResponse::SeeOther().insert_header((header::SET_COOKIE, cookie)).insert_header((header::LOCATION, next)).finish())
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::SET_COOKIE, cookie))
+        .insert_header((header::LOCATION, next))
+        .finish())
 }

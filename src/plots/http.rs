@@ -48,14 +48,16 @@ async fn style() -> HttpResponse {
 }
 
 /// For pages: a browser without any credentials goes to the login form instead of a 401.
-fn login_or(req: &HttpRequest, caller: Result<Caller, ApiError>) -> Result<Caller, HttpResponse> {
+fn login_or(req: &HttpRequest, caller: Result<Caller, ApiError>) -> Result<Caller, Box<HttpResponse>> {
     match caller {
         Ok(c) => Ok(c),
         Err(ApiError::Unauthorized(_)) if req.headers().get(header::AUTHORIZATION).is_none() => {
             let next = crate::respond::encode_segment(&req.uri().to_string());
-            Err(HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/login?next={next}"))).finish())
+            Err(Box::new(
+                HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/login?next={next}"))).finish(),
+            ))
         }
-        Err(e) => Err(actix_web::ResponseError::error_response(&e)),
+        Err(e) => Err(Box::new(actix_web::ResponseError::error_response(&e))),
     }
 }
 
@@ -71,13 +73,14 @@ async fn new(
 ) -> ApiResult {
     let caller = match login_or(&req, caller) {
         Ok(c) => c,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
         .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
     let (sources, title) = sources(&service, &caller, &query).await?;
     let (budget, max_files) = (plots.settings.max_bytes_per_user, plots.settings.max_files);
-    let data = web::block(move || spectra::load(title, &sources, budget, max_files)).await.context("loading spectra")?;
+    let data =
+        web::block(move || spectra::load(title, &sources, budget, max_files)).await.context("loading spectra")?;
     let data = data.map_err(|e| match e {
         LoadError::Bad(m) => ApiError::BadRequest(m),
         LoadError::TooLarge(m) => ApiError::TooLarge(m),
@@ -89,7 +92,11 @@ async fn new(
 }
 
 /// The files to read: `path=` entries of the caller's storage, or one job result.
-async fn sources(service: &JobService, caller: &Caller, query: &[(String, String)]) -> ApiResult<(Vec<Source>, String)> {
+async fn sources(
+    service: &JobService,
+    caller: &Caller,
+    query: &[(String, String)],
+) -> ApiResult<(Vec<Source>, String)> {
     let all = |k: &'static str| query.iter().filter(move |(n, _)| n == k).map(|(_, v)| v.as_str());
     let paths: Vec<&str> = all("path").collect();
     if let (Some(job), Some(result)) = (all("job").next(), all("result").next()) {
@@ -110,14 +117,15 @@ async fn sources(service: &JobService, caller: &Caller, query: &[(String, String
         let path = service.storage().user_path(&caller.name, &rel).context("opening user storage")?;
         out.push(Source { shown: if rel.is_root() { "/".into() } else { rel.as_string() }, path });
     }
-    let title = if paths.len() == 1 { paths[0].to_string() } else { format!("{} and {} more", paths[0], paths.len() - 1) };
+    let title =
+        if paths.len() == 1 { paths[0].to_string() } else { format!("{} and {} more", paths[0], paths.len() - 1) };
     Ok((out, title))
 }
 
 async fn page(req: HttpRequest, caller: Result<Caller, ApiError>, plots: web::Data<Plots>) -> ApiResult {
     let caller = match login_or(&req, caller) {
         Ok(c) => c,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let s = session(&plots, &caller, req.match_info().get("id").unwrap_or(""))?;
     let html = include_str!("../../templates/plot.html")
@@ -197,7 +205,12 @@ async fn export(req: HttpRequest, caller: Caller, plots: web::Data<Plots>, q: we
 }
 
 /// The visible samples as CSV (`name,wavelength,flux`) or a VOTable with the same columns.
-fn visible_data(s: &Session, view: &render::View, visible: &[bool], format: &str) -> ApiResult<(Vec<u8>, &'static str)> {
+fn visible_data(
+    s: &Session,
+    view: &render::View,
+    visible: &[bool],
+    format: &str,
+) -> ApiResult<(Vec<u8>, &'static str)> {
     let (rows, complete) = render::visible_samples(&s.data, view, Some(visible), EXPORT_MAX);
     if !complete {
         return Err(ApiError::TooLarge(format!("more than {EXPORT_MAX} samples are visible; zoom in or hide series")));
@@ -207,7 +220,11 @@ fn visible_data(s: &Session, view: &render::View, visible: &[bool], format: &str
         let mut out = String::from("name,wavelength,flux\n");
         for (i, x, y) in rows {
             let name = names(i);
-            let name = if name.contains([',', '"', '\n']) { format!("\"{}\"", name.replace('"', "\"\"")) } else { name.to_string() };
+            let name = if name.contains([',', '"', '\n']) {
+                format!("\"{}\"", name.replace('"', "\"\""))
+            } else {
+                name.to_string()
+            };
             out.push_str(&format!("{name},{x},{y}\n"));
         }
         return Ok((out.into_bytes(), "text/csv"));

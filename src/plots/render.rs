@@ -73,7 +73,7 @@ impl View {
         let (tx0, tx1, ty0, ty1) = self.transformed();
         let sx = (tx1 - tx0) * dx / w;
         let sy = (ty1 - ty0) * dy / h;
-        self.from_transformed(tx0 - sx, tx1 - sx, ty0 + sy, ty1 + sy)
+        self.with_transformed(tx0 - sx, tx1 - sx, ty0 + sy, ty1 + sy)
     }
 
     /// Zooms by `factor` (> 1 zooms in) keeping the point at pixel (`px`, `py`) of the plot
@@ -83,7 +83,7 @@ impl View {
         let cx = tx0 + (tx1 - tx0) * (px / w);
         let cy = ty1 - (ty1 - ty0) * (py / h);
         let k = 1.0 / factor;
-        self.from_transformed(cx - (cx - tx0) * k, cx + (tx1 - cx) * k, cy - (cy - ty0) * k, cy + (ty1 - cy) * k)
+        self.with_transformed(cx - (cx - tx0) * k, cx + (tx1 - cx) * k, cy - (cy - ty0) * k, cy + (ty1 - cy) * k)
     }
 
     /// The view of a box between two pixel corners of the plot area.
@@ -91,7 +91,7 @@ impl View {
         let (tx0, tx1, ty0, ty1) = self.transformed();
         let x = |p: f64| tx0 + (tx1 - tx0) * (p / w);
         let y = |p: f64| ty1 - (ty1 - ty0) * (p / h);
-        self.from_transformed(x(ax.min(bx)), x(ax.max(bx)), y(ay.max(by)), y(ay.min(by)))
+        self.with_transformed(x(ax.min(bx)), x(ax.max(bx)), y(ay.max(by)), y(ay.min(by)))
     }
 
     /// Data coordinates of pixel (`px`, `py`) of the plot area.
@@ -104,7 +104,7 @@ impl View {
         (fwd(self.x0, self.xlog), fwd(self.x1, self.xlog), fwd(self.y0, self.ylog), fwd(self.y1, self.ylog))
     }
 
-    fn from_transformed(&self, tx0: f64, tx1: f64, ty0: f64, ty1: f64) -> View {
+    fn with_transformed(&self, tx0: f64, tx1: f64, ty0: f64, ty1: f64) -> View {
         View {
             x0: inv(tx0, self.xlog),
             x1: inv(tx1, self.xlog),
@@ -436,7 +436,11 @@ fn density_counts(data: &Dataset, visible: &[usize], view: &View, plot: PlotRect
 /// each column reads its samples for all series as contiguous rows (min/max vectorise across
 /// series), then adds each series' span to a per-column difference buffer.
 fn block_counts(block: &Block, view: &View, plot: PlotRect, columns: &Columns) -> Vec<u32> {
-    if view.ylog { block_counts_on::<true>(block, view, plot, columns) } else { block_counts_on::<false>(block, view, plot, columns) }
+    if view.ylog {
+        block_counts_on::<true>(block, view, plot, columns)
+    } else {
+        block_counts_on::<false>(block, view, plot, columns)
+    }
 }
 
 fn block_counts_on<const YLOG: bool>(block: &Block, view: &View, plot: PlotRect, columns: &Columns) -> Vec<u32> {
@@ -557,7 +561,12 @@ pub fn ticks(a: f64, b: f64, log: bool, target: usize) -> Vec<(f64, String)> {
         let step = ((db - da) as usize / target.max(1) + 1) as i32;
         return (da..=db)
             .step_by(step as usize)
-            .map(|e| (10f64.powi(e), if (-3..=4).contains(&e) { format_number(10f64.powi(e), 1.0) } else { format!("1e{e}") }))
+            .map(|e| {
+                (
+                    10f64.powi(e),
+                    if (-3..=4).contains(&e) { format_number(10f64.powi(e), 1.0) } else { format!("1e{e}") },
+                )
+            })
             .collect();
     }
     let raw = (b - a) / target.max(1) as f64;
@@ -694,10 +703,8 @@ pub fn render_svg(data: &Dataset, view: &View, spec: &FrameSpec) -> String {
         draw_axes(&root, view, plot, spec.scale);
         let _ = root.present();
     }
-    if !image_tag.is_empty() {
-        if let Some(at) = svg.rfind("</svg>") {
-            svg.insert_str(at, &image_tag);
-        }
+    if let Some(at) = svg.rfind("</svg>").filter(|_| !image_tag.is_empty()) {
+        svg.insert_str(at, &image_tag);
     }
     svg
 }
@@ -727,7 +734,12 @@ pub fn nearest(data: &Dataset, view: &View, spec: &FrameSpec, x: f64, y: f64) ->
 
 /// Visible samples (inside the x range of the view) of visible series, in series order:
 /// (series index, x, y). Stops after `limit` samples and says so with `false`.
-pub fn visible_samples(data: &Dataset, view: &View, visible: Option<&[bool]>, limit: usize) -> (Vec<(usize, f64, f32)>, bool) {
+pub fn visible_samples(
+    data: &Dataset,
+    view: &View,
+    visible: Option<&[bool]>,
+    limit: usize,
+) -> (Vec<(usize, f64, f32)>, bool) {
     let mut out = Vec::new();
     for (i, s) in data.series.iter().enumerate() {
         if !visible.is_none_or(|v| v.get(i).copied().unwrap_or(true)) {

@@ -69,19 +69,59 @@ const IDLE: Duration = Duration::from_secs(600);
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Input {
-    Hello { width: f64, height: f64, dpr: Option<f64> },
-    Resize { width: f64, height: f64, dpr: Option<f64> },
-    Pan { dx: f64, dy: f64, #[serde(default)] push: bool },
-    Zoom { x: f64, y: f64, factor: f64, #[serde(default)] push: bool },
-    Box { x0: f64, y0: f64, x1: f64, y1: f64 },
-    Range { x0: Option<f64>, x1: Option<f64>, y0: Option<f64>, y1: Option<f64> },
-    Scale { xlog: Option<bool>, ylog: Option<bool> },
+    Hello {
+        width: f64,
+        height: f64,
+        dpr: Option<f64>,
+    },
+    Resize {
+        width: f64,
+        height: f64,
+        dpr: Option<f64>,
+    },
+    Pan {
+        dx: f64,
+        dy: f64,
+        #[serde(default)]
+        push: bool,
+    },
+    Zoom {
+        x: f64,
+        y: f64,
+        factor: f64,
+        #[serde(default)]
+        push: bool,
+    },
+    Box {
+        x0: f64,
+        y0: f64,
+        x1: f64,
+        y1: f64,
+    },
+    Range {
+        x0: Option<f64>,
+        x1: Option<f64>,
+        y0: Option<f64>,
+        y1: Option<f64>,
+    },
+    Scale {
+        xlog: Option<bool>,
+        ylog: Option<bool>,
+    },
     Home,
     Back,
     Forward,
-    Visible { series: Option<usize>, on: bool },
-    Mode { mode: Mode },
-    Hover { x: f64, y: f64 },
+    Visible {
+        series: Option<usize>,
+        on: bool,
+    },
+    Mode {
+        mode: Mode,
+    },
+    Hover {
+        x: f64,
+        y: f64,
+    },
     Ack,
 }
 
@@ -269,7 +309,8 @@ fn hover(session: &Session, geo: &Geometry, x: f64, y: f64) -> Result<String, Vi
     let (px, py) = geo.plot_px(x, y);
     let (w, h) = geo.wh();
     let (dx, dy) = st.view.data_at(px, py, w, h);
-    let spec = FrameSpec { width: st.size.0, height: st.size.1, scale: st.size.2, mode: st.mode, visible: Some(&st.visible) };
+    let spec =
+        FrameSpec { width: st.size.0, height: st.size.1, scale: st.size.2, mode: st.mode, visible: Some(&st.visible) };
     let near = render::nearest(&session.data, &st.view, &spec, dx, dy);
     let (series, name, value) = match near {
         Some((i, v)) => (Some(i), Some(session.data.series[i].name.clone()), Some(v)),
@@ -279,12 +320,7 @@ fn hover(session: &Session, geo: &Geometry, x: f64, y: f64) -> Result<String, Vi
 }
 
 /// Serves one socket until it closes. `_guard` keeps the session counted as connected.
-pub async fn serve(
-    session: Arc<Session>,
-    mut out: actix_ws::Session,
-    stream: actix_ws::MessageStream,
-    max_side: u32,
-) {
+pub async fn serve(session: Arc<Session>, mut out: actix_ws::Session, stream: actix_ws::MessageStream, max_side: u32) {
     let _guard = session.connect();
     let mut stream = stream.max_frame_size(MAX_MESSAGE * 4);
     let (w, h, dpr) = session.state().size;
@@ -378,7 +414,9 @@ mod tests {
     fn messages_parse_and_bad_ones_are_violations() {
         assert!(matches!(parse(r#"{"type":"pan","dx":3,"dy":-2}"#), Ok(Input::Pan { push: false, .. })));
         assert!(matches!(parse(r#"{"type":"mode","mode":"density"}"#), Ok(Input::Mode { mode: Mode::Density })));
-        for bad in [r#"{"type":"explode"}"#, "not json", r#"{"type":"pan","dx":"a","dy":1}"#, r#"{"type":"home","x":1}"#] {
+        for bad in
+            [r#"{"type":"explode"}"#, "not json", r#"{"type":"pan","dx":"a","dy":1}"#, r#"{"type":"home","x":1}"#]
+        {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert!(matches!(parse(&"x".repeat(MAX_MESSAGE + 1)), Err(Violation(CloseCode::Size, _))));

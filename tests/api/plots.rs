@@ -345,7 +345,11 @@ async fn exports_show_the_current_view() {
     assert!(bytes.starts_with(b"\x89PNG"));
     assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 600, "last frame's width");
     let svg = app.get(&alice, &format!("{page}/export.svg")).send().await.unwrap().text().await.unwrap();
-    assert!(svg.starts_with("<svg") && svg.contains("wavelength") && svg.contains("<text") && svg.contains("4010"), "svg axes: {}", &svg[..200]);
+    assert!(
+        svg.starts_with("<svg") && svg.contains("wavelength") && svg.contains("<text") && svg.contains("4010"),
+        "svg axes: {}",
+        &svg[..200]
+    );
     let csv = app.get(&alice, &format!("{page}/export.csv")).send().await.unwrap().text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "name,wavelength,flux");

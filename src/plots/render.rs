@@ -564,7 +564,7 @@ pub fn ticks(a: f64, b: f64, log: bool, target: usize) -> Vec<(f64, String)> {
             .map(|e| {
                 (
                     10f64.powi(e),
-                    if (-3..=4).contains(&e) { format_number(10f64.powi(e), 1.0) } else { format!("1e{e}") },
+                    if (-3..=4).contains(&e) { format_number(10f64.powi(e), 10f64.powi(e)) } else { format!("1e{e}") },
                 )
             })
             .collect();

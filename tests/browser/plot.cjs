@@ -131,6 +131,12 @@ async function settled(page) {
     console.log(`latency input->settled frame over ${lat.length} wheel notches: median ${median.toFixed(1)} ms, max ${lat[lat.length - 1].toFixed(1)} ms; last frame render ${last.render_ms.toFixed(1)} ms + PNG ${last.encode_ms.toFixed(1)} ms`);
     results.latency_ms = { median, max: lat[lat.length - 1], render_ms: last.render_ms, encode_ms: last.encode_ms };
 
+    // Resizing the window re-renders at the new canvas size.
+    const before = (await page.evaluate(() => window.plotState.last)).width;
+    const resized = await act(page, () => page.setViewportSize({ width: 840, height: 640 }));
+    ok(resized.width < before && resized.width === (await page.evaluate(() => document.getElementById("frame").width)),
+      `resize re-renders at the new size (${before} -> ${resized.width} px wide)`);
+
     // Fonts really render in the page (width differs from the monospace fallback).
     const widths = await page.evaluate(() => {
       const c = document.createElement("canvas").getContext("2d");

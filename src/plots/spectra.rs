@@ -1,5 +1,5 @@
 //! Reading spectra for a plot: CSV (one spectrum per file as wavelength,flux columns, or one
-//! per row with the wavelengths in the header) and FITS images with a linear wavelength WCS
+//! per row with the wavelengths in the header), VOTable TABLEDATA (the same layouts) and FITS images with a linear wavelength WCS
 //! (1-D: one spectrum; 2-D: one spectrum per row; `DC-FLAG = 1` means log10 wavelengths).
 //! A folder contributes its readable files, sorted by name.
 //!
@@ -26,7 +26,7 @@ pub struct Source {
     pub path: PathBuf,
 }
 
-const EXTENSIONS: [&str; 6] = ["csv", "txt", "fits", "fit", "fts", "dat"];
+const EXTENSIONS: [&str; 9] = ["csv", "txt", "fits", "fit", "fts", "dat", "vot", "votable", "xml"];
 
 /// Reads every source into one dataset, within `budget` bytes and `max_files` files.
 pub fn load(title: String, sources: &[Source], budget: usize, max_files: usize) -> Result<Dataset, LoadError> {
@@ -104,6 +104,7 @@ fn read_file(shown: &str, path: &Path, budget: usize) -> Result<Vec<Raw>, LoadEr
     let stem = Path::new(shown).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let raws = match extension(shown).as_str() {
         "fits" | "fit" | "fts" => read_fits(path, &stem, budget),
+        "vot" | "votable" | "xml" => read_votable(path, &stem),
         _ => read_csv(path, &stem),
     }
     .map_err(|e| LoadError::Bad(format!("'{shown}': {e}")))?;
@@ -146,6 +147,10 @@ fn number(s: &str) -> Option<f64> {
 /// names the spectra).
 fn read_csv(path: &Path, stem: &str) -> Result<Vec<Raw>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read as text: {e}"))?;
+    table_spectra(&text, stem)
+}
+
+fn table_spectra(text: &str, stem: &str) -> Result<Vec<Raw>, String> {
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
     let first = lines.next().ok_or("the file is empty")?;
     let head = split(first);
@@ -210,6 +215,47 @@ fn wide_csv(head: &[&str], is_header: bool, rows: &[Vec<&str>], stem: &str) -> R
     Ok(out)
 }
 
+/// VOTable (TABLEDATA): the first table, read as the same shapes as CSV — `wavelength`/`flux`
+/// columns (by FIELD name), or one spectrum per row. It is turned into CSV text and handed to
+/// the CSV reader, so both accept exactly the same layouts.
+fn read_votable(path: &Path, stem: &str) -> Result<Vec<Raw>, String> {
+    use quick_xml::events::Event;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read as text: {e}"))?;
+    let mut reader = quick_xml::Reader::from_str(&text);
+    let (mut fields, mut rows, mut row, mut cell) = (Vec::new(), Vec::new(), Vec::new(), None::<String>);
+    loop {
+        match reader.read_event().map_err(|e| format!("not valid VOTable XML: {e}"))? {
+            Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"FIELD" && rows.is_empty() => {
+                let name = e
+                    .try_get_attribute("name")
+                    .ok()
+                    .flatten()
+                    .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+                    .unwrap_or_else(|| format!("col{}", fields.len() + 1));
+                fields.push(name.replace(',', " "));
+            }
+            Event::Start(e) if e.local_name().as_ref() == b"TD" => cell = Some(String::new()),
+            Event::Empty(e) if e.local_name().as_ref() == b"TD" => row.push(String::new()),
+            Event::Text(t) => {
+                if let Some(c) = cell.as_mut() {
+                    c.push_str(&t.xml_content().map_err(|e| format!("bad text in a cell: {e}"))?);
+                }
+            }
+            Event::End(e) if e.local_name().as_ref() == b"TD" => {
+                row.push(cell.take().unwrap_or_default().trim().replace(',', " "))
+            }
+            Event::End(e) if e.local_name().as_ref() == b"TR" => rows.push(std::mem::take(&mut row).join(",")),
+            Event::End(e) if e.local_name().as_ref() == b"TABLE" => break,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if fields.is_empty() || rows.is_empty() {
+        return Err("no TABLEDATA rows (BINARY/FITS-serialised VOTables are not read)".into());
+    }
+    table_spectra(&format!("{}\n{}\n", fields.join(","), rows.join("\n")), stem)
+}
+
 /// FITS: the first image HDU with data; its axis-1 WCS gives the wavelengths.
 fn read_fits(path: &Path, stem: &str, budget: usize) -> Result<Vec<Raw>, String> {
     use fitsio::hdu::HduInfo;
@@ -271,6 +317,15 @@ mod tests {
         assert_eq!(d.series[0].y, vec![10.0, 20.0, 30.0]);
         assert_eq!(d.series[2].name, "star2");
         assert_eq!(&*d.series[2].x, &[4000.0, 4001.0, 4002.0]);
+        let vot = write(
+            dir.path(),
+            "v.vot",
+            "<VOTABLE><RESOURCE><TABLE><FIELD name=\"wavelength\" datatype=\"double\"/>\
+             <FIELD name=\"flux\" datatype=\"double\"/><DATA><TABLEDATA><TR><TD>5000</TD><TD>1.5</TD></TR>\
+             <TR><TD>5001</TD><TD>2.5</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>",
+        );
+        let d = load("t".into(), &[vot], 1 << 20, 10).unwrap();
+        assert_eq!((&*d.series[0].x, &d.series[0].y[..]), (&[5000.0, 5001.0][..], &[1.5f32, 2.5][..]));
         let bad = write(dir.path(), "c.csv", "1,2\n3,oops\n");
         let e = load("t".into(), &[bad], 1 << 20, 10).err().expect("a bad row is an error").to_string();
         assert!(e.contains("'c.csv'") && e.contains("row 2"), "{e}");

@@ -91,6 +91,7 @@ fn http_server(
     let timing = web::Data::new(timing);
     let auth = web::Data::from(Arc::new(auth));
     let form_limit = settings.limits.max_form_bytes;
+    let plots = crate::plots::Plots::start(settings.plots.clone());
     let server = HttpServer::new(move || {
         App::new()
             .wrap(TracingLogger::default())
@@ -102,6 +103,8 @@ fn http_server(
             .configure(crate::uws::http::configure)
             .configure(crate::api::configure)
             .configure(crate::fleet::http::configure)
+            .configure(|cfg| crate::plots::http::configure(cfg, plots.clone()))
+            .configure(crate::auth::session::configure)
             .route("/", web::get().to(index))
     })
     .listen(listener)?

@@ -24,6 +24,8 @@ pub struct Settings {
     pub limits: Limits,
     pub log: LogSettings,
     pub import: ImportSettings,
+    /// Limits of interactive plot sessions.
+    pub plots: crate::plots::PlotSettings,
     /// Password of the `admin` account created on first start; a random one is printed if unset.
     pub admin_password: Option<SecretString>,
 }

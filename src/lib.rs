@@ -11,6 +11,7 @@
 //! - [`storage`]: the storage root and the only code that builds paths.
 //! - [`auth`]: accounts, tokens, and the `Caller` extractor.
 //! - [`api`]: JSON endpoints (files, experiments, health, VOSI).
+//! - [`plots`]: interactive plots — sessions, rendering, the WebSocket protocol, exports.
 //! - [`samp`]: the `vocloud samp` desktop client (SAMP Standard Profile).
 //! - [`respond`], [`error`], [`telemetry`]: shared HTTP answers, the API error, logging.
 //!
@@ -24,6 +25,7 @@ pub mod db;
 pub mod error;
 pub mod fleet;
 pub mod jobs;
+pub mod plots;
 pub mod respond;
 pub mod samp;
 pub mod slurm;

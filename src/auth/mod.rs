@@ -5,6 +5,8 @@
 //! scripts that poll, so successful verifications are cached for [`CACHE_TTL`] keyed by a
 //! SHA-256 of the credentials (never the credentials themselves). A changed password or a revoked
 //! token therefore takes up to that long to stop working.
+//!
+//! Browsers log in through [`session`] and send a cookie instead of a header.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,6 +24,8 @@ use sha2::{Digest, Sha256};
 use crate::db::{self, Db, users::UserRow};
 use crate::error::ApiError;
 use crate::jobs::Caller;
+
+pub mod session;
 
 const CACHE_TTL: Duration = Duration::from_secs(60);
 const CACHE_MAX: usize = 10_000;
@@ -162,7 +166,12 @@ impl FromRequest for Caller {
         let auth = req.app_data::<web::Data<Authenticator>>().cloned();
         let header =
             req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok()).map(str::to_string);
+        // No Authorization header: a browser's login cookie will do.
+        let cookie = if header.is_none() { session::caller_from_cookie(req) } else { None };
         Box::pin(async move {
+            if let Some(caller) = cookie {
+                return Ok(caller);
+            }
             let auth =
                 auth.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("authenticator missing from app data")))?;
             auth.authenticate(header.as_deref()).await

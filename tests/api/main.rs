@@ -2,6 +2,7 @@
 //! `VOCLOUD_TEST_DATABASE_URL` is set) and talks HTTP to it.
 
 mod archive;
+mod browser;
 mod clients;
 mod experiments;
 mod files;
@@ -10,6 +11,7 @@ mod helpers;
 mod import;
 mod links;
 mod ocean;
+mod plots;
 mod restart;
 mod samp;
 mod service;

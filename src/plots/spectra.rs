@@ -1,0 +1,333 @@
+//! Reading spectra for a plot: CSV (one spectrum per file as wavelength,flux columns, or one
+//! per row with the wavelengths in the header), VOTable TABLEDATA (the same layouts) and FITS images with a linear wavelength WCS
+//! (1-D: one spectrum; 2-D: one spectrum per row; `DC-FLAG = 1` means log10 wavelengths).
+//! A folder contributes its readable files, sorted by name.
+//!
+//! Every error names the file and the problem; loading stops once the data would exceed the
+//! caller's memory budget, so a huge selection fails fast with a clear message.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::data::{Dataset, Series};
+
+/// Why a plot could not be opened; becomes a 4xx.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Bad(String),
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+/// A file or folder to read, with the name the user knows it by.
+pub struct Source {
+    pub shown: String,
+    pub path: PathBuf,
+}
+
+const EXTENSIONS: [&str; 9] = ["csv", "txt", "fits", "fit", "fts", "dat", "vot", "votable", "xml"];
+
+/// Reads every source into one dataset, within `budget` bytes and `max_files` files.
+pub fn load(title: String, sources: &[Source], budget: usize, max_files: usize) -> Result<Dataset, LoadError> {
+    let files = expand(sources, max_files)?;
+    let mut series = Vec::new();
+    let mut bytes = 0usize;
+    let mut last_grid: Option<Arc<[f64]>> = None;
+    for (shown, path) in files {
+        // Refuse before reading: text takes more bytes than the f32 values we keep, so a file
+        // four times the budget cannot fit whatever it holds.
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if size > budget as u64 * 4 {
+            return Err(LoadError::TooLarge(format!("'{shown}' has {} MB, too large to plot", size >> 20)));
+        }
+        for (name, x, y) in read_file(&shown, &path, budget)? {
+            // Spectra of a collection usually share one grid: keep one copy of it.
+            let x: Arc<[f64]> = match &last_grid {
+                Some(g) if **g == *x => g.clone(),
+                _ => Arc::from(x),
+            };
+            last_grid = Some(x.clone());
+            let s = Series::new(name, x, y);
+            bytes += s.bytes();
+            if bytes > budget {
+                return Err(LoadError::TooLarge(format!(
+                    "the selection needs more than the {} MB a user may keep in open plots; select fewer spectra \
+                     or close other plots",
+                    budget >> 20
+                )));
+            }
+            series.push(s);
+        }
+    }
+    if series.is_empty() {
+        return Err(LoadError::Bad("the selection contains no spectra (CSV or FITS files)".into()));
+    }
+    Ok(Dataset::new(title, series))
+}
+
+/// Files of the sources: files as given, folders' readable files (one level, sorted).
+fn expand(sources: &[Source], max_files: usize) -> Result<Vec<(String, PathBuf)>, LoadError> {
+    let mut out = Vec::new();
+    for src in sources {
+        let meta = std::fs::metadata(&src.path)
+            .map_err(|_| LoadError::Bad(format!("'{}' does not exist in your storage", src.shown)))?;
+        if meta.is_file() {
+            out.push((src.shown.clone(), src.path.clone()));
+        } else {
+            let mut names: Vec<String> = std::fs::read_dir(&src.path)
+                .map_err(|e| LoadError::Bad(format!("cannot list '{}': {e}", src.shown)))?
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.') && EXTENSIONS.contains(&extension(n).as_str()))
+                .collect();
+            names.sort();
+            for n in names {
+                out.push((format!("{}/{n}", src.shown.trim_end_matches('/')), src.path.join(&n)));
+            }
+        }
+        if out.len() > max_files {
+            return Err(LoadError::TooLarge(format!("the selection has more than {max_files} files")));
+        }
+    }
+    Ok(out)
+}
+
+fn extension(name: &str) -> String {
+    name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default()
+}
+
+type Raw = (String, Vec<f64>, Vec<f32>);
+
+fn read_file(shown: &str, path: &Path, budget: usize) -> Result<Vec<Raw>, LoadError> {
+    let stem = Path::new(shown).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let raws = match extension(shown).as_str() {
+        "fits" | "fit" | "fts" => read_fits(path, &stem, budget),
+        "vot" | "votable" | "xml" => read_votable(path, &stem),
+        _ => read_csv(path, &stem),
+    }
+    .map_err(|e| LoadError::Bad(format!("'{shown}': {e}")))?;
+    raws.into_iter().map(sorted).collect::<Result<_, _>>().map_err(|e| LoadError::Bad(format!("'{shown}': {e}")))
+}
+
+/// Makes x ascending (reversing or sorting) and drops non-finite wavelengths.
+fn sorted((name, x, y): Raw) -> Result<Raw, String> {
+    let mut pairs: Vec<(f64, f32)> = x.into_iter().zip(y).filter(|(x, _)| x.is_finite()).collect();
+    if pairs.is_empty() {
+        return Err(format!("spectrum '{name}' has no finite wavelengths"));
+    }
+    if !pairs.windows(2).all(|w| w[0].0 <= w[1].0) {
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    let (x, y) = pairs.into_iter().unzip();
+    Ok((name, x, y))
+}
+
+fn split(line: &str) -> Vec<&str> {
+    if line.contains(',') {
+        line.split(',').map(str::trim).collect()
+    } else if line.contains(';') {
+        line.split(';').map(str::trim).collect()
+    } else {
+        line.split_whitespace().collect()
+    }
+}
+
+fn number(s: &str) -> Option<f64> {
+    let s = s.trim().trim_matches('"');
+    if s.is_empty() || s.eq_ignore_ascii_case("nan") || s.eq_ignore_ascii_case("null") {
+        return Some(f64::NAN);
+    }
+    s.parse().ok()
+}
+
+/// CSV: `wavelength,flux` columns (named in a header, or the first two), or a wide table with
+/// one spectrum per row whose header holds the wavelengths (an optional first text column
+/// names the spectra).
+fn read_csv(path: &Path, stem: &str) -> Result<Vec<Raw>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read as text: {e}"))?;
+    table_spectra(&text, stem)
+}
+
+fn table_spectra(text: &str, stem: &str) -> Result<Vec<Raw>, String> {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+    let first = lines.next().ok_or("the file is empty")?;
+    let head = split(first);
+    let is_header = head.iter().any(|c| number(c).is_none());
+    let rows: Vec<Vec<&str>> = if is_header {
+        lines.map(split).collect()
+    } else {
+        std::iter::once(head.clone()).chain(lines.map(split)).collect()
+    };
+    let lower: Vec<String> = head.iter().map(|c| c.trim_matches('"').to_ascii_lowercase()).collect();
+    let find = |keys: &[&str]| lower.iter().position(|c| keys.iter().any(|k| c.starts_with(k)));
+    let named = if is_header {
+        find(&["wave", "lambda", "wl", "time", "x"]).zip(find(&["flux", "intensity", "value", "y"]))
+    } else {
+        None
+    };
+    let ncol = head.len();
+    if let Some((xi, yi)) = named.or((ncol == 2).then_some((0, 1))) {
+        let (mut x, mut y) = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
+        for (k, row) in rows.iter().enumerate() {
+            let get = |i: usize| row.get(i).and_then(|c| number(c));
+            match (get(xi), get(yi)) {
+                (Some(a), Some(b)) => {
+                    x.push(a);
+                    y.push(b as f32);
+                }
+                _ => return Err(format!("row {} is not two numbers: '{}'", k + 1, row.join(","))),
+            }
+        }
+        return Ok(vec![(stem.to_string(), x, y)]);
+    }
+    wide_csv(&head, is_header, &rows, stem)
+}
+
+fn wide_csv(head: &[&str], is_header: bool, rows: &[Vec<&str>], stem: &str) -> Result<Vec<Raw>, String> {
+    // A first column that is text in the data rows holds the spectrum names.
+    let named = rows.first().is_some_and(|r| r.first().is_some_and(|c| number(c).is_none()));
+    let skip = named as usize;
+    let width = head.len() - skip;
+    let grid: Vec<f64> = if is_header {
+        head[skip..]
+            .iter()
+            .map(|c| number(c))
+            .collect::<Option<_>>()
+            .unwrap_or_else(|| (0..width).map(|i| i as f64).collect())
+    } else {
+        (0..width).map(|i| i as f64).collect()
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for (k, row) in rows.iter().enumerate() {
+        if row.len() != head.len() {
+            return Err(format!("row {} has {} columns, the first line has {}", k + 1, row.len(), head.len()));
+        }
+        let y = row[skip..]
+            .iter()
+            .map(|c| number(c).map(|v| v as f32))
+            .collect::<Option<Vec<f32>>>()
+            .ok_or_else(|| format!("row {} has a value that is not a number", k + 1))?;
+        let name = if named { row[0].trim_matches('"').to_string() } else { format!("{stem}#{}", k + 1) };
+        out.push((name, grid.clone(), y));
+    }
+    Ok(out)
+}
+
+/// VOTable (TABLEDATA): the first table, read as the same shapes as CSV — `wavelength`/`flux`
+/// columns (by FIELD name), or one spectrum per row. It is turned into CSV text and handed to
+/// the CSV reader, so both accept exactly the same layouts.
+fn read_votable(path: &Path, stem: &str) -> Result<Vec<Raw>, String> {
+    use quick_xml::events::Event;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read as text: {e}"))?;
+    let mut reader = quick_xml::Reader::from_str(&text);
+    let (mut fields, mut rows, mut row, mut cell) = (Vec::new(), Vec::new(), Vec::new(), None::<String>);
+    loop {
+        match reader.read_event().map_err(|e| format!("not valid VOTable XML: {e}"))? {
+            Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"FIELD" && rows.is_empty() => {
+                let name = e
+                    .try_get_attribute("name")
+                    .ok()
+                    .flatten()
+                    .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+                    .unwrap_or_else(|| format!("col{}", fields.len() + 1));
+                fields.push(name.replace(',', " "));
+            }
+            Event::Start(e) if e.local_name().as_ref() == b"TD" => cell = Some(String::new()),
+            Event::Empty(e) if e.local_name().as_ref() == b"TD" => row.push(String::new()),
+            Event::Text(t) => {
+                if let Some(c) = cell.as_mut() {
+                    c.push_str(&t.xml_content().map_err(|e| format!("bad text in a cell: {e}"))?);
+                }
+            }
+            Event::End(e) if e.local_name().as_ref() == b"TD" => {
+                row.push(cell.take().unwrap_or_default().trim().replace(',', " "))
+            }
+            Event::End(e) if e.local_name().as_ref() == b"TR" => rows.push(std::mem::take(&mut row).join(",")),
+            Event::End(e) if e.local_name().as_ref() == b"TABLE" => break,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if fields.is_empty() || rows.is_empty() {
+        return Err("no TABLEDATA rows (BINARY/FITS-serialised VOTables are not read)".into());
+    }
+    table_spectra(&format!("{}\n{}\n", fields.join(","), rows.join("\n")), stem)
+}
+
+/// FITS: the first image HDU with data; its axis-1 WCS gives the wavelengths.
+fn read_fits(path: &Path, stem: &str, budget: usize) -> Result<Vec<Raw>, String> {
+    use fitsio::hdu::HduInfo;
+    let mut f = fitsio::FitsFile::open(path).map_err(|e| format!("not a readable FITS file ({e})"))?;
+    let n = f.num_hdus().map_err(|e| e.to_string())?;
+    for i in 0..n {
+        let hdu = f.hdu(i).map_err(|e| e.to_string())?;
+        let shape = match &hdu.info {
+            HduInfo::ImageInfo { shape, .. } if !shape.is_empty() && shape.iter().all(|d| *d > 0) => shape.clone(),
+            _ => continue,
+        };
+        if shape.len() > 2 {
+            return Err(format!("image HDU {i} has {} axes; expected 1 (a spectrum) or 2 (one per row)", shape.len()));
+        }
+        if shape.iter().product::<usize>().saturating_mul(4) > budget {
+            return Err(format!("image HDU {i} of shape {shape:?} is too large to plot"));
+        }
+        let key = |f: &mut fitsio::FitsFile, k: &str| hdu.read_key::<f64>(f, k).ok();
+        let crval = key(&mut f, "CRVAL1").ok_or("no CRVAL1 keyword: cannot compute wavelengths")?;
+        let cdelt = key(&mut f, "CDELT1").or_else(|| key(&mut f, "CD1_1")).ok_or("no CDELT1 or CD1_1 keyword")?;
+        let crpix = key(&mut f, "CRPIX1").unwrap_or(1.0);
+        let log = key(&mut f, "DC-FLAG").is_some_and(|v| v == 1.0);
+        let object = hdu.read_key::<String>(&mut f, "OBJECT").ok().filter(|s| !s.trim().is_empty());
+        let len = *shape.last().unwrap();
+        let x: Vec<f64> = (0..len)
+            .map(|p| crval + (p as f64 + 1.0 - crpix) * cdelt)
+            .map(|w| if log { 10f64.powf(w) } else { w })
+            .collect();
+        let pixels: Vec<f32> = hdu.read_image(&mut f).map_err(|e| format!("reading the image: {e}"))?;
+        if shape.len() == 1 {
+            return Ok(vec![(object.unwrap_or_else(|| stem.to_string()), x, pixels)]);
+        }
+        return Ok(pixels
+            .chunks(len)
+            .enumerate()
+            .map(|(r, row)| (format!("{stem}#{}", r + 1), x.clone(), row.to_vec()))
+            .collect());
+    }
+    Err("no image HDU with data (binary-table spectra are not supported yet)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> Source {
+        std::fs::write(dir.join(name), text).unwrap();
+        Source { shown: name.into(), path: dir.join(name) }
+    }
+
+    #[test]
+    fn csv_pairs_wide_tables_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = write(dir.path(), "a.csv", "wavelength,flux\n3,30\n1,10\n2,20\n");
+        let wide = write(dir.path(), "b.csv", "name,4000,4001,4002\nstar1,1,2,3\nstar2,4,5,6\n");
+        let d = load("t".into(), &[pair, wide], 1 << 20, 10).unwrap();
+        assert_eq!(d.series.len(), 3);
+        assert_eq!(&*d.series[0].x, &[1.0, 2.0, 3.0]);
+        assert_eq!(d.series[0].y, vec![10.0, 20.0, 30.0]);
+        assert_eq!(d.series[2].name, "star2");
+        assert_eq!(&*d.series[2].x, &[4000.0, 4001.0, 4002.0]);
+        let vot = write(
+            dir.path(),
+            "v.vot",
+            "<VOTABLE><RESOURCE><TABLE><FIELD name=\"wavelength\" datatype=\"double\"/>\
+             <FIELD name=\"flux\" datatype=\"double\"/><DATA><TABLEDATA><TR><TD>5000</TD><TD>1.5</TD></TR>\
+             <TR><TD>5001</TD><TD>2.5</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>",
+        );
+        let d = load("t".into(), &[vot], 1 << 20, 10).unwrap();
+        assert_eq!((&*d.series[0].x, &d.series[0].y[..]), (&[5000.0, 5001.0][..], &[1.5f32, 2.5][..]));
+        let bad = write(dir.path(), "c.csv", "1,2\n3,oops\n");
+        let e = load("t".into(), &[bad], 1 << 20, 10).err().expect("a bad row is an error").to_string();
+        assert!(e.contains("'c.csv'") && e.contains("row 2"), "{e}");
+    }
+}

@@ -14,11 +14,13 @@
 //! - [`registry`]: the object-safe view of a kind and the list of all kinds.
 //! - [`diag`]: the `diag` kind, for operators and tests.
 //! - [`votable`]: writing VOTable result tables.
+//! - [`som`]: the `som` kind, self-organising maps of spectra with an interactive viewer.
 
 pub mod context;
 pub mod diag;
 pub mod params;
 pub mod registry;
+pub mod som;
 pub mod votable;
 
 pub use context::{CancelToken, JobContext, Progress};

@@ -65,6 +65,7 @@ impl Registry {
     pub fn builtin() -> Self {
         let mut registry = Registry { kinds: Vec::new() };
         registry.add::<crate::diag::Diag>();
+        registry.add::<crate::som::Som>();
         registry
     }
 

@@ -7,6 +7,7 @@ mod files;
 mod helpers;
 mod restart;
 mod service;
+mod som;
 mod uws_errors;
 mod uws_lifecycle;
 mod uws_xml;

@@ -21,6 +21,7 @@ pub mod output;
 pub mod quality;
 pub mod resample;
 pub mod rng;
+pub mod synthetic;
 pub mod train;
 
 use std::path::{Component, Path};
@@ -166,6 +167,62 @@ fn run(params: &SomParams, ctx: &JobContext) -> Result<Outputs, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::som::train::{Config, Init, initial_codebook, train};
+
+    fn config(rows: usize, cols: usize, seed: u64) -> Config {
+        Config {
+            grid: grid::Grid { rows, cols, hexagonal: false, toroid: false },
+            epochs: 10,
+            gaussian: true,
+            compact_support: true,
+            radius0: rows.min(cols) as f64 / 2.0,
+            radius_n: 1.0,
+            radius_exponential: false,
+            scale0: 0.1,
+            scale_n: 0.01,
+            scale_exponential: false,
+            init: Init::Random,
+            seed,
+            online: false,
+        }
+    }
+
+    fn fit(config: &Config, data: &resample::Data) -> Vec<f32> {
+        let w0 = initial_codebook(config, data, |p| p.into()).unwrap();
+        train(config, data, w0, &mut |_, _| Ok(())).unwrap().codebook
+    }
+
+    #[test]
+    fn the_map_separates_synthetic_classes() {
+        let data = synthetic::spectra(500, 200, 1);
+        for (hexagonal, toroid, online) in [(false, false, false), (true, true, false), (false, false, true)] {
+            let mut c = config(8, 8, 42);
+            (c.grid.hexagonal, c.grid.toroid, c.online) = (hexagonal, toroid, online);
+            if online {
+                (c.scale0, c.scale_n) = (0.5, 0.05);
+            }
+            let w = fit(&c, &data);
+            let q = quality::assess(&c.grid, &data, &w);
+            let purity = q.purity.unwrap();
+            assert!(purity > 0.7, "hex {hexagonal} toroid {toroid} online {online}: purity {purity} (chance 0.2)");
+            let w0 = initial_codebook(&c, &data, |p| p.into()).unwrap();
+            assert!(q.qe < quality::assess(&c.grid, &data, &w0).qe, "training lowers the QE");
+        }
+    }
+
+    #[test]
+    fn a_seed_gives_the_same_map_bit_for_bit_whatever_the_thread_count() {
+        let data = synthetic::spectra(300, 150, 2);
+        let c = config(6, 7, 9);
+        let a = fit(&c, &data);
+        let b = fit(&c, &data);
+        let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let single = one_thread.install(|| fit(&c, &data));
+        let bits = |w: &[f32]| w.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a), bits(&b));
+        assert_eq!(bits(&a), bits(&single));
+        assert_ne!(bits(&a), bits(&fit(&config(6, 7, 10), &data)), "another seed, another map");
+    }
 
     #[test]
     fn init_paths_must_stay_inside_the_storage() {

@@ -37,7 +37,7 @@ fn fits_bytes(dir: &std::path::Path, i: usize, crval: f64) -> Vec<u8> {
         hdu.write_key(&mut f, "CRVAL1", crval).unwrap();
         hdu.write_key(&mut f, "CDELT1", 4.0).unwrap();
         hdu.write_key(&mut f, "CRPIX1", 1.0).unwrap();
-        hdu.write_key(&mut f, "CLASS", if i % 2 == 0 { "absorption" } else { "emission" }).unwrap();
+        hdu.write_key(&mut f, "CLASS", if i.is_multiple_of(2) { "absorption" } else { "emission" }).unwrap();
     }
     std::fs::read(path).unwrap()
 }

@@ -17,6 +17,7 @@
 
 pub mod grid;
 pub mod input;
+pub mod kernel;
 pub mod output;
 pub mod quality;
 pub mod resample;

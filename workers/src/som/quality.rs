@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::grid::Grid;
+use super::kernel::{self, View};
 use super::resample::Data;
 use super::train::mean_spectrum;
 
@@ -76,24 +77,8 @@ pub fn exact_bmus(data: &Data, w: &[f32]) -> Vec<(u32, u32, f64)> {
             o.iter_mut().zip(data.row(start + r)).zip(&mean).for_each(|((o, &x), &mu)| *o = x - mu);
         }
         let mut tile = vec![0f32; rows * m];
-        unsafe {
-            matrixmultiply::sgemm(
-                rows,
-                d,
-                m,
-                1.0,
-                xc.as_ptr(),
-                d as isize,
-                1,
-                wc.as_ptr(),
-                1,
-                d as isize,
-                0.0,
-                tile.as_mut_ptr(),
-                m as isize,
-                1,
-            );
-        }
+        let wt = View { data: &wc, row_stride: 1, col_stride: d };
+        kernel::matmul(rows, d, m, View { data: &xc, row_stride: d, col_stride: 1 }, wt, &mut tile);
         for (r, slot) in out.iter_mut().enumerate() {
             let x = data.row(start + r);
             let xn: f64 = xc[r * d..(r + 1) * d].iter().map(|&v| v as f64 * v as f64).sum();

@@ -23,6 +23,7 @@ use serde::Serialize;
 
 use super::SomParams;
 use super::grid::Grid;
+use super::kernel::{self, View};
 use super::resample::Data;
 use super::rng::SplitMix64;
 use crate::Failure;
@@ -181,24 +182,14 @@ pub fn bmu_search(data: &Data, mean: &[f32], w: &[f32]) -> Search {
             }
             let mut tile = vec![0f32; rows * m];
             // tile = xc (rows×d) · wcᵀ (d×m); wc is m×d row-major, so its transpose has strides (1, d).
-            unsafe {
-                matrixmultiply::sgemm(
-                    rows,
-                    d,
-                    m,
-                    1.0,
-                    xc.as_ptr(),
-                    d as isize,
-                    1,
-                    wc.as_ptr(),
-                    1,
-                    d as isize,
-                    0.0,
-                    tile.as_mut_ptr(),
-                    m as isize,
-                    1,
-                );
-            }
+            kernel::matmul(
+                rows,
+                d,
+                m,
+                View { data: &xc, row_stride: d, col_stride: 1 },
+                View { data: &wc, row_stride: 1, col_stride: d },
+                &mut tile,
+            );
             for r in 0..rows {
                 let dots = &tile[r * m..(r + 1) * m];
                 let (mut b1, mut d1, mut b2, mut d2) = (0usize, f32::INFINITY, 0usize, f32::INFINITY);
@@ -273,24 +264,8 @@ fn smooth(g: &[f32], sums: &[f32], counts: &[f32], w: &mut [f32], d: usize) {
                 }
             }
         } else {
-            unsafe {
-                matrixmultiply::sgemm(
-                    rows,
-                    m,
-                    d,
-                    1.0,
-                    g[j0 * m..].as_ptr(),
-                    m as isize,
-                    1,
-                    sums.as_ptr(),
-                    d as isize,
-                    1,
-                    0.0,
-                    num.as_mut_ptr(),
-                    d as isize,
-                    1,
-                );
-            }
+            let g_rows = View { data: &g[j0 * m..(j0 + rows) * m], row_stride: m, col_stride: 1 };
+            kernel::matmul(rows, m, d, g_rows, View { data: sums, row_stride: d, col_stride: 1 }, &mut num);
         }
         for r in 0..rows {
             let den: f64 =
@@ -439,9 +414,8 @@ fn pca_plane(config: &Config, data: &Data, rng: &mut SplitMix64) -> Vec<f32> {
     for k in 0..rows * cols {
         let (a, b) = (span(k % cols, cols), span(k / cols, rows));
         let (s1, s2) = (2.0 * components[0].1.sqrt(), 2.0 * components[1].1.sqrt());
-        for j in 0..d {
-            w.push((mean[j] + a * s1 * components[0].0[j] + b * s2 * components[1].0[j]) as f32);
-        }
+        let (v1, v2) = (&components[0].0, &components[1].0);
+        w.extend(mean.iter().zip(v1).zip(v2).map(|((mu, p1), p2)| (mu + a * s1 * p1 + b * s2 * p2) as f32));
     }
     w
 }

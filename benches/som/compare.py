@@ -55,7 +55,8 @@ def spectra(n, d, seed):
 
 def initial_codebook(x, m, seed=12345):
     rng = np.random.Generator(np.random.PCG64(seed))
-    idx = np.sort(rng.choice(x.shape[0], size=m, replace=False))
+    # With more nodes than spectra (small x 50x50) rows must repeat.
+    idx = np.sort(rng.choice(x.shape[0], size=m, replace=m > x.shape[0]))
     return np.ascontiguousarray(x[idx])
 
 

@@ -116,9 +116,6 @@ impl Kind for Som {
         if p.radius0 > 0.0 && p.radius_n > p.radius0 {
             return Err(ParamError::invalid("radiusn", "must not exceed radius0"));
         }
-        if p.radius_cooling == "exponential" && p.radius_n == 0.0 {
-            return Err(ParamError::invalid("radiusn", "must be positive with exponential cooling"));
-        }
         if p.rows * p.cols < 2 {
             return Err(ParamError::invalid("rows", "the map needs at least two nodes"));
         }

@@ -141,6 +141,7 @@ def main():
                        vocloud_bmu_pass_direct_seconds=v["bmu_pass_direct_seconds_extrapolated"],
                        direct_vs_gemm_bmu_agreement=v["direct_vs_gemm_bmu_agreement"],
                        vocloud_bmu_pass_matrixmultiply_seconds=v["bmu_pass_matrixmultiply_seconds"],
+                       openblas_blocks_sgemm_gflops=v["openblas_1thread_blocks_sgemm_gflops"],
                        gemm_crate_sgemm_gflops=v["gemm_crate_sgemm_gflops"],
                        matrixmultiply_sgemm_gflops=v["matrixmultiply_sgemm_gflops"])
             if not a.no_somoclu:

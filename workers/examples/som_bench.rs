@@ -2,7 +2,7 @@
 //! on the same data and initial codebook). Reads raw little-endian float32 files, trains with
 //! somoclu's defaults (batch, Gaussian, compact support, radius min(rows,cols)/2 → 1, linear),
 //! and prints one JSON object: seconds per epoch, exact QE/TE, the time of one BMU pass by the
-//! GEMM and by a direct difference loop (the alternative), and the sgemm rate of both kernels (gemm crate, matrixmultiply).
+//! GEMM and by a direct difference loop (the alternative), and the sgemm rate of each kernel (OpenBLAS, gemm crate, matrixmultiply).
 //!
 //! cargo run --release -p vocloud-workers --example som_bench -- DATA N D ROWS COLS EPOCHS INIT OUT
 
@@ -40,11 +40,11 @@ fn direct_bmus(data: &Data, w: &[f32], rows: usize) -> Vec<u32> {
         .collect()
 }
 
-/// A kernel's throughput on the BMU shape (X·Wᵀ), split over threads in 128-row blocks like the search.
+/// A kernel's throughput on the BMU shape (X·Wᵀ), split over threads in 512-row blocks like the search.
 fn sgemm_rate(kernel: Kernel, data: &Data, w: &[f32]) -> f64 {
     let (d, m) = (data.d, w.len() / data.d);
     let started = Instant::now();
-    data.x.par_chunks(128 * d).for_each(|block| {
+    data.x.par_chunks(512 * d).for_each(|block| {
         let rows = block.len() / d;
         let mut tile = vec![0f32; rows * m];
         let a = View { data: block, row_stride: d, col_stride: 1 };
@@ -89,13 +89,14 @@ fn main() {
     let direct = direct_bmus(&data, &w0, sample);
     let direct_seconds = started.elapsed().as_secs_f64() * n as f64 / sample as f64;
     let agree = direct.iter().zip(&gemm.best).filter(|(a, b)| a == b).count();
+    let openblas_rate = sgemm_rate(Kernel::OpenBlas, &data, &w0);
     let gemm_rate = sgemm_rate(Kernel::Gemm, &data, &w0);
     let mm_rate = sgemm_rate(Kernel::MatrixMultiply, &data, &w0);
     kernel::set(Kernel::MatrixMultiply);
     let started = Instant::now();
     let _ = train::bmu_search(&data, &mean, &w0);
     let mm_seconds = started.elapsed().as_secs_f64();
-    kernel::set(Kernel::Gemm);
+    kernel::set(Kernel::OpenBlas);
 
     let started = Instant::now();
     let trained = train::train(&config, &data, w0, &mut |_, _| Ok(())).unwrap();
@@ -114,6 +115,7 @@ fn main() {
             "bmu_pass_direct_seconds_extrapolated": direct_seconds,
             "direct_vs_gemm_bmu_agreement": agree as f64 / sample as f64,
             "bmu_pass_matrixmultiply_seconds": mm_seconds,
+            "openblas_1thread_blocks_sgemm_gflops": openblas_rate,
             "gemm_crate_sgemm_gflops": gemm_rate,
             "matrixmultiply_sgemm_gflops": mm_rate,
             "threads": rayon::current_num_threads(),

@@ -2,19 +2,56 @@
 //! strides, single-threaded per call (callers split rows over rayon, so results do not depend on
 //! the thread count).
 //!
-//! Two kernels, chosen by measurement (benches/som/compare.py, README "SOM"): the `gemm` crate
-//! (runtime-dispatched AVX-512/AVX2/FMA micro-kernels) is the default; `matrixmultiply` (AVX2/FMA,
-//! no AVX-512) stays selectable so the benchmark can compare them on the same run.
+//! Three kernels, compared on the same run by `examples/som_kernels.rs` and
+//! `benches/som/compare.py`: OpenBLAS `cblas_sgemm` (system libopenblas, AVX-512 kernels; the
+//! default, asked for one thread per call), the `gemm` crate (runtime-dispatched SIMD) and
+//! `matrixmultiply` (AVX2/FMA). OpenBLAS only takes operands with unit stride in one direction;
+//! anything else goes to matrixmultiply.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
-    Gemm = 0,
-    MatrixMultiply = 1,
+    OpenBlas = 0,
+    Gemm = 1,
+    MatrixMultiply = 2,
 }
 
-static KERNEL: AtomicU8 = AtomicU8::new(Kernel::Gemm as u8);
+static KERNEL: AtomicU8 = AtomicU8::new(Kernel::OpenBlas as u8);
+
+#[link(name = "openblas")]
+unsafe extern "C" {
+    fn cblas_sgemm(
+        layout: i32,
+        trans_a: i32,
+        trans_b: i32,
+        m: i32,
+        n: i32,
+        k: i32,
+        alpha: f32,
+        a: *const f32,
+        lda: i32,
+        b: *const f32,
+        ldb: i32,
+        beta: f32,
+        c: *mut f32,
+        ldc: i32,
+    );
+    fn openblas_set_num_threads(threads: i32);
+}
+
+const ROW_MAJOR: i32 = 101;
+const NO_TRANS: i32 = 111;
+const TRANS: i32 = 112;
+
+/// (transpose flag, leading dimension) for cblas, if the view has a unit stride.
+fn blas_layout(v: &View) -> Option<(i32, i32)> {
+    match (v.row_stride, v.col_stride) {
+        (ld, 1) => Some((NO_TRANS, ld.max(1) as i32)),
+        (1, ld) => Some((TRANS, ld.max(1) as i32)),
+        _ => None,
+    }
+}
 
 /// Selects the kernel for the whole process (benchmarks only).
 pub fn set(kernel: Kernel) {
@@ -22,7 +59,11 @@ pub fn set(kernel: Kernel) {
 }
 
 pub fn current() -> Kernel {
-    if KERNEL.load(Ordering::Relaxed) == Kernel::MatrixMultiply as u8 { Kernel::MatrixMultiply } else { Kernel::Gemm }
+    match KERNEL.load(Ordering::Relaxed) {
+        0 => Kernel::OpenBlas,
+        1 => Kernel::Gemm,
+        _ => Kernel::MatrixMultiply,
+    }
 }
 
 /// A matrix operand: a slice with row and column strides (in elements).
@@ -53,8 +94,37 @@ pub fn matmul_with(kernel: Kernel, m: usize, k: usize, n: usize, a: View, b: Vie
     let (ars, acs, brs, bcs) =
         (a.row_stride as isize, a.col_stride as isize, b.row_stride as isize, b.col_stride as isize);
     // SAFETY: the asserts above keep every index the kernels touch inside the slices.
+    let blas = match (kernel, blas_layout(&a), blas_layout(&b)) {
+        (Kernel::OpenBlas, Some(la), Some(lb)) => Some((la, lb)),
+        _ => None,
+    };
+    let kernel = if kernel == Kernel::OpenBlas && blas.is_none() { Kernel::MatrixMultiply } else { kernel };
     unsafe {
         match kernel {
+            Kernel::OpenBlas => {
+                // Callers split the work over rayon; OpenBLAS threading inside each call would
+                // oversubscribe the cores and make the result depend on its thread count.
+                static ONE_THREAD: std::sync::Once = std::sync::Once::new();
+                ONE_THREAD.call_once(|| openblas_set_num_threads(1));
+                let ((ta, lda), (tb, ldb)) = blas.expect("checked above");
+                let (m, n, k) = (m as i32, n as i32, k as i32);
+                cblas_sgemm(
+                    ROW_MAJOR,
+                    ta,
+                    tb,
+                    m,
+                    n,
+                    k,
+                    1.0,
+                    a.data.as_ptr(),
+                    lda,
+                    b.data.as_ptr(),
+                    ldb,
+                    0.0,
+                    c.as_mut_ptr(),
+                    n,
+                );
+            }
             Kernel::Gemm => gemm::gemm(
                 m,
                 n,
@@ -105,7 +175,7 @@ mod tests {
         // a = [[1,2],[3,4],[5,6]] (3×2 row-major); b = aᵀ read through strides (2×3).
         let a = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
         let expected = [5.0f32, 11.0, 17.0, 11.0, 25.0, 39.0, 17.0, 39.0, 61.0];
-        for kernel in [Kernel::Gemm, Kernel::MatrixMultiply] {
+        for kernel in [Kernel::OpenBlas, Kernel::Gemm, Kernel::MatrixMultiply] {
             let mut c = [0f32; 9];
             let av = View { data: &a, row_stride: 2, col_stride: 1 };
             let bv = View { data: &a, row_stride: 1, col_stride: 2 };

@@ -119,7 +119,9 @@ impl Kind for Som {
         if p.rows * p.cols < 2 {
             return Err(ParamError::invalid("rows", "the map needs at least two nodes"));
         }
-        if !matches!(p.init.as_str(), "random" | "pca") && !is_relative_safe(&p.init) {
+        let init = p.init.trim();
+        let is_word = init.eq_ignore_ascii_case("random") || init.eq_ignore_ascii_case("pca");
+        if !is_word && !is_relative_safe(init.trim_matches('/')) {
             return Err(ParamError::invalid("init", "expected random, pca, or a path inside your storage"));
         }
         Ok(())

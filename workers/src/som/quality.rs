@@ -20,7 +20,7 @@ use super::train::mean_spectrum;
 
 /// Beyond this many shortlisted nodes a spectrum is simply scanned exactly over all nodes.
 const MAX_CANDIDATES: usize = 64;
-const ROWS: usize = 128;
+const ROWS: usize = 512;
 
 /// Exact BMUs and the quality figures.
 #[derive(Debug, Clone, Serialize)]

@@ -5,7 +5,7 @@
 //! 1. BMU search as an f32 GEMM: ‖x−w‖² = ‖x‖² − 2x·w + ‖w‖², where only −2x·w + ‖w‖² matters for
 //!    the arg-min. Data and codebook are centred on the mean spectrum first (distances unchanged,
 //!    far fewer float32 near-tie flips), blocks of rows are multiplied by the whole codebook with
-//!    matrixmultiply's sgemm and reduced at once to best and second-best node; the N×M matrix is
+//!    an sgemm (see [`kernel`]) and reduced at once to best and second-best node; the N×M matrix is
 //!    never stored. Blocks are split over threads by rayon.
 //! 2. Update from per-node sums: S[k] = Σ x_i over samples with BMU k, n[k] their count, then
 //!    W_j = Σ_k h(j,k) S[k] / Σ_k h(j,k) n[k] — algebraically somoclu's rule without its N×M×D
@@ -28,8 +28,10 @@ use super::resample::Data;
 use super::rng::SplitMix64;
 use crate::Failure;
 
-/// Rows of X per BMU GEMM block: a 128×M tile stays in L2 for M up to ~2,000 nodes.
-const BLOCK: usize = 128;
+/// Rows of X per BMU GEMM block: large enough for the kernel to run near its peak (measured with
+/// examples/som_kernels.rs), small enough that a block's tile (512×M f32, 5 MB at 50×50) and its
+/// centred rows stay in L3 beside the codebook.
+const BLOCK: usize = 512;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Init {
@@ -60,10 +62,10 @@ pub struct Config {
 impl Config {
     pub fn from_params(p: &SomParams) -> Result<Self, Failure> {
         let grid = Grid { rows: p.rows, cols: p.cols, hexagonal: p.grid == "hexagonal", toroid: p.map == "toroid" };
-        let init = match p.init.as_str() {
-            "random" => Init::Random,
-            "pca" => Init::Pca,
-            path => Init::Codebook(path.to_string()),
+        let init = match p.init.trim() {
+            word if word.eq_ignore_ascii_case("random") => Init::Random,
+            word if word.eq_ignore_ascii_case("pca") => Init::Pca,
+            path => Init::Codebook(path.trim_matches('/').to_string()),
         };
         Ok(Config {
             grid,
@@ -202,7 +204,6 @@ pub fn bmu_search(data: &Data, mean: &[f32], w: &[f32]) -> Search {
                     }
                 }
                 let xn: f32 = xc[r * d..(r + 1) * d].iter().map(|v| v * v).sum();
-                let _ = d2;
                 best[r] = b1 as u32;
                 second[r] = if m > 1 { b2 as u32 } else { b1 as u32 };
                 best_d2[r] = (xn + d1).max(0.0);
@@ -249,7 +250,7 @@ fn smooth(g: &[f32], sums: &[f32], counts: &[f32], w: &mut [f32], d: usize) {
     let nonzeros = g.iter().filter(|&&h| h != 0.0).count();
     // Sparse rows (compact support, small radius): a stencil sum beats the dense GEMM.
     let sparse = nonzeros * 8 < m * m;
-    const ROWS: usize = 32;
+    const ROWS: usize = 128;
     w.par_chunks_mut(ROWS * d).enumerate().for_each(|(block, out)| {
         let j0 = block * ROWS;
         let rows = out.len() / d;

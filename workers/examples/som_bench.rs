@@ -110,6 +110,7 @@ fn main() {
         serde_json::json!({
             "seconds_per_epoch": train_seconds / epochs as f64,
             "epoch_seconds": per_epoch,
+            "epoch_bmu_seconds": trained.history.iter().map(|h| h.bmu_seconds).collect::<Vec<_>>(),
             "qe": q.qe, "te8": q.te8, "te4": q.te4, "purity": q.purity,
             "bmu_pass_gemm_seconds": gemm_seconds,
             "bmu_pass_direct_seconds_extrapolated": direct_seconds,

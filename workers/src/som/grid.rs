@@ -38,8 +38,12 @@ impl Grid {
 
     /// Squared map distance between nodes a and b.
     pub fn distance2(&self, a: usize, b: usize) -> f64 {
-        let (xa, ya) = self.position(a);
-        let (xb, yb) = self.position(b);
+        self.distance2_between(self.position(a), self.position(b))
+    }
+
+    /// Squared map distance between two positions from [`Grid::position`] (hot loops precompute
+    /// the positions once).
+    pub fn distance2_between(&self, (xa, ya): (f64, f64), (xb, yb): (f64, f64)) -> f64 {
         let (mut dx, mut dy) = ((xa - xb).abs(), (ya - yb).abs());
         if self.toroid {
             dx = dx.min(self.cols as f64 - dx);

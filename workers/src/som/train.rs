@@ -132,7 +132,9 @@ pub struct EpochRecord {
     /// QE and TE8 of the codebook entering this epoch (from this epoch's f32 BMU pass).
     pub qe: f64,
     pub te: f64,
+    /// Wall time of the whole epoch, and of its BMU pass alone.
     pub seconds: f64,
+    pub bmu_seconds: f64,
 }
 
 /// The trained map.
@@ -215,10 +217,11 @@ pub fn bmu_search(data: &Data, mean: &[f32], w: &[f32]) -> Search {
 /// The neighbourhood matrix G (M×M) for radius r.
 fn neighbourhood(config: &Config, r: f64) -> Vec<f32> {
     let m = config.grid.nodes();
+    let positions: Vec<(f64, f64)> = (0..m).map(|k| config.grid.position(k)).collect();
     let mut g = vec![0f32; m * m];
     g.par_chunks_mut(m).enumerate().for_each(|(j, row)| {
-        for (k, h) in row.iter_mut().enumerate() {
-            *h = config.weight(config.grid.distance2(j, k), r) as f32;
+        for (h, &pk) in row.iter_mut().zip(&positions) {
+            *h = config.weight(config.grid.distance2_between(positions[j], pk), r) as f32;
         }
     });
     g
@@ -301,6 +304,7 @@ pub fn train(
         let started = Instant::now();
         let (radius, scale) = (config.radius(t), config.scale(t));
         let search = bmu_search(data, &mean, &codebook);
+        let bmu_seconds = started.elapsed().as_secs_f64();
         let (qe, te) = quick_quality(&config.grid, &search);
         let g = neighbourhood(config, radius);
         if config.online {
@@ -309,7 +313,8 @@ pub fn train(
             let (sums, counts) = node_sums(data, &search.best, m);
             smooth(&g, &sums, &counts, &mut codebook, data.d);
         }
-        let record = EpochRecord { epoch: t, radius, scale, qe, te, seconds: started.elapsed().as_secs_f64() };
+        let seconds = started.elapsed().as_secs_f64();
+        let record = EpochRecord { epoch: t, radius, scale, qe, te, seconds, bmu_seconds };
         on_epoch(t, &record)?;
         history.push(record);
     }

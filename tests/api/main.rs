@@ -16,6 +16,7 @@ mod restart;
 mod samp;
 mod service;
 mod slurm;
+mod som;
 mod uws_errors;
 mod uws_lifecycle;
 mod uws_xml;

@@ -15,6 +15,7 @@
 //! - [`diag`]: the `diag` kind, for operators and tests.
 //! - [`import`]: the `import` kind (downloads of spectra collections).
 //! - [`ocean`]: ocean analytics on CF netCDF (SDAP time series, time average, DDA, subset, maps).
+//! - [`som`]: the `som` kind, self-organising maps of spectra with an interactive viewer.
 //! - [`votable`]: reading and writing VOTables.
 
 pub mod context;
@@ -23,6 +24,7 @@ pub mod import;
 pub mod ocean;
 pub mod params;
 pub mod registry;
+pub mod som;
 pub mod votable;
 
 pub use context::{CancelToken, JobContext, Progress, attempt_dir};

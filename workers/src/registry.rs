@@ -77,6 +77,7 @@ impl Registry {
         registry.add::<crate::ocean::subset::OceanSubset>();
         registry.add::<crate::ocean::maps::OceanMaps>();
         registry.add::<crate::import::Import>();
+        registry.add::<crate::som::Som>();
         registry
     }
 

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""vocloud SOM vs somoclu 1.7.6 on the same seeded synthetic H-alpha spectra, same machine, same run.
+
+For each size (N spectra x D bins) and map (rows x cols): generate the five-class spectra of
+shared/refs/som.md (seeded), draw the shared initial codebook W0 (M rows of X without replacement,
+numpy PCG64 seed 12345, index order), train 10 batch epochs with somoclu's defaults (Gaussian,
+compact support, radius min(rows,cols)/2 -> 1 linear) in vocloud (examples/som_bench.rs, release)
+and in somoclu, then compute QE, TE8, TE4 and purity of both final codebooks with the same float64
+code. Also measures the machine's float32 GEMM rate (NumPy/OpenBLAS sgemm on the BMU shape) and
+the lower bound of one epoch: 2NMD (distances) + min(2M^2 D, 2NMD) (update), at that rate.
+
+Usage (somoclu goes into its own venv, never into CI):
+  python3 -m venv target/som-bench-venv
+  target/som-bench-venv/bin/pip install numpy setuptools wheel
+  target/som-bench-venv/bin/pip install --no-build-isolation somoclu==1.7.6
+  target/som-bench-venv/bin/python benches/som/compare.py --sizes 2000x1000,20000x2000 --maps 30x30,50x50
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def spectra(n, d, seed):
+    """Five classes: Gaussian/Lorentzian absorption, emission, double-peaked emission, P-Cygni."""
+    rng = np.random.default_rng(seed)
+    wave = np.linspace(6250.0, 6770.0, d)
+    cls = np.arange(n) % 5
+    depth = 0.3 + 0.5 * rng.random(n)
+    width = 2.0 + 4.0 * rng.random(n)
+    centre = 6562.8 + 3.0 * rng.standard_normal(n)
+    noise = 0.01 + 0.02 * rng.random(n)
+    x = np.empty((n, d), dtype=np.float32)
+    for start in range(0, n, 2000):
+        s = slice(start, min(n, start + 2000))
+        u = (wave[None, :] - centre[s, None]) / width[s, None]
+        g = lambda shift: np.exp(-0.5 * (u - shift) ** 2)
+        dep = depth[s, None]
+        lines = np.select(
+            [cls[s, None] == 0, cls[s, None] == 1, cls[s, None] == 2, cls[s, None] == 3],
+            [-dep * g(0), -dep / (1 + u * u), 1.5 * dep * g(0), dep * (g(-1.5) + g(1.5))],
+            dep * (g(0.8) - 0.6 * g(-1.2)),
+        )
+        x[s] = (1.0 + lines + noise[s, None] * rng.standard_normal(u.shape)).astype(np.float32)
+    return x, cls
+
+
+def initial_codebook(x, m, seed=12345):
+    rng = np.random.Generator(np.random.PCG64(seed))
+    # With more nodes than spectra (small x 50x50) rows must repeat.
+    idx = np.sort(rng.choice(x.shape[0], size=m, replace=m > x.shape[0]))
+    return np.ascontiguousarray(x[idx])
+
+
+def quality(x, w, labels, rows, cols):
+    """QE, TE8, TE4, purity in float64 (som.md definitions; ties to the lowest node)."""
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    wn = (w64 * w64).sum(1)
+    best = np.empty(len(x), dtype=np.int64)
+    second = np.empty(len(x), dtype=np.int64)
+    for s in range(0, len(x), 4096):
+        xb = x64[s:s + 4096]
+        d2 = (xb * xb).sum(1)[:, None] - 2 * xb @ w64.T + wn[None, :]
+        b = d2.argmin(1)
+        d2[np.arange(len(xb)), b] = np.inf
+        best[s:s + 4096], second[s:s + 4096] = b, d2.argmin(1)
+    qe = np.sqrt(((x64 - w64[best]) ** 2).sum(1)).mean()
+    rb, cb, rs, cs = best // cols, best % cols, second // cols, second % cols
+    te8 = np.mean(np.maximum(abs(rb - rs), abs(cb - cs)) > 1)
+    te4 = np.mean(abs(rb - rs) + abs(cb - cs) > 1)
+    counts = np.zeros((rows * cols, 5))
+    np.add.at(counts, (best, labels), 1)
+    return dict(qe=float(qe), te8=float(te8), te4=float(te4), purity=float(counts.max(1).sum() / len(x)))
+
+
+def sgemm_rate(x, w):
+    best = np.inf
+    for _ in range(3):
+        t = time.perf_counter()
+        x @ w.T
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * x.shape[0] * w.shape[0] * x.shape[1] / best / 1e9
+
+
+def run_vocloud(binary, x, w0, rows, cols, epochs, tmp):
+    data, init, out = (os.path.join(tmp, f) for f in ("x.f32", "w0.f32", "w.f32"))
+    x.astype("<f4").tofile(data)
+    w0.astype("<f4").tofile(init)
+    args = [binary, data, str(len(x)), str(x.shape[1]), str(rows), str(cols), str(epochs), init, out]
+    result = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
+    return result, np.fromfile(out, dtype="<f4").reshape(w0.shape)
+
+
+def run_somoclu(x, w0, rows, cols, epochs):
+    import somoclu
+
+    som = somoclu.Somoclu(cols, rows, initialcodebook=w0.copy(), compactsupport=True, neighborhood="gaussian")
+    t = time.perf_counter()
+    som.train(x, epochs=epochs, radius0=0, radiusN=1, radiuscooling="linear", scale0=0.1, scaleN=0.01)
+    seconds = time.perf_counter() - t
+    return seconds / epochs, som.codebook.reshape(rows * cols, -1)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="2000x1000,20000x2000")
+    p.add_argument("--maps", default="30x30,50x50")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-somoclu", action="store_true", help="only vocloud and the GEMM bound")
+    p.add_argument("--out", default=os.path.join(ROOT, "target", "som-bench.json"))
+    a = p.parse_args()
+
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "vocloud-workers", "--example", "som_bench"],
+                   cwd=ROOT, check=True)
+    binary = os.path.join(ROOT, "target", "release", "examples", "som_bench")
+    rows_out = []
+    for size in a.sizes.split(","):
+        n, d = map(int, size.split("x"))
+        x, labels = spectra(n, d, a.seed)
+        for shape in a.maps.split(","):
+            r, c = map(int, shape.split("x"))
+            m = r * c
+            w0 = initial_codebook(x, m)
+            rate = sgemm_rate(x, w0)
+            bound = (2.0 * n * m * d + min(2.0 * m * m * d, 2.0 * n * m * d)) / (rate * 1e9)
+            with tempfile.TemporaryDirectory() as tmp:
+                v, wv = run_vocloud(binary, x, w0, r, c, a.epochs, tmp)
+            row = dict(size=size, map=shape, openblas_sgemm_gflops=rate, gemm_bound_seconds=bound,
+                       vocloud_seconds_per_epoch=v["seconds_per_epoch"], vocloud=quality(x, wv, labels, r, c),
+                       vocloud_self_reported=dict(qe=v["qe"], te8=v["te8"], te4=v["te4"]),
+                       vocloud_bmu_pass_gemm_seconds=v["bmu_pass_gemm_seconds"],
+                       vocloud_bmu_pass_direct_seconds=v["bmu_pass_direct_seconds_extrapolated"],
+                       direct_vs_gemm_bmu_agreement=v["direct_vs_gemm_bmu_agreement"],
+                       vocloud_bmu_pass_matrixmultiply_seconds=v["bmu_pass_matrixmultiply_seconds"],
+                       openblas_blocks_sgemm_gflops=v["openblas_1thread_blocks_sgemm_gflops"],
+                       gemm_crate_sgemm_gflops=v["gemm_crate_sgemm_gflops"],
+                       matrixmultiply_sgemm_gflops=v["matrixmultiply_sgemm_gflops"])
+            if not a.no_somoclu:
+                s_sec, ws = run_somoclu(x, w0, r, c, a.epochs)
+                row.update(somoclu_seconds_per_epoch=s_sec, somoclu=quality(x, ws, labels, r, c),
+                           speedup=s_sec / v["seconds_per_epoch"])
+            row["vs_bound"] = v["seconds_per_epoch"] / bound
+            rows_out.append(row)
+            print(json.dumps(row), flush=True)
+    with open(a.out, "w") as f:
+        json.dump(rows_out, f, indent=1)
+    print("\n| size | map | vocloud s/epoch | somoclu s/epoch | speed-up | GEMM bound s | vocloud/bound | "
+          "QE vocloud / somoclu | TE8 vocloud / somoclu | purity vocloud / somoclu |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows_out:
+        s = row.get("somoclu", {})
+        fmt = lambda k, p: f"{row['vocloud'][k]:.{p}f} / " + (f"{s[k]:.{p}f}" if s else "-")
+        print(f"| {row['size']} | {row['map']} | {row['vocloud_seconds_per_epoch']:.3f} | "
+              f"{row.get('somoclu_seconds_per_epoch', float('nan')):.2f} | {row.get('speedup', float('nan')):.0f}x | "
+              f"{row['gemm_bound_seconds']:.3f} | {row['vs_bound']:.2f} | {fmt('qe', 4)} | {fmt('te8', 4)} | "
+              f"{fmt('purity', 3)} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+//! The `som` kind end to end: real FITS and CSV spectra uploaded through the files API, jobs
+//! created and run over UWS, results fetched from the job's result URLs.
+
+use crate::helpers::{TestApp, User, phase, spawn_app};
+
+const BINS: usize = 120;
+
+/// A seeded spectrum of class 0 (absorption) or 1 (emission) around H-alpha.
+fn spectrum(i: usize) -> Vec<f32> {
+    let class = i % 2;
+    let mut state = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut noise = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 1000) as f32 / 1000.0 - 0.5
+    };
+    let depth = 0.4 + 0.1 * (i % 5) as f32;
+    (0..BINS)
+        .map(|j| {
+            let u = (j as f32 - 60.0) / 6.0;
+            let line = depth * (-0.5 * u * u).exp();
+            1.0 + if class == 0 { -line } else { line } + 0.02 * noise()
+        })
+        .collect()
+}
+
+/// A 1-D FITS image with a linear wavelength WCS and a CLASS keyword, as bytes.
+fn fits_bytes(dir: &std::path::Path, i: usize, crval: f64) -> Vec<u8> {
+    let path = dir.join(format!("s{i}.fits"));
+    {
+        let desc =
+            fitsio::images::ImageDescription { data_type: fitsio::images::ImageType::Float, dimensions: &[BINS] };
+        let mut f = fitsio::FitsFile::create(&path).with_custom_primary(&desc).open().unwrap();
+        let hdu = f.primary_hdu().unwrap();
+        hdu.write_image(&mut f, &spectrum(i)).unwrap();
+        hdu.write_key(&mut f, "CRVAL1", crval).unwrap();
+        hdu.write_key(&mut f, "CDELT1", 4.0).unwrap();
+        hdu.write_key(&mut f, "CRPIX1", 1.0).unwrap();
+        hdu.write_key(&mut f, "CLASS", if i.is_multiple_of(2) { "absorption" } else { "emission" }).unwrap();
+    }
+    std::fs::read(path).unwrap()
+}
+
+async fn put(app: &TestApp, user: &User, path: &str, body: Vec<u8>) {
+    let response = app
+        .client
+        .put(app.url(&format!("/api/files/{path}")))
+        .basic_auth(&user.name, Some(&user.password))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "uploading {path}: {}", response.status());
+}
+
+async fn result(app: &TestApp, user: &User, url: &str, name: &str) -> reqwest::Response {
+    let response = app.get(user, &format!("{url}/results/{name}")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "result {name}");
+    response
+}
+
+async fn upload_fits_folder(app: &TestApp, user: &User, folder: &str, count: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..count {
+        put(app, user, &format!("{folder}/spec-{i:03}.fits"), fits_bytes(dir.path(), i, 6320.0)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_of_fits_spectra_trains_a_map_with_every_result() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice").await;
+    upload_fits_folder(&app, &alice, "halpha", 60).await;
+    let form = [
+        ("input", "halpha"),
+        ("rows", "5"),
+        ("cols", "6"),
+        ("epochs", "6"),
+        ("grid", "hexagonal"),
+        ("seed", "3"),
+        ("radiusN", "0.5"),
+    ];
+    let url = app.create_job(&alice, "som", &form).await;
+    let doc = app.run_to_end(&alice, &url).await;
+    assert_eq!(phase(&doc), "COMPLETED", "{doc}");
+    for name in ["index.html", "codebook.fits", "codebook.vot", "bmus.vot", "umatrix.png", "hits.png", "viewer.json"] {
+        assert!(doc.contains(&format!("id=\"{name}\"")), "{name} missing from {doc}");
+    }
+
+    let quality: serde_json::Value = result(&app, &alice, &url, "quality.json").await.json().await.unwrap();
+    let (qe, te) = (quality["qe"].as_f64().unwrap(), quality["te"].as_f64().unwrap());
+    assert!(qe > 0.0 && (0.0..=1.0).contains(&te), "{quality}");
+    assert_eq!(quality["history"].as_array().unwrap().len(), 6);
+    assert!(quality["purity"].as_f64().unwrap() > 0.95, "two well-separated classes: {quality}");
+    assert_eq!(quality["params"]["radiusn"], 0.5, "the parameters used are recorded");
+
+    let bmus = result(&app, &alice, &url, "bmus.vot").await.text().await.unwrap();
+    assert!(bmus.contains("<TD>spec-007.fits</TD><TD>emission</TD>"), "{}", &bmus[..bmus.len().min(2000)]);
+    let fits = result(&app, &alice, &url, "codebook.fits").await.bytes().await.unwrap();
+    assert!(fits.starts_with(b"SIMPLE  =") && fits.windows(7).any(|w| w == b"SOMROWS"));
+
+    let page = result(&app, &alice, &url, "index.html").await;
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.text().await.unwrap().contains("fetch(\"viewer.json\")"), "the viewer reads relative URLs");
+    let viewer: serde_json::Value = result(&app, &alice, &url, "viewer.json").await.json().await.unwrap();
+    assert_eq!(viewer["hits"].as_array().unwrap().iter().map(|h| h.as_u64().unwrap()).sum::<u64>(), 60);
+    // The viewer fetches one node's spectra with a Range request.
+    let ranged =
+        app.get(&alice, &format!("{url}/results/viewer.bin")).header("Range", "bytes=0-479").send().await.unwrap();
+    assert_eq!(ranged.status(), 206);
+    assert_eq!(ranged.bytes().await.unwrap().len(), 480);
+
+    // Same seed, same map: the codebook table is byte-identical.
+    let again = app.create_job(&alice, "som", &form).await;
+    assert_eq!(phase(&app.run_to_end(&alice, &again).await), "COMPLETED");
+    let first = result(&app, &alice, &url, "codebook.vot").await.text().await.unwrap();
+    let second = result(&app, &alice, &again, "codebook.vot").await.text().await.unwrap();
+    assert_eq!(first, second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_matrix_trains_online_on_a_toroid_and_continues_from_a_codebook() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice").await;
+    let header: Vec<String> = (0..BINS).map(|j| format!("{}", 6400 + j)).collect();
+    let mut csv = format!("name,label,{}\n", header.join(","));
+    for i in 0..40 {
+        let values: Vec<String> = spectrum(i).iter().map(|v| v.to_string()).collect();
+        csv.push_str(&format!("star{i},{},{}\n", i % 2, values.join(",")));
+    }
+    put(&app, &alice, "tables/spectra.csv", csv.into_bytes()).await;
+    let form =
+        [("input", "tables/spectra.csv"), ("rows", "4"), ("cols", "4"), ("map", "toroid"), ("training", "online")];
+    let url = app.create_job(&alice, "som", &form).await;
+    assert_eq!(phase(&app.run_to_end(&alice, &url).await), "COMPLETED");
+    let bmus = result(&app, &alice, &url, "bmus.vot").await.text().await.unwrap();
+    assert!(bmus.contains("<TD>star39</TD><TD>1</TD>"));
+
+    // Continue training from the saved codebook (moved into the user's storage).
+    let codebook = result(&app, &alice, &url, "codebook.fits").await.bytes().await.unwrap().to_vec();
+    put(&app, &alice, "maps/start.fits", codebook).await;
+    let form =
+        [("input", "tables/spectra.csv"), ("rows", "4"), ("cols", "4"), ("init", "maps/start.fits"), ("epochs", "2")];
+    let next = app.create_job(&alice, "som", &form).await;
+    assert_eq!(phase(&app.run_to_end(&alice, &next).await), "COMPLETED");
+    // A codebook of the wrong shape is refused with a clear message.
+    let form = [("input", "tables/spectra.csv"), ("rows", "3"), ("cols", "4"), ("init", "maps/start.fits")];
+    let wrong = app.create_job(&alice, "som", &form).await;
+    let doc = app.run_to_end(&alice, &wrong).await;
+    assert_eq!(phase(&doc), "ERROR");
+    let detail = app.get(&alice, &format!("{wrong}/error")).send().await.unwrap().text().await.unwrap();
+    assert!(detail.contains("does not match this map"), "{detail}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_end_in_error_with_a_summary_naming_the_problem() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice").await;
+    let dir = tempfile::tempdir().unwrap();
+    upload_fits_folder(&app, &alice, "corrupt", 3).await;
+    put(&app, &alice, "corrupt/broken.fits", b"SIMPLE  = garbage".to_vec()).await;
+    put(&app, &alice, "shifted/a.fits", fits_bytes(dir.path(), 0, 6000.0)).await;
+    put(&app, &alice, "shifted/b.fits", fits_bytes(dir.path(), 1, 7000.0)).await;
+    put(&app, &alice, "bad.csv", b"name,6500,6501\na,1.0,oops\n".to_vec()).await;
+    put(&app, &alice, "empty.csv", b"name,6500,6501\n".to_vec()).await;
+    put(&app, &alice, "nothing/readme.txt", b"no spectra here".to_vec()).await;
+    let cases = [
+        ("corrupt", "broken.fits: not a readable FITS file"),
+        ("shifted", "share no wavelength range"),
+        ("bad.csv", "'oops' is not a number"),
+        ("empty.csv", "the table has no rows"),
+        ("nothing", "folder holds no spectra"),
+    ];
+    for (input, expected) in cases {
+        let url = app.create_job(&alice, "som", &[("input", input), ("rows", "3"), ("cols", "3")]).await;
+        let doc = app.run_to_end(&alice, &url).await;
+        assert_eq!(phase(&doc), "ERROR", "{input}: {doc}");
+        let detail = app.get(&alice, &format!("{url}/error")).send().await.unwrap().text().await.unwrap();
+        assert!(detail.contains(expected), "{input}: '{detail}' lacks '{expected}'");
+    }
+    // Parameter mistakes are refused at creation.
+    for form in [
+        vec![("input", "bad.csv"), ("rows", "0")],
+        vec![("input", "bad.csv"), ("grid", "triangular")],
+        vec![("input", "bad.csv"), ("init", "../other/codebook.fits")],
+        vec![("input", "bad.csv"), ("wave_min", "6600"), ("wave_max", "6500")],
+        vec![("input", "missing-folder")],
+    ] {
+        let response = app.post(&alice, "/uws/som", &form).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{form:?}");
+    }
+}

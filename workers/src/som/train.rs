@@ -1,0 +1,509 @@
+//! Training: initial codebook, the batch epoch, and the online variant.
+//!
+//! Batch epoch (somoclu's algorithm, reorganised as in `shared/refs/som.md` "What a faster
+//! implementation would do"):
+//! 1. BMU search as an f32 GEMM: ‖x−w‖² = ‖x‖² − 2x·w + ‖w‖², where only −2x·w + ‖w‖² matters for
+//!    the arg-min. Data and codebook are centred on the mean spectrum first (distances unchanged,
+//!    far fewer float32 near-tie flips), blocks of rows are multiplied by the whole codebook with
+//!    an sgemm (see [`kernel`]) and reduced at once to best and second-best node; the N×M matrix is
+//!    never stored. Blocks are split over threads by rayon.
+//! 2. Update from per-node sums: S[k] = Σ x_i over samples with BMU k, n[k] their count, then
+//!    W_j = Σ_k h(j,k) S[k] / Σ_k h(j,k) n[k] — algebraically somoclu's rule without its N×M×D
+//!    loop. Σ_k h S is an M×M×D GEMM, or a sparse sum when the compact support leaves few
+//!    non-zeros per row. Nodes whose denominator is 0 keep their weights (as somoclu).
+//!
+//! Determinism: every sum has a fixed order that does not depend on the thread count (blocks
+//! have a fixed size, per-node sums run in sample order, each GEMM block is single-threaded),
+//! so a seed gives the same codebook bit for bit on the same machine.
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::SomParams;
+use super::grid::Grid;
+use super::kernel::{self, View};
+use super::resample::Data;
+use super::rng::SplitMix64;
+use crate::Failure;
+
+/// Rows of X per BMU GEMM block: large enough for the kernel to run near its peak (measured with
+/// examples/som_kernels.rs), small enough that a block's tile (512×M f32, 5 MB at 50×50) and its
+/// centred rows stay in L3 beside the codebook.
+const BLOCK: usize = 512;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Init {
+    Random,
+    Pca,
+    /// A user-relative path to a `codebook.fits` written by an earlier run.
+    Codebook(String),
+}
+
+/// The training settings, resolved from the parameters (defaults applied).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub grid: Grid,
+    pub epochs: usize,
+    pub gaussian: bool,
+    pub compact_support: bool,
+    pub radius0: f64,
+    pub radius_n: f64,
+    pub radius_exponential: bool,
+    pub scale0: f64,
+    pub scale_n: f64,
+    pub scale_exponential: bool,
+    pub init: Init,
+    pub seed: u64,
+    pub online: bool,
+}
+
+impl Config {
+    pub fn from_params(p: &SomParams) -> Result<Self, Failure> {
+        let grid = Grid { rows: p.rows, cols: p.cols, hexagonal: p.grid == "hexagonal", toroid: p.map == "toroid" };
+        let init = match p.init.trim() {
+            word if word.eq_ignore_ascii_case("random") => Init::Random,
+            word if word.eq_ignore_ascii_case("pca") => Init::Pca,
+            path => Init::Codebook(path.trim_matches('/').to_string()),
+        };
+        Ok(Config {
+            grid,
+            epochs: p.epochs,
+            gaussian: p.neighborhood == "gaussian",
+            compact_support: p.compact_support,
+            // somoclu: radius0 = 0 means half the smaller side; radiusN = 0 means 1.
+            radius0: if p.radius0 > 0.0 { p.radius0 } else { p.rows.min(p.cols) as f64 / 2.0 },
+            radius_n: if p.radius_n > 0.0 { p.radius_n } else { 1.0 },
+            radius_exponential: p.radius_cooling == "exponential",
+            scale0: p.scale0,
+            scale_n: p.scale_n,
+            scale_exponential: p.scale_cooling == "exponential",
+            init,
+            seed: p.seed,
+            online: p.training == "online",
+        })
+    }
+
+    /// somoclu's schedule: linear reaches the end value at the last epoch, exponential never does.
+    fn schedule(&self, start: f64, end: f64, exponential: bool, t: usize) -> f64 {
+        let e = self.epochs as f64;
+        if exponential {
+            start * (-(t as f64) * (start / end).ln() / e).exp()
+        } else if self.epochs == 1 {
+            start
+        } else {
+            start - t as f64 * (start - end) / (e - 1.0)
+        }
+    }
+
+    pub fn radius(&self, t: usize) -> f64 {
+        self.schedule(self.radius0, self.radius_n, self.radius_exponential, t)
+    }
+
+    pub fn scale(&self, t: usize) -> f64 {
+        self.schedule(self.scale0, self.scale_n, self.scale_exponential, t)
+    }
+
+    /// The neighbourhood weight at squared map distance `d2` for radius `r` (σ = r/2, somoclu's
+    /// std_coeff 0.5); the learning-rate scale is applied by the caller where it matters.
+    pub fn weight(&self, d2: f64, r: f64) -> f64 {
+        let inside = d2 <= r * r + 1e-9;
+        if !self.gaussian {
+            return if inside { 1.0 } else { 0.0 };
+        }
+        if self.compact_support && !inside {
+            return 0.0;
+        }
+        let sigma = 0.5 * r;
+        if sigma <= 0.0 {
+            return if d2 == 0.0 { 1.0 } else { 0.0 };
+        }
+        (-d2 / (2.0 * sigma * sigma)).exp()
+    }
+}
+
+/// One line of the per-epoch history in `quality.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub radius: f64,
+    pub scale: f64,
+    /// QE and TE8 of the codebook entering this epoch (from this epoch's f32 BMU pass).
+    pub qe: f64,
+    pub te: f64,
+    /// Wall time of the whole epoch, and of its BMU pass alone.
+    pub seconds: f64,
+    pub bmu_seconds: f64,
+}
+
+/// The trained map.
+pub struct Trained {
+    /// M×D row-major, in the data's units (not centred).
+    pub codebook: Vec<f32>,
+    pub history: Vec<EpochRecord>,
+}
+
+/// Best and second-best node of each sample, with approximate squared distances.
+pub struct Search {
+    pub best: Vec<u32>,
+    pub second: Vec<u32>,
+    pub best_d2: Vec<f32>,
+}
+
+/// The mean spectrum, used to centre data and codebook before the distance GEMM.
+pub fn mean_spectrum(data: &Data) -> Vec<f32> {
+    let mut sum = vec![0f64; data.d];
+    for i in 0..data.n {
+        for (s, &v) in sum.iter_mut().zip(data.row(i)) {
+            *s += v as f64;
+        }
+    }
+    sum.iter().map(|s| (s / data.n as f64) as f32).collect()
+}
+
+/// BMU search over all samples against codebook `w` (M×D, uncentred).
+pub fn bmu_search(data: &Data, mean: &[f32], w: &[f32]) -> Search {
+    let (n, d) = (data.n, data.d);
+    let m = w.len() / d;
+    let wc: Vec<f32> = w.chunks(d).flat_map(|row| row.iter().zip(mean).map(|(a, b)| a - b)).collect();
+    let wn: Vec<f32> = wc.chunks(d).map(|row| row.iter().map(|&v| v as f64 * v as f64).sum::<f64>() as f32).collect();
+    let mut best = vec![0u32; n];
+    let mut second = vec![0u32; n];
+    let mut best_d2 = vec![0f32; n];
+    best.par_chunks_mut(BLOCK)
+        .zip(second.par_chunks_mut(BLOCK))
+        .zip(best_d2.par_chunks_mut(BLOCK))
+        .enumerate()
+        .for_each(|(block, ((best, second), best_d2))| {
+            let start = block * BLOCK;
+            let rows = best.len();
+            let mut xc = vec![0f32; rows * d];
+            for (r, out) in xc.chunks_mut(d).enumerate() {
+                for ((o, &x), &mu) in out.iter_mut().zip(data.row(start + r)).zip(mean) {
+                    *o = x - mu;
+                }
+            }
+            let mut tile = vec![0f32; rows * m];
+            // tile = xc (rows×d) · wcᵀ (d×m); wc is m×d row-major, so its transpose has strides (1, d).
+            kernel::matmul(
+                rows,
+                d,
+                m,
+                View { data: &xc, row_stride: d, col_stride: 1 },
+                View { data: &wc, row_stride: 1, col_stride: d },
+                &mut tile,
+            );
+            for r in 0..rows {
+                let dots = &tile[r * m..(r + 1) * m];
+                let (mut b1, mut d1, mut b2, mut d2) = (0usize, f32::INFINITY, 0usize, f32::INFINITY);
+                for (k, (&dot, &norm)) in dots.iter().zip(&wn).enumerate() {
+                    let dist = norm - 2.0 * dot;
+                    if dist < d1 {
+                        (b2, d2, b1, d1) = (b1, d1, k, dist);
+                    } else if dist < d2 {
+                        (b2, d2) = (k, dist);
+                    }
+                }
+                let xn: f32 = xc[r * d..(r + 1) * d].iter().map(|v| v * v).sum();
+                best[r] = b1 as u32;
+                second[r] = if m > 1 { b2 as u32 } else { b1 as u32 };
+                best_d2[r] = (xn + d1).max(0.0);
+            }
+        });
+    Search { best, second, best_d2 }
+}
+
+/// The neighbourhood matrix G (M×M) for radius r.
+fn neighbourhood(config: &Config, r: f64) -> Vec<f32> {
+    let m = config.grid.nodes();
+    let positions: Vec<(f64, f64)> = (0..m).map(|k| config.grid.position(k)).collect();
+    let mut g = vec![0f32; m * m];
+    g.par_chunks_mut(m).enumerate().for_each(|(j, row)| {
+        for (h, &pk) in row.iter_mut().zip(&positions) {
+            *h = config.weight(config.grid.distance2_between(positions[j], pk), r) as f32;
+        }
+    });
+    g
+}
+
+/// Σ x_i per BMU (f64 accumulation in sample order) and counts.
+fn node_sums(data: &Data, best: &[u32], m: usize) -> (Vec<f32>, Vec<f32>) {
+    let d = data.d;
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); m];
+    for (i, &b) in best.iter().enumerate() {
+        members[b as usize].push(i as u32);
+    }
+    let mut sums = vec![0f32; m * d];
+    sums.par_chunks_mut(d).zip(&members).for_each(|(out, list)| {
+        let mut acc = vec![0f64; d];
+        for &i in list {
+            for (a, &v) in acc.iter_mut().zip(data.row(i as usize)) {
+                *a += v as f64;
+            }
+        }
+        out.iter_mut().zip(&acc).for_each(|(o, a)| *o = *a as f32);
+    });
+    (sums, members.iter().map(|l| l.len() as f32).collect())
+}
+
+/// W_j = Σ_k G[j,k] S[k] / Σ_k G[j,k] n[k], where the denominator is positive.
+fn smooth(g: &[f32], sums: &[f32], counts: &[f32], w: &mut [f32], d: usize) {
+    let m = counts.len();
+    let nonzeros = g.iter().filter(|&&h| h != 0.0).count();
+    // Sparse rows (compact support, small radius): a stencil sum beats the dense GEMM.
+    let sparse = nonzeros * 8 < m * m;
+    const ROWS: usize = 128;
+    w.par_chunks_mut(ROWS * d).enumerate().for_each(|(block, out)| {
+        let j0 = block * ROWS;
+        let rows = out.len() / d;
+        let mut num = vec![0f32; rows * d];
+        if sparse {
+            for r in 0..rows {
+                let acc = &mut num[r * d..(r + 1) * d];
+                for (k, &h) in g[(j0 + r) * m..(j0 + r + 1) * m].iter().enumerate() {
+                    if h != 0.0 && counts[k] > 0.0 {
+                        acc.iter_mut().zip(&sums[k * d..(k + 1) * d]).for_each(|(a, &s)| *a += h * s);
+                    }
+                }
+            }
+        } else {
+            let g_rows = View { data: &g[j0 * m..(j0 + rows) * m], row_stride: m, col_stride: 1 };
+            kernel::matmul(rows, m, d, g_rows, View { data: sums, row_stride: d, col_stride: 1 }, &mut num);
+        }
+        for r in 0..rows {
+            let den: f64 =
+                g[(j0 + r) * m..(j0 + r + 1) * m].iter().zip(counts).map(|(&h, &c)| h as f64 * c as f64).sum();
+            if den > 0.0 {
+                let row = &mut out[r * d..(r + 1) * d];
+                row.iter_mut().zip(&num[r * d..(r + 1) * d]).for_each(|(o, &v)| *o = (v as f64 / den) as f32);
+            }
+        }
+    });
+}
+
+/// QE (mean Euclidean distance) and TE8 from a BMU pass, for the per-epoch history.
+fn quick_quality(grid: &Grid, s: &Search) -> (f64, f64) {
+    let n = s.best.len() as f64;
+    let qe = s.best_d2.iter().map(|&d| (d as f64).sqrt()).sum::<f64>() / n;
+    let errors = s.best.iter().zip(&s.second).filter(|&(&b, &c)| !grid.are_neighbours(b as usize, c as usize)).count();
+    (qe, errors as f64 / n)
+}
+
+/// Trains the map from `codebook`; `on_epoch` sees each record and may stop the run (abort).
+pub fn train(
+    config: &Config,
+    data: &Data,
+    mut codebook: Vec<f32>,
+    on_epoch: &mut dyn FnMut(usize, &EpochRecord) -> Result<(), Failure>,
+) -> Result<Trained, Failure> {
+    let mean = mean_spectrum(data);
+    let m = config.grid.nodes();
+    let mut history = Vec::with_capacity(config.epochs);
+    for t in 0..config.epochs {
+        let started = Instant::now();
+        let (radius, scale) = (config.radius(t), config.scale(t));
+        let search = bmu_search(data, &mean, &codebook);
+        let bmu_seconds = started.elapsed().as_secs_f64();
+        let (qe, te) = quick_quality(&config.grid, &search);
+        let g = neighbourhood(config, radius);
+        if config.online {
+            online_epoch(config, data, &g, scale, t, &mut codebook);
+        } else {
+            let (sums, counts) = node_sums(data, &search.best, m);
+            smooth(&g, &sums, &counts, &mut codebook, data.d);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let record = EpochRecord { epoch: t, radius, scale, qe, te, seconds, bmu_seconds };
+        on_epoch(t, &record)?;
+        history.push(record);
+    }
+    Ok(Trained { codebook, history })
+}
+
+/// One pass of online updates in a seeded random order: w_j += scale·h(j,b)·(x − w_j).
+fn online_epoch(config: &Config, data: &Data, g: &[f32], scale: f64, epoch: usize, w: &mut [f32]) {
+    let (d, m) = (data.d, config.grid.nodes());
+    let mut rng = SplitMix64::new(config.seed ^ (epoch as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
+    for i in rng.permutation(data.n) {
+        let x = data.row(i);
+        let b = (0..m)
+            .map(|k| (k, w[k * d..(k + 1) * d].iter().zip(x).map(|(a, b)| (a - b) * (a - b)).sum::<f32>()))
+            .fold((0, f32::INFINITY), |acc, (k, dist)| if dist < acc.1 { (k, dist) } else { acc })
+            .0;
+        for j in 0..m {
+            let h = g[b * m + j] as f64 * scale;
+            if h > 0.0 {
+                w[j * d..(j + 1) * d].iter_mut().zip(x).for_each(|(wv, &xv)| *wv += (h as f32) * (xv - *wv));
+            }
+        }
+    }
+}
+
+/// The starting codebook: data rows (random), the PCA plane (pca), or a saved codebook.
+pub fn initial_codebook(
+    config: &Config,
+    data: &Data,
+    resolve: impl Fn(&str) -> std::path::PathBuf,
+) -> Result<Vec<f32>, Failure> {
+    let m = config.grid.nodes();
+    let mut rng = SplitMix64::new(config.seed);
+    match &config.init {
+        Init::Random => {
+            // M distinct rows of X in index order (as the peers' shared W0 in som.md); with
+            // fewer spectra than nodes, rows repeat and the first epoch spreads them out.
+            let rows =
+                if m <= data.n { rng.sample_sorted(data.n, m) } else { (0..m).map(|_| rng.below(data.n)).collect() };
+            Ok(rows.iter().flat_map(|&i| data.row(i).iter().copied()).collect())
+        }
+        Init::Pca => Ok(pca_plane(config, data, &mut rng)),
+        Init::Codebook(path) => read_codebook(&resolve(path), path, m, data.d),
+    }
+}
+
+/// Reads a codebook image (M rows of D values) written by an earlier run.
+pub fn read_codebook(path: &std::path::Path, shown: &str, m: usize, d: usize) -> Result<Vec<f32>, Failure> {
+    let fail = |e: String| Failure::Fatal(format!("init codebook {shown}: {e}"));
+    let mut file = fitsio::FitsFile::open(path).map_err(|e| fail(format!("not a readable FITS file ({e})")))?;
+    let hdu = file.primary_hdu().map_err(|e| fail(e.to_string()))?;
+    let shape = match &hdu.info {
+        fitsio::hdu::HduInfo::ImageInfo { shape, .. } => shape.clone(),
+        _ => return Err(fail("the primary HDU is not an image".into())),
+    };
+    if shape != [m, d] {
+        return Err(fail(format!("shape {shape:?} does not match this map and data ({m} nodes × {d} bins)")));
+    }
+    let values: Vec<f32> = hdu.read_image(&mut file).map_err(|e| fail(e.to_string()))?;
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(fail("holds non-finite values".into()));
+    }
+    Ok(values)
+}
+
+/// The mean plus the plane of the first two principal components, spanned over the grid
+/// (±2 standard deviations along each), found by power iteration without forming the D×D
+/// covariance.
+fn pca_plane(config: &Config, data: &Data, rng: &mut SplitMix64) -> Vec<f32> {
+    let d = data.d;
+    let mean: Vec<f64> = mean_spectrum(data).iter().map(|&v| v as f64).collect();
+    let cov_times = |v: &[f64]| -> Vec<f64> {
+        let mut out = vec![0f64; d];
+        for i in 0..data.n {
+            let row = data.row(i);
+            let p: f64 = row.iter().zip(&mean).zip(v).map(|((&x, mu), vv)| (x as f64 - mu) * vv).sum();
+            out.iter_mut().zip(row).zip(&mean).for_each(|((o, &x), mu)| *o += p * (x as f64 - mu));
+        }
+        out.iter_mut().for_each(|o| *o /= data.n as f64);
+        out
+    };
+    let mut components: Vec<(Vec<f64>, f64)> = Vec::new();
+    for _ in 0..2 {
+        let mut v: Vec<f64> = (0..d).map(|_| rng.next_f64() - 0.5).collect();
+        let mut lambda = 0.0;
+        for _ in 0..60 {
+            for (u, _) in &components {
+                let p: f64 = v.iter().zip(u).map(|(a, b)| a * b).sum();
+                v.iter_mut().zip(u).for_each(|(a, b)| *a -= p * b);
+            }
+            let next = cov_times(&v);
+            lambda = next.iter().map(|x| x * x).sum::<f64>().sqrt();
+            if lambda == 0.0 {
+                break;
+            }
+            v = next.iter().map(|x| x / lambda).collect();
+        }
+        components.push((v, lambda));
+    }
+    let (rows, cols) = (config.grid.rows, config.grid.cols);
+    let span = |i: usize, n: usize| if n > 1 { 2.0 * i as f64 / (n - 1) as f64 - 1.0 } else { 0.0 };
+    let mut w = Vec::with_capacity(rows * cols * d);
+    for k in 0..rows * cols {
+        let (a, b) = (span(k % cols, cols), span(k / cols, rows));
+        let (s1, s2) = (2.0 * components[0].1.sqrt(), 2.0 * components[1].1.sqrt());
+        let (v1, v2) = (&components[0].0, &components[1].0);
+        w.extend(mean.iter().zip(v1).zip(v2).map(|((mu, p1), p2)| (mu + a * s1 * p1 + b * s2 * p2) as f32));
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(rows: usize, cols: usize) -> Config {
+        Config {
+            grid: Grid { rows, cols, hexagonal: false, toroid: false },
+            epochs: 10,
+            gaussian: true,
+            compact_support: true,
+            radius0: 2.0,
+            radius_n: 1.0,
+            radius_exponential: false,
+            scale0: 0.1,
+            scale_n: 0.01,
+            scale_exponential: false,
+            init: Init::Random,
+            seed: 7,
+            online: false,
+        }
+    }
+
+    #[test]
+    fn schedules_follow_somoclu() {
+        let mut c = config(4, 4);
+        c.radius0 = 15.0;
+        assert_eq!(c.radius(0), 15.0);
+        assert!((c.radius(9) - 1.0).abs() < 1e-12);
+        c.radius_exponential = true;
+        assert!((c.radius(10) - 1.0).abs() < 1e-12, "exponential reaches RN only at t = E");
+        assert!(c.weight(4.01, 2.0) == 0.0 && (c.weight(4.0, 2.0) - (-2.0f64).exp()).abs() < 1e-12);
+        c.gaussian = false;
+        assert_eq!((c.weight(4.0, 2.0), c.weight(4.5, 2.0)), (1.0, 0.0));
+    }
+
+    #[test]
+    fn gemm_bmus_match_a_direct_scan() {
+        let (n, d, m) = (300, 37, 12);
+        let mut rng = SplitMix64::new(3);
+        let data = Data::from_matrix(n, d, (0..n * d).map(|_| rng.next_f64() as f32).collect());
+        let w: Vec<f32> = (0..m * d).map(|_| rng.next_f64() as f32).collect();
+        let s = bmu_search(&data, &mean_spectrum(&data), &w);
+        for i in 0..n {
+            let mut dist: Vec<(f64, usize)> = (0..m)
+                .map(|k| {
+                    let e: f64 = data.row(i).iter().zip(&w[k * d..]).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
+                    (e, k)
+                })
+                .collect();
+            dist.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            assert_eq!(s.best[i] as usize, dist[0].1);
+            assert_eq!(s.second[i] as usize, dist[1].1);
+            assert!((s.best_d2[i] as f64 - dist[0].0).abs() < 1e-4);
+        }
+    }
+
+    #[test]
+    fn batch_update_equals_the_direct_neighbourhood_rule() {
+        let (n, d) = (50, 5);
+        let c = config(3, 3);
+        let mut rng = SplitMix64::new(11);
+        let data = Data::from_matrix(n, d, (0..n * d).map(|_| rng.next_f64() as f32).collect());
+        let w0 = initial_codebook(&c, &data, |p| p.into()).unwrap();
+        let s = bmu_search(&data, &mean_spectrum(&data), &w0);
+        let mut w = w0.clone();
+        let (sums, counts) = node_sums(&data, &s.best, 9);
+        smooth(&neighbourhood(&c, 2.0), &sums, &counts, &mut w, d);
+        // somoclu's loop: for each node, Σ_i h(j, b_i) x_i / Σ_i h(j, b_i).
+        for j in 0..9 {
+            let (mut num, mut den) = (vec![0f64; d], 0f64);
+            for i in 0..n {
+                let h = c.weight(c.grid.distance2(j, s.best[i] as usize), 2.0);
+                den += h;
+                num.iter_mut().zip(data.row(i)).for_each(|(a, &x)| *a += h * x as f64);
+            }
+            for t in 0..d {
+                assert!((w[j * d + t] as f64 - num[t] / den).abs() < 1e-5, "node {j}");
+            }
+        }
+    }
+}

@@ -132,10 +132,20 @@ impl Storage {
         write_atomic(&self.job_dir(id).join("params.json"), params_json)
     }
 
+    /// Deletes the job's folder. A job that was cancelled a moment ago may still be creating
+    /// entries in it while it winds down, which makes a removal fail with "directory not empty";
+    /// a few retries outlast that.
     pub fn remove_job_dir(&self, id: &str) -> io::Result<()> {
-        match std::fs::remove_dir_all(self.job_dir(id)) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => other,
+        let mut tries = 0;
+        loop {
+            match std::fs::remove_dir_all(self.job_dir(id)) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(_) if tries < 10 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
         }
     }
 

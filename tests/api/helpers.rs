@@ -110,6 +110,19 @@ impl TestApp {
         self.client.delete(self.url(path)).basic_auth(&user.name, Some(&user.password))
     }
 
+    /// Uploads `body` to `path` in the user's storage through the files API (a test input).
+    pub async fn upload(&self, user: &User, path: &str, body: Vec<u8>) {
+        let response = self
+            .client
+            .put(self.url(&format!("/api/files/{path}")))
+            .basic_auth(&user.name, Some(&user.password))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "uploading {path}: {}", response.status());
+    }
+
     /// Creates a job and returns its URL (the 303 Location), checking the UWS rules on it.
     pub async fn create_job(&self, user: &User, kind: &str, form: &[(&str, &str)]) -> String {
         let response = self.post(user, &format!("/uws/{kind}"), form).send().await.unwrap();

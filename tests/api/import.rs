@@ -12,18 +12,6 @@ async fn app() -> TestApp {
     spawn_app_with(|s| s.import.allow_private_addresses = true).await
 }
 
-async fn put(app: &TestApp, user: &User, path: &str, body: Vec<u8>) {
-    let response = app
-        .client
-        .put(app.url(&format!("/api/files/{path}")))
-        .basic_auth(&user.name, Some(&user.password))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "PUT {path}: {}", response.status());
-}
-
 async fn file(app: &TestApp, user: &User, path: &str) -> Option<Vec<u8>> {
     let response = app.get(user, &format!("/api/files/{path}")).send().await.unwrap();
     if response.status() == 404 { None } else { Some(response.bytes().await.unwrap().to_vec()) }
@@ -52,7 +40,7 @@ async fn ssap_import_downloads_what_it_can_and_reports_the_rest() {
     let alice = app.add_user("alice").await;
     let vault_authority = vault.base.trim_start_matches("http://");
     let secrets = format!("# host[:port] login password\n{vault_authority} alice s3cret\n");
-    put(&app, &alice, "secrets/archives.txt", secrets.into_bytes()).await;
+    app.upload(&alice, "secrets/archives.txt", secrets.into_bytes()).await;
 
     let ssap = format!("{}/ssap", archive.base);
     let form = [
@@ -153,7 +141,7 @@ async fn uploaded_and_remote_votables_and_directories() {
     let mut binary = Vec::new();
     list.write_as(&mut binary, vocloud_workers::votable::Version::V1_3, vocloud_workers::votable::Encoding::Binary2)
         .unwrap();
-    put(&app, &bob, "lists/topcat.vot", binary).await;
+    app.upload(&bob, "lists/topcat.vot", binary).await;
     let job = app
         .create_job(
             &bob,
@@ -242,7 +230,7 @@ async fn an_aborted_import_stops_fetching() {
     for name in ["a.fits", "b.fits", "c.fits"] {
         list.push(vec![Value::Text(format!("{}/spectra/{name}", archive.base))]);
     }
-    put(&app, &carol, "lists/slow.vot", list.to_bytes()).await;
+    app.upload(&carol, "lists/slow.vot", list.to_bytes()).await;
     let job = app
         .create_job(
             &carol,

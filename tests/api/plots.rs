@@ -32,18 +32,6 @@ fn wide_csv(n: usize, len: usize) -> String {
     out
 }
 
-async fn upload(app: &TestApp, user: &User, path: &str, body: Vec<u8>) {
-    let response = app
-        .client
-        .put(app.url(&format!("/api/files/{path}")))
-        .basic_auth(&user.name, Some(&user.password))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "upload {path}: {}", response.status());
-}
-
 /// Opens a plot of `query` and returns its page URL.
 async fn open(app: &TestApp, user: &User, query: &str) -> String {
     let response = app.get(user, &format!("/plots/new?{query}")).send().await.unwrap();
@@ -108,7 +96,7 @@ fn close(a: f64, b: f64) -> bool {
 async fn pan_zoom_home_back_give_frames_with_expected_ranges() {
     let app = spawn_app().await;
     let alice = app.add_user("alice").await;
-    upload(&app, &alice, "spectra/set.csv", wide_csv(10, 200).into_bytes()).await;
+    app.upload(&alice, "spectra/set.csv", wide_csv(10, 200).into_bytes()).await;
     let page = open(&app, &alice, "path=spectra").await;
     assert!(page.starts_with(&format!("{}/plots/", app.base)), "{page}");
     let html = app.get(&alice, &page).send().await.unwrap().text().await.unwrap();
@@ -199,7 +187,7 @@ async fn pan_zoom_home_back_give_frames_with_expected_ranges() {
 async fn one_frame_in_flight_and_inputs_are_coalesced() {
     let app = spawn_app().await;
     let alice = app.add_user("alice").await;
-    upload(&app, &alice, "s.csv", wide_csv(3, 100).into_bytes()).await;
+    app.upload(&alice, "s.csv", wide_csv(3, 100).into_bytes()).await;
     let page = open(&app, &alice, "path=s.csv").await;
     let mut ws = connect(&app, &alice, &page).await.unwrap();
     send(&mut ws, json!({"type": "hello", "width": 400, "height": 300})).await;
@@ -224,7 +212,7 @@ async fn one_frame_in_flight_and_inputs_are_coalesced() {
 async fn bad_messages_close_that_socket_with_a_reason() {
     let app = spawn_app().await;
     let alice = app.add_user("alice").await;
-    upload(&app, &alice, "s.csv", wide_csv(2, 50).into_bytes()).await;
+    app.upload(&alice, "s.csv", wide_csv(2, 50).into_bytes()).await;
     let page = open(&app, &alice, "path=s.csv").await;
     let cases: Vec<(Message, CloseCode, &str)> = vec![
         (Message::text("{not json"), CloseCode::Policy, "bad message"),
@@ -253,8 +241,8 @@ async fn other_users_get_404_and_bad_selections_get_4xx() {
     let app = spawn_app().await;
     let alice = app.add_user("alice").await;
     let bob = app.add_user("bob").await;
-    upload(&app, &alice, "s.csv", wide_csv(2, 50).into_bytes()).await;
-    upload(&app, &alice, "broken.fits", b"SIMPLE  = not really a FITS file".to_vec()).await;
+    app.upload(&alice, "s.csv", wide_csv(2, 50).into_bytes()).await;
+    app.upload(&alice, "broken.fits", b"SIMPLE  = not really a FITS file".to_vec()).await;
     let page = open(&app, &alice, "path=s.csv").await;
     for suffix in ["", "/export.png", "/export.csv"] {
         let r = app.get(&bob, &format!("{page}{suffix}")).send().await.unwrap();
@@ -295,8 +283,8 @@ async fn sessions_are_bounded_per_user() {
     })
     .await;
     let alice = app.add_user("alice").await;
-    upload(&app, &alice, "s.csv", wide_csv(2, 50).into_bytes()).await;
-    upload(&app, &alice, "big.csv", wide_csv(100, 1000).into_bytes()).await;
+    app.upload(&alice, "s.csv", wide_csv(2, 50).into_bytes()).await;
+    app.upload(&alice, "big.csv", wide_csv(100, 1000).into_bytes()).await;
     let r = app.get(&alice, "/plots/new?path=big.csv").send().await.unwrap();
     assert_eq!(r.status(), 413, "more data than the user's budget");
     assert!(r.text().await.unwrap().contains("MB"));
@@ -320,7 +308,7 @@ async fn sessions_are_bounded_per_user() {
 async fn idle_sessions_are_closed() {
     let app = spawn_app_with(|s| s.plots.idle_timeout = 1).await;
     let alice = app.add_user("alice").await;
-    upload(&app, &alice, "s.csv", wide_csv(2, 50).into_bytes()).await;
+    app.upload(&alice, "s.csv", wide_csv(2, 50).into_bytes()).await;
     let page = open(&app, &alice, "path=s.csv").await;
     // Any request touches the session, so wait without asking: the sweeper runs every second.
     tokio::time::sleep(Duration::from_millis(2600)).await;
@@ -331,7 +319,7 @@ async fn idle_sessions_are_closed() {
 async fn exports_show_the_current_view() {
     let app = spawn_app().await;
     let alice = app.add_user("alice").await;
-    upload(&app, &alice, "s.csv", wide_csv(3, 100).into_bytes()).await;
+    app.upload(&alice, "s.csv", wide_csv(3, 100).into_bytes()).await;
     let page = open(&app, &alice, "path=s.csv").await;
     let mut ws = connect(&app, &alice, &page).await.unwrap();
     send(&mut ws, json!({"type": "hello", "width": 600, "height": 400})).await;
@@ -378,7 +366,7 @@ async fn fits_spectra_with_linear_wcs_and_job_results_open() {
         let flux: Vec<f32> = (0..500).map(|i| 1.0 + (i as f32 / 50.0).cos()).collect();
         hdu.write_image(&mut f, &flux).unwrap();
     }
-    upload(&app, &alice, "fits/one.fits", std::fs::read(&path).unwrap()).await;
+    app.upload(&alice, "fits/one.fits", std::fs::read(&path).unwrap()).await;
     let page = open(&app, &alice, "path=fits/one.fits").await;
     let mut ws = connect(&app, &alice, &page).await.unwrap();
     let info = next_json(&mut ws, "info").await;
@@ -402,7 +390,7 @@ async fn fits_spectra_with_linear_wcs_and_job_results_open() {
 async fn browser_login_cookie_authenticates_plot_routes() {
     let app = spawn_app().await;
     let alice = app.add_user("alice").await;
-    upload(&app, &alice, "s.csv", wide_csv(2, 50).into_bytes()).await;
+    app.upload(&alice, "s.csv", wide_csv(2, 50).into_bytes()).await;
     let page = open(&app, &alice, "path=s.csv").await;
     let form = app.client.get(app.url("/login?next=/plots/x")).send().await.unwrap().text().await.unwrap();
     assert!(form.contains("name=\"password\"") && form.contains("value=\"/plots/x\""));

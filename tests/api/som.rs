@@ -42,18 +42,6 @@ fn fits_bytes(dir: &std::path::Path, i: usize, crval: f64) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
-async fn put(app: &TestApp, user: &User, path: &str, body: Vec<u8>) {
-    let response = app
-        .client
-        .put(app.url(&format!("/api/files/{path}")))
-        .basic_auth(&user.name, Some(&user.password))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "uploading {path}: {}", response.status());
-}
-
 async fn result(app: &TestApp, user: &User, url: &str, name: &str) -> reqwest::Response {
     let response = app.get(user, &format!("{url}/results/{name}")).send().await.unwrap();
     assert_eq!(response.status(), 200, "result {name}");
@@ -63,7 +51,7 @@ async fn result(app: &TestApp, user: &User, url: &str, name: &str) -> reqwest::R
 async fn upload_fits_folder(app: &TestApp, user: &User, folder: &str, count: usize) {
     let dir = tempfile::tempdir().unwrap();
     for i in 0..count {
-        put(app, user, &format!("{folder}/spec-{i:03}.fits"), fits_bytes(dir.path(), i, 6320.0)).await;
+        app.upload(user, &format!("{folder}/spec-{i:03}.fits"), fits_bytes(dir.path(), i, 6320.0)).await;
     }
 }
 
@@ -129,7 +117,7 @@ async fn a_csv_matrix_trains_online_on_a_toroid_and_continues_from_a_codebook() 
         let values: Vec<String> = spectrum(i).iter().map(|v| v.to_string()).collect();
         csv.push_str(&format!("star{i},{},{}\n", i % 2, values.join(",")));
     }
-    put(&app, &alice, "tables/spectra.csv", csv.into_bytes()).await;
+    app.upload(&alice, "tables/spectra.csv", csv.into_bytes()).await;
     let form =
         [("input", "tables/spectra.csv"), ("rows", "4"), ("cols", "4"), ("map", "toroid"), ("training", "online")];
     let url = app.create_job(&alice, "som", &form).await;
@@ -139,7 +127,7 @@ async fn a_csv_matrix_trains_online_on_a_toroid_and_continues_from_a_codebook() 
 
     // Continue training from the saved codebook (moved into the user's storage).
     let codebook = result(&app, &alice, &url, "codebook.fits").await.bytes().await.unwrap().to_vec();
-    put(&app, &alice, "maps/start.fits", codebook).await;
+    app.upload(&alice, "maps/start.fits", codebook).await;
     let form =
         [("input", "tables/spectra.csv"), ("rows", "4"), ("cols", "4"), ("init", "maps/start.fits"), ("epochs", "2")];
     let next = app.create_job(&alice, "som", &form).await;
@@ -159,12 +147,12 @@ async fn bad_inputs_end_in_error_with_a_summary_naming_the_problem() {
     let alice = app.add_user("alice").await;
     let dir = tempfile::tempdir().unwrap();
     upload_fits_folder(&app, &alice, "corrupt", 3).await;
-    put(&app, &alice, "corrupt/broken.fits", b"SIMPLE  = garbage".to_vec()).await;
-    put(&app, &alice, "shifted/a.fits", fits_bytes(dir.path(), 0, 6000.0)).await;
-    put(&app, &alice, "shifted/b.fits", fits_bytes(dir.path(), 1, 7000.0)).await;
-    put(&app, &alice, "bad.csv", b"name,6500,6501\na,1.0,oops\n".to_vec()).await;
-    put(&app, &alice, "empty.csv", b"name,6500,6501\n".to_vec()).await;
-    put(&app, &alice, "nothing/readme.txt", b"no spectra here".to_vec()).await;
+    app.upload(&alice, "corrupt/broken.fits", b"SIMPLE  = garbage".to_vec()).await;
+    app.upload(&alice, "shifted/a.fits", fits_bytes(dir.path(), 0, 6000.0)).await;
+    app.upload(&alice, "shifted/b.fits", fits_bytes(dir.path(), 1, 7000.0)).await;
+    app.upload(&alice, "bad.csv", b"name,6500,6501\na,1.0,oops\n".to_vec()).await;
+    app.upload(&alice, "empty.csv", b"name,6500,6501\n".to_vec()).await;
+    app.upload(&alice, "nothing/readme.txt", b"no spectra here".to_vec()).await;
     let cases = [
         ("corrupt", "broken.fits: not a readable FITS file"),
         ("shifted", "share no wavelength range"),

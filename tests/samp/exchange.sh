@@ -12,38 +12,8 @@ set -euo pipefail
 HUB_KIND=$1 VOCLOUD=$2 PY=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-ip link set lo up
-WORK=$(mktemp -d)
-export HOME=$WORK/home SAMP_HUB=std-lockurl:file://$WORK/samp.lock
-mkdir -p "$HOME"
-JSAMP="java -Djava.awt.headless=true -cp /usr/share/java/jsamp.jar org.astrogrid.samp.JSamp"
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    # The astropy hub sometimes hangs in its SIGTERM handler under load: give up after 5 s.
-    for _ in $(seq 50); do
-        local alive=0
-        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        ((alive)) || break
-        sleep 0.1
-    done
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*"
-    for f in "$WORK"/*.log "$WORK"/*.out; do [[ -f $f ]] && { echo "--- $f"; tail -30 "$f"; }; done
-    exit 1
-}
-pass() { echo "PASS: $*"; }
-# Polls a condition (a command) every 100 ms for up to 20 s.
-until_ok() {
-    local what=$1; shift
-    for _ in $(seq 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    fail "timed out waiting for: $what"
-}
+# shellcheck source=tests/samp/harness.sh
+source "$HERE/harness.sh"
 
 # The vocloud server the listener uploads into.
 "$VOCLOUD" --data-dir "$WORK/server" user add alice --password-stdin <<<"alice-password" > /dev/null

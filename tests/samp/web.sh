@@ -12,37 +12,9 @@ HUB_KIND=$1 PY=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 STATIC=$(cd "$HERE/../../static" && pwd)
 
-ip link set lo up
-WORK=$(mktemp -d)
-export HOME=$WORK/home SAMP_HUB=std-lockurl:file://$WORK/samp.lock
-mkdir -p "$HOME"
-JSAMP="java -Djava.awt.headless=true -cp /usr/share/java/jsamp.jar org.astrogrid.samp.JSamp"
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    # The astropy hub sometimes hangs in its SIGTERM handler under load: give up after 5 s.
-    for _ in $(seq 50); do
-        local alive=0
-        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        ((alive)) || break
-        sleep 0.1
-    done
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*"
-    for f in "$WORK"/*.log "$WORK"/*.out; do [[ -f $f ]] && { echo "--- $f"; tail -30 "$f"; }; done
-    exit 1
-}
-pass() { echo "PASS: $*"; }
-until_ok() {
-    local what=$1; shift
-    for _ in $(seq 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    fail "timed out waiting for: $what"
-}
+UNTIL_OK_TENTHS=300
+# shellcheck source=tests/samp/harness.sh
+source "$HERE/harness.sh"
 
 case $HUB_KIND in
     jsamp) $JSAMP hub -mode no-gui -profiles std,web -web:auth true > "$WORK/hub.log" 2>&1 & ;;

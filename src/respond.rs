@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpRequest;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -48,9 +48,4 @@ pub async fn serve_file(req: &HttpRequest, path: &Path) -> ApiResult {
         }
         _ => Err(ApiError::NotFound(format!("no file '{name}'"))),
     }
-}
-
-/// A JSON answer.
-pub fn json<T: serde::Serialize>(value: &T) -> HttpResponse {
-    HttpResponse::Ok().json(value)
 }

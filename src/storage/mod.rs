@@ -57,10 +57,6 @@ impl RelPath {
     pub fn as_string(&self) -> String {
         self.0.join("/")
     }
-
-    pub fn name(&self) -> Option<&str> {
-        self.0.last().map(String::as_str)
-    }
 }
 
 /// A file of a job's `results/` folder.
@@ -122,10 +118,6 @@ impl Storage {
             return Ok(());
         }
         std::fs::rename(staged, results)
-    }
-
-    pub fn read_params(&self, id: &str) -> io::Result<Vec<u8>> {
-        std::fs::read(self.job_dir(id).join("params.json"))
     }
 
     pub fn rewrite_params(&self, id: &str, params_json: &[u8]) -> io::Result<()> {

@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::DefaultConnector;
+use ureq::unversioned::transport::{Connector as _, DefaultConnector};
 
 use super::budget::Budget;
+use super::cancel::CancelConnector;
 use crate::CancelToken;
 
 /// Is `ip` somewhere a user-supplied URL must not reach by default?
@@ -193,6 +194,7 @@ impl Client {
         credentials: Vec<Credential>,
         max_bytes: u64,
         retries: u32,
+        cancel: CancelToken,
     ) -> Client {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
@@ -206,7 +208,9 @@ impl Client {
             .user_agent(concat!("vocloud-import/", env!("CARGO_PKG_VERSION")))
             .build();
         let resolver = GuardedResolver { allow_internal, inner: DefaultResolver::default() };
-        let agent = ureq::Agent::with_parts(config, DefaultConnector::new(), resolver);
+        // Every wait for the server's bytes also watches the job's cancel token (see `cancel`).
+        let connector = DefaultConnector::new().chain(CancelConnector(cancel));
+        let agent = ureq::Agent::with_parts(config, connector, resolver);
         Client { agent, credentials, max_bytes, retries }
     }
 

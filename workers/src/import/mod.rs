@@ -27,6 +27,7 @@
 //! `credentials` parameter), so job parameters and logs only ever show its path.
 
 mod budget;
+mod cancel;
 mod http;
 mod sources;
 
@@ -233,6 +234,7 @@ impl Kind for Import {
             credentials,
             (p.max_file_mb * 1e6) as u64,
             p.retries as u32,
+            ctx.cancel.clone(),
         );
 
         ctx.progress(0.0, "listing spectra");

@@ -126,19 +126,28 @@ impl JobService {
             .context("writing the job's quota file")
     }
 
-    /// After a job finished: its results now count; log when they took the owner past the quota.
-    pub(super) async fn recount_after(&self, id: &str) -> anyhow::Result<()> {
-        let Some(owner_id) = store::owner_of(self.db(), id).await? else { return Ok(()) };
-        let Some(owner) = crate::db::users::by_id(self.db(), owner_id).await? else { return Ok(()) };
-        self.forget_usage(&owner.name);
+    /// Before a job's end is published: drop the owner's cached total, so whoever looks once the
+    /// job is over sees its results counted. Returns the owner for [`Self::warn_if_over`].
+    pub(super) async fn recount_before_finish(&self, id: &str) -> Option<(i64, String)> {
+        let owner_id = store::owner_of(self.db(), id).await.ok()??;
+        let name = crate::db::users::by_id(self.db(), owner_id).await.ok()??.name;
+        self.forget_usage(&name);
+        Some((owner_id, name))
+    }
+
+    /// After a job finished: log when its results took the owner past the quota.
+    pub(super) async fn warn_if_over(&self, id: &str, owner: Option<(i64, String)>) {
+        let Some((owner_id, name)) = owner else { return };
         if self.quota_bytes().is_none() {
-            return Ok(());
+            return;
         }
-        let usage = self.usage(owner_id, &owner.name).await?;
-        if usage.over_quota() {
-            tracing::warn!(job.id = id, user = owner.name, used = usage.used, quota = ?usage.quota,
-                "a finished job left its owner over the storage quota; uploads and imports are refused until space is freed");
+        match self.usage(owner_id, &name).await {
+            Ok(usage) if usage.over_quota() => {
+                tracing::warn!(job.id = id, user = name, used = usage.used, quota = ?usage.quota,
+                "a finished job left its owner over the storage quota; uploads and imports are refused until space is freed")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(job.id = id, error.message = %e, "recounting storage usage failed"),
         }
-        Ok(())
     }
 }

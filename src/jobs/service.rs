@@ -440,12 +440,11 @@ impl JobService {
             error_message: message.as_deref(),
             error_detail: message.as_deref(),
         };
+        let owner = self.recount_before_finish(id).await;
         if store::finish(self.db(), id, attempt, now, &recorded).await? {
             tracing::info!(job.id = id, job.phase = %phase, attempt, "job finished");
             self.inner.events.publish(id, phase);
-            if let Err(e) = self.recount_after(id).await {
-                tracing::warn!(job.id = id, error.message = %e, "recounting storage usage failed");
-            }
+            self.warn_if_over(id, owner).await;
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //!
 //! Sources, later wins: the defaults below → an optional TOML file (`--config`; unknown keys are
 //! errors so typos surface) → `VOCLOUD_*` environment variables with `__` for nesting
-//! (`VOCLOUD_HTTP__BIND`, `VOCLOUD_LIMITS__MAX_UPLOAD_BYTES`; plain `DATABASE_URL` works too)
+//! (`VOCLOUD_HTTP__BIND`, `VOCLOUD_LIMITS__USER_QUOTA_BYTES`; plain `DATABASE_URL` works too)
 //! → the command-line flags people type (`--bind`, `--data-dir`, `--database-url`, …).
 
 use std::path::{Path, PathBuf};
@@ -138,6 +138,9 @@ pub struct Limits {
     pub max_form_bytes: usize,
     /// Largest file upload through the files API, in bytes.
     pub max_upload_bytes: u64,
+    /// Bytes each user may occupy on the storage (their files plus their jobs' folders);
+    /// 0 = unlimited. Enforced on uploads and imports (see `jobs::quota`).
+    pub user_quota_bytes: u64,
     /// How often the reaper looks for expired destruction times and overrun jobs, in milliseconds.
     pub reaper_interval_ms: u64,
 }
@@ -190,6 +193,7 @@ impl Default for Limits {
             max_wait: 60,
             max_form_bytes: 1 << 20,
             max_upload_bytes: 64 << 30,
+            user_quota_bytes: 10 << 30,
             reaper_interval_ms: 1000,
         }
     }

@@ -2,6 +2,8 @@
 //! `?format=votable` gives the listing as a VOTable),
 //! `PUT` (upload the body, streamed), `DELETE`, and `POST` with `op=mkdir|move` (+`to=`).
 //! Paths are relative to the caller's storage folder and checked by [`RelPath::parse`].
+//! `GET /api/quota` gives the caller's storage use and quota (see `jobs::quota`); uploads that
+//! would pass the quota are refused with 413 and those numbers.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +29,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(post)),
         );
     }
+    cfg.service(web::resource("/api/quota").route(web::get().to(quota)));
+}
+
+/// `{"used": bytes, "quota": bytes or null, "available": bytes or null, "over_quota": bool}`.
+async fn quota(service: web::Data<JobService>, caller: Caller) -> ApiResult {
+    let usage = service.usage(caller.user_id, &caller.name).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "used": usage.used,
+        "quota": usage.quota,
+        "available": usage.quota.map(|_| usage.available()),
+        "over_quota": usage.over_quota(),
+    })))
 }
 
 fn rel_path(req: &HttpRequest) -> ApiResult<RelPath> {
@@ -120,6 +134,13 @@ async fn put(service: web::Data<JobService>, caller: Caller, req: HttpRequest, m
     if path.is_dir() {
         return Err(ApiError::Conflict(format!("'{}' is a folder", rel.as_string())));
     }
+    // An upload that replaces a file frees that file's bytes.
+    let replaced = tokio::fs::metadata(&path).await.map(|m| m.len()).unwrap_or(0);
+    let usage = service.usage(caller.user_id, &caller.name).await?;
+    let allowed = usage.available().saturating_add(replaced);
+    if declared.is_some_and(|n| n > allowed) {
+        return Err(over_quota(declared.unwrap_or(0), &usage));
+    }
     let parent = path.parent().context("upload path has no parent")?;
     create_parents(parent, &rel).await?;
     let tmp = parent.join(format!(".upload-{}.partial", crate::auth::new_secret("")));
@@ -131,6 +152,9 @@ async fn put(service: web::Data<JobService>, caller: Caller, req: HttpRequest, m
             size += chunk.len() as u64;
             if size > limit {
                 return Err(too_large(limit));
+            }
+            if size > allowed {
+                return Err(over_quota(size, &usage));
             }
             file.write_all(&chunk).await.context("writing upload")?;
         }
@@ -144,12 +168,22 @@ async fn put(service: web::Data<JobService>, caller: Caller, req: HttpRequest, m
     }
     let existed = path.exists();
     tokio::fs::rename(&tmp, &path).await.context("moving upload into place")?;
+    service.charge(&caller.name, size as i64 - replaced as i64);
     let status = if existed { HttpResponse::Ok() } else { HttpResponse::Created() };
     Ok(with_status(status, json!({ "path": rel.as_string(), "size": size })))
 }
 
 fn with_status(mut builder: actix_web::HttpResponseBuilder, body: serde_json::Value) -> HttpResponse {
     builder.json(body)
+}
+
+/// Uploads are checked against the usage seen when they start; two uploads racing each other
+/// can together pass the quota by at most the smaller one, which the next check then refuses.
+fn over_quota(size: u64, usage: &crate::jobs::quota::Usage) -> ApiError {
+    ApiError::TooLarge(format!(
+        "storage quota exceeded: this upload needs {size} bytes or more, and {}; delete files or job results to free space",
+        usage.describe()
+    ))
 }
 
 fn too_large(limit: u64) -> ApiError {
@@ -178,6 +212,7 @@ async fn delete(service: web::Data<JobService>, caller: Caller, req: HttpRequest
     let removed =
         if meta.is_dir() { tokio::fs::remove_dir_all(&path).await } else { tokio::fs::remove_file(&path).await };
     removed.context("deleting")?;
+    service.forget_usage(&caller.name);
     Ok(HttpResponse::NoContent().finish())
 }
 

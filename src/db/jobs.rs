@@ -379,3 +379,21 @@ pub async fn executing_on(db: &Db, executor: &str) -> anyhow::Result<Vec<(String
         .await
         .context("finding executing jobs")
 }
+
+/// Ids of every job of `owner_id` (all phases): their folders count against the owner's quota.
+pub async fn ids_of_owner(db: &Db, owner_id: i64) -> anyhow::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT id FROM jobs WHERE owner_id = $1")
+        .bind(owner_id)
+        .fetch_all(&db.pool)
+        .await
+        .context("listing a user's jobs")
+}
+
+/// The owner of job `id`, if the job exists.
+pub async fn owner_of(db: &Db, id: &str) -> anyhow::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT owner_id FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .context("looking up a job's owner")
+}

@@ -10,6 +10,7 @@ pub mod events;
 pub mod executor;
 pub mod local;
 pub mod model;
+pub mod quota;
 pub mod reaper;
 pub mod service;
 

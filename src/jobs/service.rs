@@ -25,10 +25,10 @@ use crate::uws::params::Control;
 
 #[derive(Clone)]
 pub struct JobService {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     db: Db,
     storage: Storage,
     registry: Registry,
@@ -39,6 +39,8 @@ struct Inner {
     queued: Notify,
     /// Registered executors, so that an abort reaches whoever runs the job.
     executors: RwLock<Vec<Arc<dyn Executor>>>,
+    /// Cached storage totals per user (see [`super::quota`]).
+    pub(super) usage: super::quota::UsageCache,
 }
 
 /// A job with its parsed phase, as the protocol layers render it.
@@ -70,6 +72,7 @@ impl JobService {
             events: Events::new(),
             queued: Notify::new(),
             executors: RwLock::new(Vec::new()),
+            usage: Default::default(),
         };
         JobService { inner: Arc::new(inner) }
     }
@@ -263,6 +266,7 @@ impl JobService {
     /// destroys again rather than files nobody knows about.
     pub async fn destroy_job(&self, id: &str) -> Result<()> {
         self.abort_job(id, Some("job destroyed")).await?;
+        let owner = store::owner_of(self.db(), id).await?;
         let storage = self.storage().clone();
         let dir_id = id.to_string();
         tokio::task::spawn_blocking(move || storage.remove_job_dir(&dir_id))
@@ -270,6 +274,12 @@ impl JobService {
             .context("joining delete task")?
             .context("deleting job folder")?;
         store::delete(self.db(), id).await?;
+        if let Some(Some(user)) = match owner {
+            Some(owner_id) => crate::db::users::by_id(self.db(), owner_id).await.ok(),
+            None => None,
+        } {
+            self.forget_usage(&user.name);
+        }
         tracing::info!(job.id = id, "job destroyed");
         Ok(())
     }
@@ -401,6 +411,10 @@ impl JobService {
         if let Some(job) = &claimed {
             tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = job.attempt, executor, "job claimed");
             self.inner.events.publish(&job.id, ExecutionPhase::Executing);
+            if let Err(e) = self.hand_quota_to_job(&job.id, job.owner_id).await {
+                // The job then runs without a quota of its own; uploads stay guarded.
+                tracing::warn!(job.id = %job.id, error.message = %e, "could not hand the quota to the job");
+            }
         }
         Ok(claimed)
     }
@@ -426,9 +440,11 @@ impl JobService {
             error_message: message.as_deref(),
             error_detail: message.as_deref(),
         };
+        let owner = self.recount_before_finish(id).await;
         if store::finish(self.db(), id, attempt, now, &recorded).await? {
             tracing::info!(job.id = id, job.phase = %phase, attempt, "job finished");
             self.inner.events.publish(id, phase);
+            self.warn_if_over(id, owner).await;
         }
         Ok(())
     }

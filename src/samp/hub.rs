@@ -155,6 +155,21 @@ impl Hub {
         rpc(&self.agent, &self.url, method, &params)
     }
 
+    /// `samp.hub.callAndWait`: sends `message` to `recipient` and blocks until its answer, or
+    /// until the hub gives up after `timeout` seconds (a fault, returned as an error). The HTTP
+    /// request itself may last a little longer than the hub's wait.
+    pub fn call_and_wait(&self, recipient: &str, message: Value, timeout: u32) -> anyhow::Result<Value> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(u64::from(timeout) + 15)))
+            .http_status_as_error(false)
+            .proxy(None)
+            .build()
+            .into();
+        // SAMP ints travel as strings (JSAMP refuses typed XML-RPC values).
+        let params = [Value::str(&self.key), Value::str(recipient), message, Value::str(&timeout.to_string())];
+        rpc(&agent, &self.url, "samp.hub.callAndWait", &params)
+    }
+
     pub fn unregister(&self) -> anyhow::Result<()> {
         self.call("samp.hub.unregister", vec![]).map(|_| ())
     }

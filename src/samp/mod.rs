@@ -1,8 +1,10 @@
 //! `vocloud samp`: a SAMP 1.3 Standard Profile client for the desktop side.
 //!
 //! - `send FILE|URL` registers on the user's hub, sends one load message (`table.load.votable`,
-//!   `table.load.fits` or `spectrum.load.ssa-generic`) to one client or to every subscriber, and
-//!   unregisters.
+//!   `table.load.fits` or `spectrum.load.ssa-generic`) to one client or to every subscriber,
+//!   waits for each recipient's answer (`samp.hub.callAndWait`, `--timeout`; `--no-wait` only
+//!   notifies), prints it, and unregisters. Exit status 1 when a recipient answered `samp.error`
+//!   or none answered in time.
 //! - `listen --master URL --token T` stays registered, receives those three MTypes, fetches each
 //!   URL here on the desktop (file: and http(s):) and uploads it into the user's vocloud storage
 //!   through the files API, so the server never reads a client-supplied URL. It answers
@@ -41,6 +43,12 @@ pub enum SampCommand {
         /// A label for the receiving tool.
         #[arg(long)]
         name: Option<String>,
+        /// Seconds to wait for each recipient's answer.
+        #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3600))]
+        timeout: u32,
+        /// Only notify (fire and forget): no answers, exit 0 once the hub took the message.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Receive tables and spectra from desktop tools and upload them into vocloud storage.
     Listen {
@@ -59,8 +67,9 @@ pub enum SampCommand {
 /// Runs a `samp` subcommand; returns the process exit status.
 pub fn run(command: SampCommand) -> i32 {
     let result = match command {
-        SampCommand::Send { target, to, mtype, name } => {
-            send(&target, to.as_deref(), mtype.as_deref(), name.as_deref())
+        SampCommand::Send { target, to, mtype, name, timeout, no_wait } => {
+            let wait = (!no_wait).then_some(timeout);
+            send(&target, to.as_deref(), mtype.as_deref(), name.as_deref(), wait)
         }
         SampCommand::Listen { master, token, folder } => listen(&master, &token, &folder),
     };
@@ -116,7 +125,41 @@ fn fresh_id() -> String {
     format!("vocloud-{}-{nanos}", std::process::id())
 }
 
-fn send(target: &str, to: Option<&str>, mtype: Option<&str>, name: Option<&str>) -> anyhow::Result<()> {
+/// What one recipient made of a call.
+enum Answer {
+    /// `samp.ok` or `samp.warning`, with a line to print.
+    Fine(String),
+    /// `samp.error` (or an answer without a known status).
+    Error(String),
+    /// No answer in time, or the hub could not deliver the call.
+    None(String),
+}
+
+/// Reads a SAMP response map: status, then the error text or the result's entries.
+fn answer(response: &Value) -> Answer {
+    let status = response.get_str("samp.status").unwrap_or("");
+    let error = response.get("samp.error").and_then(|e| e.get_str("samp.errortxt")).unwrap_or("");
+    let result = match response.get("samp.result") {
+        Some(Value::Map(pairs)) => {
+            pairs.iter().filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}"))).collect::<Vec<_>>().join(" ")
+        }
+        _ => String::new(),
+    };
+    let line = [status, error, &result].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join(": ");
+    match status {
+        "samp.ok" | "samp.warning" => Answer::Fine(line),
+        "samp.error" => Answer::Error(line),
+        other => Answer::Error(format!("an answer without a valid samp.status ({other:?})")),
+    }
+}
+
+fn send(
+    target: &str,
+    to: Option<&str>,
+    mtype: Option<&str>,
+    name: Option<&str>,
+    wait: Option<u32>,
+) -> anyhow::Result<()> {
     let lower = target.to_ascii_lowercase();
     let url = if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("file:") {
         target.to_string()
@@ -145,6 +188,12 @@ fn send(target: &str, to: Option<&str>, mtype: Option<&str>, name: Option<&str>)
     let hub = Hub::register(&metadata("sender"))?;
     // Unregister whatever happens: a stale registration lingers in TOPCAT's client list.
     let result = (|| {
+        if wait.is_some() {
+            // Some hubs only route calls from callable clients; nobody calls us (we subscribe to
+            // nothing), so the callback server just answers the hub.
+            let url = hub::serve_callbacks(hub.key.clone(), Arc::new(|_| {}))?;
+            hub.call("samp.hub.setXmlrpcCallback", vec![Value::str(&url)])?;
+        }
         let subscribers = hub.subscribed(&mtype)?;
         let show = |(id, name): &(String, String)| if name.is_empty() { id.clone() } else { format!("{name} ({id})") };
         let targets: Vec<&(String, String)> = match to {
@@ -161,10 +210,51 @@ fn send(target: &str, to: Option<&str>, mtype: Option<&str>, name: Option<&str>)
                 if available.is_empty() { "none".into() } else { available }
             );
         }
-        for t in &targets {
-            hub.call("samp.hub.notify", vec![Value::str(&t.0), message.clone()])?;
+        let names = targets.iter().map(|t| show(t)).collect::<Vec<_>>().join(", ");
+        let Some(timeout) = wait else {
+            for t in &targets {
+                hub.call("samp.hub.notify", vec![Value::str(&t.0), message.clone()])?;
+            }
+            println!("sent {mtype} {url} to {names}");
+            return Ok(());
+        };
+        println!("sent {mtype} {url} to {names}; waiting up to {timeout} s for answers");
+        // One call per recipient, all at once: the waits overlap instead of adding up.
+        let answers: Vec<Answer> = std::thread::scope(|scope| {
+            let calls: Vec<_> = targets
+                .iter()
+                .map(|t| {
+                    let (hub, message) = (&hub, message.clone());
+                    scope.spawn(move || match hub.call_and_wait(&t.0, message, timeout) {
+                        Ok(response) => answer(&response),
+                        Err(e) => Answer::None(format!("no answer: {e:#}")),
+                    })
+                })
+                .collect();
+            calls.into_iter().map(|c| c.join().unwrap_or_else(|_| Answer::None("no answer: crashed".into()))).collect()
+        });
+        let (mut errors, mut answered) = (0, 0);
+        for (t, a) in targets.iter().zip(&answers) {
+            let line = match a {
+                Answer::Fine(l) => {
+                    answered += 1;
+                    l
+                }
+                Answer::Error(l) => {
+                    answered += 1;
+                    errors += 1;
+                    l
+                }
+                Answer::None(l) => l,
+            };
+            println!("{}: {line}", show(t));
         }
-        println!("sent {mtype} {url} to {}", targets.iter().map(|t| show(t)).collect::<Vec<_>>().join(", "));
+        if errors > 0 {
+            bail!("{errors} of {} recipients answered samp.error", targets.len());
+        }
+        if answered == 0 {
+            bail!("no recipient answered within {timeout} s");
+        }
         Ok(())
     })();
     let unregistered = hub.unregister();

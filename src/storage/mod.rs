@@ -183,6 +183,43 @@ impl Storage {
     }
 }
 
+/// Bytes a user occupies: everything under `users/<user>/` plus the folders of their jobs
+/// (`jobs/<id>/`: parameters, scratch and results). Hidden and partial files count too: they
+/// take disk space all the same. Symlinks are not followed (nor counted beyond the link).
+pub fn usage(storage: &Storage, user: &str, job_ids: &[String]) -> u64 {
+    let mut total = tree_size(&storage.root.join("users").join(user));
+    for id in job_ids {
+        total += tree_size(&storage.job_dir(id));
+    }
+    total
+}
+
+/// The sum of the sizes of the files below `path` (0 if it does not exist). Entries that vanish
+/// during the walk (a job cleaning up) are skipped, not errors.
+pub fn tree_size(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return 0 };
+    if meta.is_file() {
+        return meta.len();
+    }
+    if !meta.is_dir() {
+        return 0;
+    }
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file() {
+                total += meta.len();
+            }
+        }
+    }
+    total
+}
+
 /// Writes `bytes` to `path` through a temp file in the same folder and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

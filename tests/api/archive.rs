@@ -1,6 +1,7 @@
 //! A small HTTP/1.1 server the import tests start on 127.0.0.1: an SSAP-like endpoint, spectra
 //! files, a broken link, a flaky link (500 twice, then fine), a slow link, a huge file, a DataLink
-//! service, a directory tree with index pages, and an area behind HTTP Basic auth. It records
+//! service, a directory tree with index pages, an area behind HTTP Basic auth, and blobs of a
+//! given size. It records
 //! every request so tests can check what was fetched and which headers were sent.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -143,6 +144,17 @@ fn serve(mut stream: TcpStream, base: &str, vault: &str, requests: &Mutex<Vec<Re
             let hold = query.strip_prefix("hold=").and_then(|h| h.parse().ok()).unwrap_or(20);
             std::thread::sleep(Duration::from_secs(hold));
             Ok(())
+        }
+        // `/blob/<name>?size=N`: N bytes, with a Content-Length unless `&nolength` (quota tests).
+        blob if blob.starts_with("/blob/") => {
+            let size: usize = query.split('&').find_map(|kv| kv.strip_prefix("size=")?.parse().ok()).unwrap_or(1000);
+            let body = vec![b'x'; size];
+            if query.contains("nolength") {
+                write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/fits\r\nConnection: close\r\n\r\n")?;
+                stream.write_all(&body)
+            } else {
+                respond(&mut stream, "200 OK", "application/fits", &body)
+            }
         }
         "/huge/h.fits" => {
             // No Content-Length: the client only finds out while reading.

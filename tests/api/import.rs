@@ -249,9 +249,48 @@ async fn an_aborted_import_stops_fetching() {
     assert_eq!(response.status(), 303);
     let doc = app.wait_until_not(&carol, &job, &["QUEUED", "EXECUTING"]).await;
     assert_eq!(phase(&doc), "ABORTED");
-    // The stuck read ends when the archive gives up (3 s); nothing after it is fetched.
+    // The stuck read ends at once (the read watches the cancel token); nothing after it is fetched.
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     for name in ["a.fits", "b.fits", "c.fits"] {
         assert_eq!(archive.count(&format!("/spectra/{name}")), 0, "{name} fetched after ABORT");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_ends_an_import_stalled_in_a_read_at_once() {
+    use std::time::{Duration, Instant};
+    use vocloud_workers::votable::{Datatype, Field, Table, Value};
+    let archive = Archive::start();
+    // One job slot: the next job can only run once the stalled import has really ended.
+    let app = spawn_app_with(|s| {
+        s.import.allow_private_addresses = true;
+        s.executors.local_workers = Some(1);
+    })
+    .await;
+    let dave = app.add_user("dave").await;
+    // Headers, 7 bytes, then silence for 30 s; the import would wait up to its 60 s timeout.
+    let mut list = Table::new("list", vec![Field::new("url", Datatype::Char)]);
+    list.push(vec![Value::Text(format!("{}/slow/s.fits?hold=30", archive.base))]);
+    app.upload(&dave, "lists/stall.vot", list.to_bytes()).await;
+    let form = [("votable", "lists/stall.vot"), ("folder", "x"), ("timeout", "60"), ("retries", "0")];
+    let job = app.create_job(&dave, "import", &form).await;
+    let response = app.post(&dave, &format!("{job}/phase"), &[("PHASE", "RUN")]).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while archive.count("/slow/s.fits?hold=30") == 0 {
+        assert!(Instant::now() < deadline, "the stalled link was never requested");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await; // well inside the stalled read
+    let aborted = Instant::now();
+    let response = app.post(&dave, &format!("{job}/phase"), &[("PHASE", "ABORT")]).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(phase(&app.wait_until_not(&dave, &job, &["QUEUED", "EXECUTING"]).await), "ABORTED");
+    // The slot is free again only when the import's thread has returned.
+    let next = app.create_job(&dave, "diag", &[("PHASE", "RUN")]).await;
+    let doc = app.wait_until_not(&dave, &next, &["PENDING", "QUEUED", "EXECUTING"]).await;
+    assert_eq!(phase(&doc), "COMPLETED");
+    let took = aborted.elapsed();
+    assert!(took < Duration::from_secs(3), "the stalled import held its slot for {took:?} after ABORT");
+    assert!(file(&app, &dave, "x/s.fits").await.is_none(), "no partial file under the real name");
 }

@@ -12,6 +12,7 @@ mod import;
 mod links;
 mod ocean;
 mod plots;
+mod quota;
 mod restart;
 mod samp;
 mod service;

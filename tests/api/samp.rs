@@ -27,7 +27,7 @@ fn python() -> String {
 }
 
 fn exchange(hub: &str) {
-    script("exchange.sh", &[hub, env!("CARGO_BIN_EXE_vocloud"), &python()], 11);
+    script("exchange.sh", &[hub, env!("CARGO_BIN_EXE_vocloud"), &python()], 14);
 }
 
 /// static/samp-web.js in headless Chromium (Debian `chromium`) against the hub's Web Profile.

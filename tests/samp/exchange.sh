@@ -5,7 +5,8 @@
 #   unshare --net bash tests/samp/exchange.sh jsamp|astropy VOCLOUD_BINARY PYTHON
 #
 # Sending: vocloud -> hub -> JSAMP snooper and astropy receiver (params checked, non-ASCII name
-# transliterated, vocloud unregistered afterwards). Listening: JSAMP messagesender and astropy
+# transliterated, each recipient's answer printed, --no-wait notifies, a mute client times out,
+# vocloud unregistered afterwards); vocloud send -> vocloud listen answers samp.ok / samp.error. Listening: JSAMP messagesender and astropy
 # call/notify -> hub -> `vocloud samp listen` -> files API of a `vocloud serve` started here
 # (file: and http: URLs, ping, SIGTERM unregisters). Prints PASS lines; exits 1 at the first FAIL.
 set -euo pipefail
@@ -60,10 +61,13 @@ out=$("$VOCLOUD" samp send "$WORK/data/Ondřejov spectra.vot" --to snooper --nam
 until_ok "snooper got the table" grep -q 'Ond%C5%99ejov%20spectra.vot' "$WORK/snoop.out"
 grep -q '"name": "Ondrejov 2m"' "$WORK/snoop.out" || fail "name not transliterated"
 grep -q '"table-id": "vocloud-' "$WORK/snoop.out" || fail "no table-id"
-pass "send table.load.votable (file: URL, non-ASCII) to the JSAMP snooper"
+# The snooper answers calls with samp.warning "Message logged, not acted on".
+[[ $out == *"snooper ("*"): samp.warning: Message logged"* ]] || fail "snooper's answer not printed: $out"
+pass "send table.load.votable (file: URL, non-ASCII) to the JSAMP snooper and print its samp.warning"
 
 out=$("$VOCLOUD" samp send http://127.0.0.1:9/spec.fits --mtype spectrum.load.ssa-generic --name "HD 123") || fail "broadcast: $out"
 [[ $out == *snooper* && $out == *astropy-receiver* ]] || fail "broadcast did not reach both: $out"
+[[ $out == *"astropy-receiver ("*"): samp.ok"* && $out == *"snooper ("*"): samp.warning"* ]] || fail "answers: $out"
 until_ok "astropy got the spectrum" grep -q spectrum.load.ssa-generic "$WORK/astropy.out"
 "$PY" - "$WORK/astropy.out" <<'EOF' || fail "astropy receiver saw wrong params"
 import json, sys
@@ -74,6 +78,23 @@ assert p["meta"] == {"Access.Format": "application/fits", "Target.Name": "HD 123
 EOF
 until_ok "snooper got the spectrum" grep -q spectrum.load.ssa-generic "$WORK/snoop.out"
 pass "send spectrum.load.ssa-generic with meta to every subscriber (JSAMP snooper + astropy client)"
+
+out=$("$VOCLOUD" samp send http://127.0.0.1:9/n.vot --to snooper --no-wait) || fail "no-wait: $out"
+[[ $out == "sent table.load.votable http://127.0.0.1:9/n.vot to snooper"* && $out != *samp.warning* ]] || fail "no-wait output: $out"
+until_ok "snooper got the notification" grep -q 'n.vot' "$WORK/snoop.out"
+pass "send --no-wait notifies without waiting for an answer"
+
+"$PY" "$HERE/samp_peer.py" mute mute table.load.votable > "$WORK/mute.log" 2>&1 &
+MUTE=$!
+PIDS+=($MUTE)
+until_ok "mute client" grep -q ready "$WORK/mute.log"
+started=$SECONDS
+status=0; out=$("$VOCLOUD" samp send http://127.0.0.1:9/m.vot --to mute --timeout 2 2>&1) || status=$?
+[[ $status != 0 && $out == *"mute ("*"): no answer"* && $out == *"no recipient answered within 2 s"* ]] \
+    || fail "a client that never answers: status $status, $out"
+(( SECONDS - started < 15 )) || fail "--timeout 2 took $((SECONDS - started)) s"
+kill -TERM "$MUTE"; wait "$MUTE" || true
+pass "send to a client that never answers fails after --timeout"
 
 out=$("$VOCLOUD" samp send http://127.0.0.1:9/x.vot --to nobody 2>&1) && fail "send to a missing client succeeded"
 [[ $out == *"no client named nobody"*"astropy-receiver"* ]] || fail "missing-client message: $out"
@@ -121,6 +142,15 @@ resp=$($JSAMP messagesender -mtype table.load.votable -mode sync -timeout 20 -ta
     -param url "file://$WORK/data/missing.vot" 2>&1) || true
 [[ $resp == *samp.error* && $resp == *missing.vot* ]] || fail "missing file should be samp.error: $resp"
 pass "a URL that cannot be read is answered with samp.error"
+
+# vocloud to vocloud through the hub: send waits for listen's answer.
+printf '<VOTABLE version="1.4"/>\n' > "$WORK/data/t2.vot"
+out=$("$VOCLOUD" samp send "$WORK/data/t2.vot" --to vocloud --timeout 20 2>&1) || fail "send to listen: $out"
+[[ $out == *"vocloud ("*"): samp.ok: vocloud.path=inbox/t2.vot"* ]] || fail "send to listen answer: $out"
+status=0; out=$("$VOCLOUD" samp send "file://$WORK/data/gone.vot" --to vocloud --timeout 20 2>&1) || status=$?
+[[ $status != 0 && $out == *"samp.error"*"gone.vot"* && $out == *"1 of 1 recipients answered samp.error"* ]] \
+    || fail "samp.error from listen: status $status, $out"
+pass "send waits for listen: samp.ok with the storage path, samp.error exits non-zero"
 
 grep -q "table.load.votable file://$WORK/data/t1.vot -> inbox/t1.vot" "$WORK/listen.out" || fail "listen output"
 kill -TERM "$LISTEN"

@@ -3,6 +3,8 @@
 
   samp_peer.py receive OUT MTYPE...     register, subscribe, append each message as a JSON line
                                         to OUT (replying samp.ok to calls); run until SIGTERM
+  samp_peer.py mute NAME MTYPE...       register as NAME, subscribe, never answer calls (a client
+                                        that hangs); run until SIGTERM
   samp_peer.py clients                  print the samp.name (or id) of every registered client
   samp_peer.py call NAME MTYPE K=V...   call_and_wait the client called NAME; print the response
   samp_peer.py notify NAME MTYPE K=V... notify the client called NAME
@@ -75,6 +77,17 @@ def main():
         for m in mtypes:
             c.bind_receive_notification(m, lambda k, s, mt, p, e: record(k, s, None, mt, p, e))
             c.bind_receive_call(m, lambda k, s, mid, mt, p, e: record(k, s, mid, mt, p, e))
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *a: stop.set())
+        print("ready", flush=True)
+        stop.wait()
+        c.disconnect()
+    elif cmd == "mute":
+        name, mtypes = sys.argv[2], sys.argv[3:]
+        c = connect(name)
+        for m in mtypes:
+            c.bind_receive_call(m, lambda *a: None)
+            c.bind_receive_notification(m, lambda *a: None)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
         print("ready", flush=True)

@@ -18,6 +18,21 @@ pub struct Progress {
     pub message: String,
 }
 
+/// A user's storage quota and what they used when the job started, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Quota {
+    /// The quota; `None` means unlimited.
+    pub quota: Option<u64>,
+    pub used: u64,
+}
+
+impl Quota {
+    /// Bytes the job may still write.
+    pub fn available(&self) -> u64 {
+        self.quota.map_or(u64::MAX, |q| q.saturating_sub(self.used))
+    }
+}
+
 /// A flag the executor sets to stop a job; jobs poll it or sleep on it.
 #[derive(Debug, Clone, Default)]
 pub struct CancelToken(Arc<(Mutex<bool>, Condvar)>);
@@ -141,6 +156,14 @@ impl JobContext {
     /// Returns `Err(Failure::Cancelled)` once the job has been cancelled: use with `?` in loops.
     pub fn checkpoint(&self) -> Result<(), Failure> {
         if self.cancel.is_cancelled() { Err(Failure::Cancelled) } else { Ok(()) }
+    }
+
+    /// The owner's storage quota as the master saw it when it handed the job out
+    /// (`jobs/<id>/quota.json`); `None` when there is no quota or no file (older masters).
+    pub fn quota(&self) -> Option<Quota> {
+        let text = std::fs::read(self.job_dir.join("quota.json")).ok()?;
+        let quota: Quota = serde_json::from_slice(&text).ok()?;
+        quota.quota.is_some().then_some(quota)
     }
 
     /// The absolute path of an input named by a validated user-relative path.

@@ -27,7 +27,7 @@ pub mod registry;
 pub mod som;
 pub mod votable;
 
-pub use context::{CancelToken, JobContext, Progress, attempt_dir};
+pub use context::{CancelToken, JobContext, Progress, Quota, attempt_dir};
 pub use params::{ParamError, ParamSpec, ParamType, RawParams};
 pub use registry::{DynKind, Registry};
 

@@ -13,8 +13,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::DefaultConnector;
+use ureq::unversioned::transport::{Connector as _, DefaultConnector};
 
+use super::budget::Budget;
+use super::cancel::CancelConnector;
 use crate::CancelToken;
 
 /// Is `ip` somewhere a user-supplied URL must not reach by default?
@@ -119,11 +121,13 @@ pub fn parse_credentials(text: &str) -> Result<Vec<Credential>, String> {
 pub struct FetchError {
     pub message: String,
     pub retry: bool,
+    /// The file did not fit in what is left of the owner's storage quota.
+    pub over_quota: bool,
 }
 
 impl FetchError {
     fn permanent(message: impl Into<String>) -> Self {
-        FetchError { message: message.into(), retry: false }
+        FetchError { message: message.into(), retry: false, over_quota: false }
     }
 }
 
@@ -138,7 +142,7 @@ impl From<ureq::Error> for FetchError {
             ureq::Error::Timeout(t) => format!("timed out ({t})"),
             other => other.to_string(),
         };
-        FetchError { message, retry }
+        FetchError { message, retry, over_quota: false }
     }
 }
 
@@ -190,6 +194,7 @@ impl Client {
         credentials: Vec<Credential>,
         max_bytes: u64,
         retries: u32,
+        cancel: CancelToken,
     ) -> Client {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
@@ -203,7 +208,9 @@ impl Client {
             .user_agent(concat!("vocloud-import/", env!("CARGO_PKG_VERSION")))
             .build();
         let resolver = GuardedResolver { allow_internal, inner: DefaultResolver::default() };
-        let agent = ureq::Agent::with_parts(config, DefaultConnector::new(), resolver);
+        // Every wait for the server's bytes also watches the job's cancel token (see `cancel`).
+        let connector = DefaultConnector::new().chain(CancelConnector(cancel));
+        let agent = ureq::Agent::with_parts(config, connector, resolver);
         Client { agent, credentials, max_bytes, retries }
     }
 
@@ -225,7 +232,11 @@ impl Client {
             let reason = response.status().canonical_reason().unwrap_or("");
             // Server trouble and rate limits may pass; a missing file will not appear.
             let retry = status >= 500 || status == 408 || status == 429;
-            return Err(FetchError { message: format!("HTTP {status} {reason}").trim().to_string(), retry });
+            return Err(FetchError {
+                message: format!("HTTP {status} {reason}").trim().to_string(),
+                retry,
+                over_quota: false,
+            });
         }
         Ok(response)
     }
@@ -248,7 +259,14 @@ impl Client {
     }
 
     /// Downloads `url` to `dest` through `dest.partial`, so an interrupted file never looks done.
-    pub fn download(&self, url: &str, dest: &Path, cancel: &CancelToken) -> Result<(Fetched, u32), (FetchError, u32)> {
+    /// Its bytes come out of `budget`; a file that does not fit fails with `over_quota`.
+    pub fn download(
+        &self,
+        url: &str,
+        dest: &Path,
+        cancel: &CancelToken,
+        budget: &Budget,
+    ) -> Result<(Fetched, u32), (FetchError, u32)> {
         let partial =
             dest.with_file_name(format!(".{}.partial", dest.file_name().and_then(|n| n.to_str()).unwrap_or("x")));
         let mut attempts = 0;
@@ -265,10 +283,32 @@ impl Client {
                     self.max_bytes
                 )));
             }
+            if let Some(len) =
+                response.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                && !budget.fits(len)
+            {
+                return Err(over_quota(len, budget));
+            }
             let mut file = std::fs::File::create(&partial)
                 .map_err(|e| FetchError::permanent(format!("creating {}: {e}", partial.display())))?;
             let mut reader = response.body_mut().with_config().limit(self.max_bytes.saturating_add(1)).reader();
-            let bytes = copy_capped(&mut reader, &mut file, self.max_bytes, cancel)?;
+            let mut taken = 0u64;
+            let copied = copy_capped(&mut reader, &mut file, self.max_bytes, cancel, &mut |n| {
+                let ok = budget.take(n);
+                taken += if ok { n } else { 0 };
+                ok
+            });
+            let bytes = match copied {
+                Ok(bytes) => bytes,
+                Err(mut e) => {
+                    // The partial file is removed: its bytes are free again.
+                    budget.give_back(taken);
+                    if e.over_quota {
+                        e = over_quota(taken, budget);
+                    }
+                    return Err(e);
+                }
+            };
             file.sync_all().map_err(|e| FetchError::permanent(format!("writing: {e}")))?;
             std::fs::rename(&partial, dest).map_err(|e| FetchError::permanent(format!("renaming: {e}")))?;
             Ok(Fetched { bytes, content_type })
@@ -299,7 +339,7 @@ impl Client {
                 }
                 Err(e) => {
                     let suffix = if tries > 0 { format!(" (after {} attempts)", tries + 1) } else { String::new() };
-                    return Err(FetchError { message: format!("{}{suffix}", e.message), retry: e.retry });
+                    return Err(FetchError { message: format!("{}{suffix}", e.message), ..e });
                 }
             }
         }
@@ -320,22 +360,32 @@ fn read_error(e: io::Error, limit: u64) -> FetchError {
         return too_big(limit);
     }
     if e.kind() == io::ErrorKind::TimedOut || e.to_string().contains("timeout") {
-        return FetchError { message: "timed out while reading the response".into(), retry: true };
+        return FetchError { message: "timed out while reading the response".into(), retry: true, over_quota: false };
     }
     let retry = !matches!(e.kind(), io::ErrorKind::PermissionDenied);
-    FetchError { message: format!("reading the response: {e}"), retry }
+    FetchError { message: format!("reading the response: {e}"), retry, over_quota: false }
 }
 
 fn read_capped(reader: &mut impl Read, out: &mut Vec<u8>, limit: u64, cancel: &CancelToken) -> Result<(), FetchError> {
-    copy_capped(reader, out, limit, cancel).map(|_| ())
+    copy_capped(reader, out, limit, cancel, &mut |_| true).map(|_| ())
 }
 
-/// Copies with a byte cap and a cancellation check every 64 KiB.
+fn over_quota(size: u64, budget: &Budget) -> FetchError {
+    FetchError {
+        message: format!("skipped: {size} bytes or more would pass {}", budget.describe()),
+        retry: false,
+        over_quota: true,
+    }
+}
+
+/// Copies with a byte cap and a cancellation check every 64 KiB; `charge(n)` is asked before
+/// `n` more bytes are written and stops the copy (`over_quota`) when it says no.
 fn copy_capped(
     reader: &mut impl Read,
     out: &mut impl Write,
     limit: u64,
     cancel: &CancelToken,
+    charge: &mut dyn FnMut(u64) -> bool,
 ) -> Result<u64, FetchError> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
@@ -352,6 +402,9 @@ fn copy_capped(
         total += n as u64;
         if total > limit {
             return Err(too_big(limit));
+        }
+        if !charge(n as u64) {
+            return Err(FetchError { message: String::new(), retry: false, over_quota: true });
         }
         out.write_all(&buf[..n]).map_err(|e| FetchError::permanent(format!("writing: {e}")))?;
     }

@@ -15,11 +15,19 @@
 //! the folder are kept, so a restarted or re-submitted import only fetches what is missing.
 //! `report.json` and `report.vot` list every file with its outcome and, for failures, why.
 //!
+//! Quota: the downloads share one [`Budget`], what is left of the owner's storage quota when
+//! the job started. A file that would pass it is not kept, no further download starts, files
+//! already fetched stay, the report lists the files skipped for quota (status `skipped_quota`),
+//! and the job ends in ERROR with a summary (its report is still a result). Freeing space and
+//! re-running the import fetches the rest.
+//!
 //! Safety: only http(s); loopback/private/link-local addresses are refused unless the operator
 //! sets `import.allow_private_addresses` (see [`http`]); the folder cannot leave the user's
 //! storage; archive passwords live in a credentials file in the user's storage (named by the
 //! `credentials` parameter), so job parameters and logs only ever show its path.
 
+mod budget;
+mod cancel;
 mod http;
 mod sources;
 
@@ -33,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::votable::{self, Datatype, Field, Table, Value};
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType, ResultFile};
+use budget::Budget;
 pub use http::is_internal;
 use http::{Client, FetchError, check_url};
 use sources::Item;
@@ -225,6 +234,7 @@ impl Kind for Import {
             credentials,
             (p.max_file_mb * 1e6) as u64,
             p.retries as u32,
+            ctx.cancel.clone(),
         );
 
         ctx.progress(0.0, "listing spectra");
@@ -236,7 +246,14 @@ impl Kind for Import {
                 p.max_files
             )));
         }
-        let outcomes = download_all(&items, &folder, &client, p.concurrency as usize, ctx)?;
+        let budget = Budget::new(ctx.quota());
+        if budget.quota.is_some_and(|q| q.available() == 0) {
+            return Err(Failure::Fatal(format!(
+                "nothing imported: your storage is full ({}); free space and run the import again",
+                budget.describe()
+            )));
+        }
+        let outcomes = download_all(&items, &folder, &client, p.concurrency as usize, &budget, ctx)?;
 
         let mut report: Vec<Outcome> = skipped
             .into_iter()
@@ -252,15 +269,22 @@ impl Kind for Import {
         report.extend(outcomes);
         write_report(ctx, &source, &p.folder, &report)?;
         let count = |s: Status| report.iter().filter(|o| o.status == s).count();
-        ctx.progress(
-            1.0,
-            format!(
-                "{} downloaded, {} already there, {} failed",
-                count(Status::Downloaded),
-                count(Status::Kept),
-                count(Status::Failed)
-            ),
+        let summary = format!(
+            "{} downloaded ({} bytes), {} already there, {} failed",
+            count(Status::Downloaded),
+            report.iter().filter(|o| o.status == Status::Downloaded).map(|o| o.bytes).sum::<u64>(),
+            count(Status::Kept),
+            count(Status::Failed)
         );
+        ctx.progress(1.0, &summary);
+        if count(Status::SkippedQuota) > 0 {
+            return Err(Failure::Fatal(format!(
+                "storage quota reached: {summary}, {} skipped for {}; the files fetched are kept, \
+                 report.json lists the rest; free space and run the import again to fetch them",
+                count(Status::SkippedQuota),
+                budget.describe()
+            )));
+        }
         Ok(Outputs {
             results: vec![
                 ResultFile { name: "report.json".into(), mime_type: "application/json".into() },
@@ -408,6 +432,8 @@ enum Status {
     Downloaded,
     Kept,
     Failed,
+    /// Not fetched (or fetched and dropped): it would have passed the owner's storage quota.
+    SkippedQuota,
 }
 
 impl Status {
@@ -416,6 +442,7 @@ impl Status {
             Status::Downloaded => "downloaded",
             Status::Kept => "kept",
             Status::Failed => "failed",
+            Status::SkippedQuota => "skipped_quota",
         }
     }
 }
@@ -435,6 +462,7 @@ fn download_all(
     folder: &Path,
     client: &Client,
     concurrency: usize,
+    budget: &Budget,
     ctx: &JobContext,
 ) -> Result<Vec<Outcome>, Failure> {
     let next = AtomicUsize::new(0);
@@ -451,7 +479,7 @@ fn download_all(
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(item) = items.get(i) else { return };
-                    let outcome = fetch_one(item, folder, client, ctx);
+                    let outcome = fetch_one(item, folder, client, budget, ctx);
                     if outcome.status == Status::Failed {
                         failed.fetch_add(1, Ordering::SeqCst);
                     }
@@ -498,7 +526,7 @@ fn datalink_target(bytes: &[u8]) -> Result<String, String> {
     Err("DataLink document has no access_url to follow".into())
 }
 
-fn fetch_one(item: &Item, folder: &Path, client: &Client, ctx: &JobContext) -> Outcome {
+fn fetch_one(item: &Item, folder: &Path, client: &Client, budget: &Budget, ctx: &JobContext) -> Outcome {
     let dest = folder.join(&item.name);
     let mut outcome = Outcome {
         url: item.url.clone(),
@@ -514,6 +542,11 @@ fn fetch_one(item: &Item, folder: &Path, client: &Client, ctx: &JobContext) -> O
     {
         outcome.status = Status::Kept;
         outcome.bytes = meta.len();
+        return outcome;
+    }
+    if budget.is_spent() {
+        outcome.status = Status::SkippedQuota;
+        outcome.error = Some(format!("not fetched: the import reached {}", budget.describe()));
         return outcome;
     }
     if let Some(parent) = dest.parent()
@@ -541,7 +574,7 @@ fn fetch_one(item: &Item, folder: &Path, client: &Client, ctx: &JobContext) -> O
         }
     }
     for _ in 0..2 {
-        match client.download(&url, &dest, &ctx.cancel) {
+        match client.download(&url, &dest, &ctx.cancel, budget) {
             Ok((fetched, attempts)) => {
                 outcome.attempts += attempts;
                 // The access reference turned out to be a DataLink document: follow it once.
@@ -549,6 +582,7 @@ fn fetch_one(item: &Item, folder: &Path, client: &Client, ctx: &JobContext) -> O
                     via_datalink = true;
                     let target = std::fs::read(&dest).map_err(|e| e.to_string()).and_then(|b| datalink_target(&b));
                     let _ = std::fs::remove_file(&dest);
+                    budget.give_back(fetched.bytes);
                     match target {
                         Ok(t) => {
                             url = t;
@@ -569,6 +603,10 @@ fn fetch_one(item: &Item, folder: &Path, client: &Client, ctx: &JobContext) -> O
             }
             Err((e, attempts)) => {
                 outcome.attempts += attempts;
+                if e.over_quota {
+                    budget.mark_spent();
+                    outcome.status = Status::SkippedQuota;
+                }
                 outcome.error =
                     Some(if via_datalink { format!("{} (DataLink → {url})", e.message) } else { e.message });
                 return outcome;
@@ -587,6 +625,7 @@ fn write_report(ctx: &JobContext, source: &str, folder: &str, report: &[Outcome]
         "downloaded": count(Status::Downloaded),
         "kept": count(Status::Kept),
         "failed": count(Status::Failed),
+        "skipped_quota": count(Status::SkippedQuota),
         "bytes": report.iter().map(|o| o.bytes).sum::<u64>(),
         "files": report,
     });
@@ -599,7 +638,7 @@ fn write_report(ctx: &JobContext, source: &str, folder: &str, report: &[Outcome]
             Field::new("name", Datatype::Char).ucd("meta.id;meta.file").describe("path inside the import folder"),
             Field::new("status", Datatype::Char)
                 .ucd("meta.code.status")
-                .describe("downloaded, kept (already there) or failed"),
+                .describe("downloaded, kept (already there), failed, or skipped_quota (would pass the storage quota)"),
             Field::new("bytes", Datatype::Long).unit("byte").ucd("phys.size;meta.file"),
             Field::new("attempts", Datatype::Int).ucd("meta.number"),
             Field::new("error", Datatype::Char).ucd("meta.note").describe("why the file could not be fetched"),

@@ -18,8 +18,7 @@
 //! Where it is enforced: uploads (`PUT /api/files`, refused with 413 and the numbers), and
 //! imports (the job gets its owner's usage at claim time in `jobs/<id>/quota.json` and stops
 //! downloading before it would pass the quota). Other jobs are not stopped mid-run: a job that
-//! pushes its owner past the quota completes, the overrun is logged at finish, `GET /api/quota`
-//! shows `over_quota: true`, and uploads and imports are refused until space is freed.
+//! pushes its owner past the quota completes, `GET /api/quota` then shows `over_quota: true`, and uploads and imports are refused until space is freed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -111,10 +110,13 @@ impl JobService {
         self.inner.usage.0.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
     }
 
-    /// Tells a just-claimed job its owner's quota and current usage (`jobs/<id>/quota.json`,
-    /// read by `JobContext::quota`). Every executor claims through the master and shares the
+    /// Tells a just-claimed job its owner's quota and current usage (`jobs/<id>/quota.json`, read
+    /// by `JobContext::quota`), when its kind [uses it](vocloud_workers::Kind::USES_QUOTA). Every executor claims through the master and shares the
     /// storage, so this one file reaches local, fleet and Slurm runs alike.
-    pub(crate) async fn hand_quota_to_job(&self, id: &str, owner_id: i64) -> anyhow::Result<()> {
+    pub(crate) async fn hand_quota_to_job(&self, id: &str, kind: &str, owner_id: i64) -> anyhow::Result<()> {
+        if !self.registry().get(kind).is_some_and(|k| k.uses_quota()) {
+            return Ok(());
+        }
         let owner = crate::db::users::by_id(self.db(), owner_id).await?.context("the job's owner is gone")?;
         self.forget_usage(&owner.name);
         let usage = self.usage(owner_id, &owner.name).await?;
@@ -127,27 +129,12 @@ impl JobService {
     }
 
     /// Before a job's end is published: drop the owner's cached total, so whoever looks once the
-    /// job is over sees its results counted. Returns the owner for [`Self::warn_if_over`].
-    pub(super) async fn recount_before_finish(&self, id: &str) -> Option<(i64, String)> {
-        let owner_id = store::owner_of(self.db(), id).await.ok()??;
-        let name = crate::db::users::by_id(self.db(), owner_id).await.ok()??.name;
-        self.forget_usage(&name);
-        Some((owner_id, name))
-    }
-
-    /// After a job finished: log when its results took the owner past the quota.
-    pub(super) async fn warn_if_over(&self, id: &str, owner: Option<(i64, String)>) {
-        let Some((owner_id, name)) = owner else { return };
-        if self.quota_bytes().is_none() {
-            return;
-        }
-        match self.usage(owner_id, &name).await {
-            Ok(usage) if usage.over_quota() => {
-                tracing::warn!(job.id = id, user = name, used = usage.used, quota = ?usage.quota,
-                "a finished job left its owner over the storage quota; uploads and imports are refused until space is freed")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(job.id = id, error.message = %e, "recounting storage usage failed"),
+    /// job is over sees its results counted. No walk here: finishing stays cheap for users with
+    /// many jobs; the next look at the usage walks.
+    pub(super) async fn recount_before_finish(&self, id: &str) {
+        let Ok(Some(owner_id)) = store::owner_of(self.db(), id).await else { return };
+        if let Ok(Some(owner)) = crate::db::users::by_id(self.db(), owner_id).await {
+            self.forget_usage(&owner.name);
         }
     }
 }

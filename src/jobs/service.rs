@@ -411,7 +411,7 @@ impl JobService {
         if let Some(job) = &claimed {
             tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = job.attempt, executor, "job claimed");
             self.inner.events.publish(&job.id, ExecutionPhase::Executing);
-            if let Err(e) = self.hand_quota_to_job(&job.id, job.owner_id).await {
+            if let Err(e) = self.hand_quota_to_job(&job.id, &job.kind, job.owner_id).await {
                 // The job then runs without a quota of its own; uploads stay guarded.
                 tracing::warn!(job.id = %job.id, error.message = %e, "could not hand the quota to the job");
             }
@@ -440,11 +440,10 @@ impl JobService {
             error_message: message.as_deref(),
             error_detail: message.as_deref(),
         };
-        let owner = self.recount_before_finish(id).await;
+        self.recount_before_finish(id).await;
         if store::finish(self.db(), id, attempt, now, &recorded).await? {
             tracing::info!(job.id = id, job.phase = %phase, attempt, "job finished");
             self.inner.events.publish(id, phase);
-            self.warn_if_over(id, owner).await;
         }
         Ok(())
     }

@@ -115,7 +115,7 @@ impl SlurmExecutor {
             let Some(job) = batch::hand_over(service.db(), NAME, &kinds).await? else { return Ok(()) };
             in_flight += 1;
             let view = crate::db::jobs::get(service.db(), &job.id).await?.context("handed-over job vanished")?;
-            if let Err(e) = service.hand_quota_to_job(&job.id, job.owner_id).await {
+            if let Err(e) = service.hand_quota_to_job(&job.id, &job.kind, job.owner_id).await {
                 tracing::warn!(job.id = %job.id, error.message = %e, "could not hand the quota to the job");
             }
             match self.submit(service, &job, &view).await {

@@ -103,6 +103,11 @@ pub trait Kind: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether runs read their owner's storage quota ([`JobContext::quota`]). The master then
+    /// measures the owner's usage when it hands the job out, which costs a walk of their storage,
+    /// so only kinds that write into it (imports) ask for it.
+    const USES_QUOTA: bool = false;
+
     /// What a run with these parameters needs (cores, memory).
     fn resources(_params: &Self::Params) -> Resources {
         Resources::default()

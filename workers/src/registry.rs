@@ -20,6 +20,8 @@ pub trait DynKind: Send + Sync {
     fn run(&self, params: &Map<String, Value>, ctx: &JobContext) -> Result<Outputs, Failure>;
     /// What a run with these parameters needs.
     fn resources(&self, params: &Map<String, Value>) -> Resources;
+    /// See [`Kind::USES_QUOTA`].
+    fn uses_quota(&self) -> bool;
 }
 
 struct Erased<K>(std::marker::PhantomData<K>);
@@ -57,6 +59,10 @@ impl<K: Kind> DynKind for Erased<K> {
 
     fn resources(&self, params: &Map<String, Value>) -> Resources {
         Self::typed(params).map(|p| K::resources(&p)).unwrap_or_default()
+    }
+
+    fn uses_quota(&self) -> bool {
+        K::USES_QUOTA
     }
 }
 

@@ -98,6 +98,7 @@ fn check_folder(folder: &str) -> Result<(), String> {
 impl Kind for Import {
     type Params = ImportParams;
     const NAME: &'static str = "import";
+    const USES_QUOTA: bool = true;
     const DESCRIPTION: &'static str = "Downloads the spectra listed by a VOTable (in your storage or at a URL), an SSAP query or an HTTP directory into a folder of your storage, with retries, DataLink and a report of failures.";
 
     fn parameters() -> Vec<ParamSpec> {

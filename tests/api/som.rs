@@ -179,3 +179,69 @@ async fn bad_inputs_end_in_error_with_a_summary_naming_the_problem() {
         assert_eq!(response.status(), 400, "{form:?}");
     }
 }
+
+/// The viewer's "open in plotter" and "send through SAMP" targets: one codebook row and rows of
+/// the input matrix, through `/plots/new?…&row=` and signed links with `row=`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_targets_open_codebook_rows_and_member_rows_in_the_plotter_and_over_signed_links() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice").await;
+    let header: Vec<String> = (0..BINS).map(|j| format!("{}", 6400 + j)).collect();
+    let mut csv = format!("name,label,{}\n", header.join(","));
+    for i in 0..30 {
+        let values: Vec<String> = spectrum(i).iter().map(|v| v.to_string()).collect();
+        csv.push_str(&format!("star{i},{},{}\n", i % 2, values.join(",")));
+    }
+    app.upload(&alice, "tables/spectra.csv", csv.into_bytes()).await;
+    let url = app.create_job(&alice, "som", &[("input", "tables/spectra.csv"), ("rows", "3"), ("cols", "3")]).await;
+    assert_eq!(phase(&app.run_to_end(&alice, &url).await), "COMPLETED");
+    let job = url.rsplit('/').next().unwrap().to_string();
+
+    // The viewer learns where each member came from: the input file and its row.
+    let viewer: serde_json::Value = result(&app, &alice, &url, "viewer.json").await.json().await.unwrap();
+    assert_eq!(
+        (viewer["input"].as_str(), viewer["input_is_folder"].as_bool()),
+        (Some("tables/spectra.csv"), Some(false))
+    );
+    let members: serde_json::Value = result(&app, &alice, &url, "members.json").await.json().await.unwrap();
+    let m = members["names"].as_array().unwrap().iter().position(|n| n == "star7").unwrap();
+    assert_eq!((members["file"][m].as_str(), members["row"][m].as_u64()), (Some(""), Some(7)));
+
+    // The plotter opens one codebook row, and chosen rows of the input matrix.
+    for query in [format!("job={job}&result=codebook.fits&row=4"), "path=tables/spectra.csv&row=7&row=12".into()] {
+        let r = app.get(&alice, &format!("/plots/new?{query}")).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{query}: {}", r.text().await.unwrap());
+        assert!(crate::helpers::location(&r).contains("/plots/"));
+    }
+    for bad in ["path=tables/spectra.csv&row=30", "path=tables/spectra.csv&row=x"] {
+        let r = app.get(&alice, &format!("/plots/new?{bad}")).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+
+    // A signed link to one row serves that spectrum as a VOTable without credentials.
+    let sign = |form: Vec<(&'static str, String)>| {
+        let app = &app;
+        let alice = &alice;
+        async move {
+            let r = app.client.post(app.url("/api/links")).basic_auth(&alice.name, Some(&alice.password));
+            let r = r.form(&form).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<serde_json::Value>().await.unwrap()["url"].as_str().unwrap().to_string()
+        }
+    };
+    let link = sign(vec![("path", "tables/spectra.csv".into()), ("row", "7".into())]).await;
+    assert!(link.ends_with("?row=7"), "{link}");
+    let r = app.client.get(&link).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().contains("votable"));
+    let doc = vocloud_workers::votable::read(&r.bytes().await.unwrap()).unwrap();
+    let flux: Vec<f64> = doc.tables[0].rows.iter().map(|row| row[1].to_text().parse().unwrap()).collect();
+    let expected: Vec<f64> = spectrum(7).iter().map(|&v| v as f64).collect();
+    assert_eq!(flux.len(), BINS);
+    assert!(flux.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-5), "row 7 is star7's spectrum");
+    // The row is covered by the signature: another row is refused.
+    let r = app.client.get(link.replace("?row=7", "?row=8")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let link = sign(vec![("job", job.clone()), ("result", "codebook.fits".into()), ("row", "4".into())]).await;
+    assert_eq!(app.client.get(&link).send().await.unwrap().status(), 200);
+}

@@ -36,5 +36,6 @@ fn main() {
         q.te8,
         q.purity
     );
-    output::write_all(&ctx, &params, &config, &data, &trained, &q, 0.0).unwrap();
+    let input = output::Input { path: "synthetic", folder: false, origins: &[], read_seconds: 0.0 };
+    output::write_all(&ctx, &params, &config, &data, &input, &trained, &q).unwrap();
 }

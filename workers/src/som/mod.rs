@@ -141,7 +141,8 @@ fn is_relative_safe(path: &str) -> bool {
 fn run(params: &SomParams, ctx: &JobContext) -> Result<Outputs, Failure> {
     let started = Instant::now();
     ctx.progress(0.0, "reading spectra");
-    let spectra = input::read_input(&ctx.input(&params.input), &params.input)?;
+    let input_path = ctx.input(&params.input);
+    let (spectra, origins) = input::read_input(&input_path, &params.input)?;
     ctx.checkpoint()?;
     let data = resample::to_matrix(spectra, &resample::GridRequest::from_params(params)?)?;
     let read_seconds = started.elapsed().as_secs_f64();
@@ -159,7 +160,8 @@ fn run(params: &SomParams, ctx: &JobContext) -> Result<Outputs, Failure> {
     })?;
     ctx.progress(0.96, "computing quality and writing results");
     let assessed = quality::assess(&config.grid, &data, &trained.codebook);
-    let results = output::write_all(ctx, params, &config, &data, &trained, &assessed, read_seconds)?;
+    let input = output::Input { path: &params.input, folder: input_path.is_dir(), origins: &origins, read_seconds };
+    let results = output::write_all(ctx, params, &config, &data, &input, &trained, &assessed)?;
     ctx.progress(1.0, format!("done: qe {:.5}, te {:.4}", assessed.qe, assessed.te8));
     Ok(Outputs { results })
 }

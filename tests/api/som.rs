@@ -3,10 +3,10 @@
 
 use crate::helpers::{TestApp, User, phase, spawn_app};
 
-const BINS: usize = 120;
+pub(crate) const BINS: usize = 120;
 
 /// A seeded spectrum of class 0 (absorption) or 1 (emission) around H-alpha.
-fn spectrum(i: usize) -> Vec<f32> {
+pub(crate) fn spectrum(i: usize) -> Vec<f32> {
     let class = i % 2;
     let mut state = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let mut noise = || {

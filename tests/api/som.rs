@@ -245,3 +245,58 @@ async fn viewer_targets_open_codebook_rows_and_member_rows_in_the_plotter_and_ov
     let link = sign(vec![("job", job.clone()), ("result", "codebook.fits".into()), ("row", "4".into())]).await;
     assert_eq!(app.client.get(&link).send().await.unwrap().status(), 200);
 }
+
+/// ABORT is noticed between GEMM blocks inside an epoch, not only between epochs: with one worker
+/// slot, a job queued behind an aborted mid-epoch SOM starts long before that epoch would end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_stops_a_som_job_in_the_middle_of_an_epoch() {
+    let app = crate::helpers::spawn_app_with(|s| s.executors.local_workers = Some(1)).await;
+    let alice = app.add_user("alice").await;
+    // 24,000 spectra × 256 bins on a 40×40 map: one epoch is seconds even in a test build.
+    let (n, d) = (24_000usize, 256usize);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.fits");
+    {
+        let desc =
+            fitsio::images::ImageDescription { data_type: fitsio::images::ImageType::Float, dimensions: &[n, d] };
+        let mut f = fitsio::FitsFile::create(&path).with_custom_primary(&desc).open().unwrap();
+        let hdu = f.primary_hdu().unwrap();
+        let flux: Vec<f32> =
+            (0..n * d).map(|v| 1.0 + 0.3 * (((v / d) % 7) as f32 / 7.0) * ((v % d) as f32 / 9.0).sin()).collect();
+        hdu.write_image(&mut f, &flux).unwrap();
+        hdu.write_key(&mut f, "CRVAL1", 6300.0).unwrap();
+        hdu.write_key(&mut f, "CDELT1", 1.5).unwrap();
+    }
+    app.upload(&alice, "big.fits", std::fs::read(&path).unwrap()).await;
+    let form = [("input", "big.fits"), ("rows", "40"), ("cols", "40")];
+
+    // How long one epoch takes here (the machine and build vary): a 1-epoch run to the end.
+    let one = app.create_job(&alice, "som", &[form[0], form[1], form[2], ("epochs", "1")]).await;
+    assert_eq!(phase(&app.run_to_end(&alice, &one).await), "COMPLETED");
+    let quality: serde_json::Value = result(&app, &alice, &one, "quality.json").await.json().await.unwrap();
+    let epoch = quality["seconds"]["per_epoch"][0].as_f64().unwrap();
+
+    let url = app.create_job(&alice, "som", &[form[0], form[1], form[2], ("epochs", "5"), ("PHASE", "RUN")]).await;
+    let started = std::time::Instant::now();
+    loop {
+        let doc = app.job(&alice, &url, None).await;
+        if doc.contains("training: epoch 1/5") {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 120, "never started training: {doc}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Into the first epoch's BMU pass, well before its end.
+    tokio::time::sleep(std::time::Duration::from_secs_f64(epoch * 0.2)).await;
+    let aborted = std::time::Instant::now();
+    app.post(&alice, &format!("{url}/phase"), &[("PHASE", "ABORT")]).send().await.unwrap();
+    // The single slot frees only when the SOM worker returns: time a tiny job queued behind it.
+    let next = app.create_job(&alice, "diag", &[("duration", "0"), ("PHASE", "RUN")]).await;
+    assert_eq!(phase(&app.run_to_end(&alice, &next).await), "COMPLETED");
+    let stopped = aborted.elapsed().as_secs_f64();
+    let doc = app.job(&alice, &url, None).await;
+    assert_eq!(phase(&doc), "ABORTED");
+    assert!(doc.contains("training: epoch 1/5"), "no epoch had finished when it stopped: {doc}");
+    println!("one epoch {epoch:.2} s; slot free {stopped:.2} s after ABORT");
+    assert!(stopped < 0.6 * epoch, "stopped {stopped:.2} s after ABORT; an epoch takes {epoch:.2} s");
+}

@@ -150,14 +150,25 @@ fn run(params: &SomParams, ctx: &JobContext) -> Result<Outputs, Failure> {
 
     let config = train::Config::from_params(params)?;
     let initial = train::initial_codebook(&config, &data, |rel| ctx.input(rel))?;
-    let trained = train::train(&config, &data, initial, &mut |epoch, record| {
-        let fraction = 0.05 + 0.9 * (epoch + 1) as f64 / config.epochs as f64;
-        ctx.progress(
-            fraction,
-            format!("epoch {}/{}: qe {:.5}, te {:.4}", epoch + 1, config.epochs, record.qe, record.te),
-        );
-        ctx.checkpoint()
-    })?;
+    // Asked between GEMM blocks inside an epoch, from rayon's threads: an ABORT or an overrun
+    // stops a long epoch within one block instead of at its end.
+    let cancel = ctx.cancel.clone();
+    let checkpoint = move || if cancel.is_cancelled() { Err(Failure::Cancelled) } else { Ok(()) };
+    ctx.progress(0.05, format!("training: epoch 1/{}", config.epochs));
+    let trained = train::train(
+        &config,
+        &data,
+        initial,
+        &mut |epoch, record| {
+            let fraction = 0.05 + 0.9 * (epoch + 1) as f64 / config.epochs as f64;
+            ctx.progress(
+                fraction,
+                format!("epoch {}/{}: qe {:.5}, te {:.4}", epoch + 1, config.epochs, record.qe, record.te),
+            );
+            ctx.checkpoint()
+        },
+        &checkpoint,
+    )?;
     ctx.progress(0.96, "computing quality and writing results");
     let assessed = quality::assess(&config.grid, &data, &trained.codebook);
     let input = output::Input { path: &params.input, folder: input_path.is_dir(), origins: &origins, read_seconds };
@@ -191,7 +202,7 @@ mod tests {
 
     fn fit(config: &Config, data: &resample::Data) -> Vec<f32> {
         let w0 = initial_codebook(config, data, |p| p.into()).unwrap();
-        train(config, data, w0, &mut |_, _| Ok(())).unwrap().codebook
+        train(config, data, w0, &mut |_, _| Ok(()), &|| Ok(())).unwrap().codebook
     }
 
     #[test]

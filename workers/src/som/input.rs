@@ -46,8 +46,21 @@ const SPECTRUM_EXTENSIONS: &[&str] = &["fits", "fit", "fts", "fits.gz", "csv", "
 /// Reads every spectrum under `path` (a folder or one file); `shown` is the user-relative path.
 /// Returns the spectra and, in the same order, where each came from.
 pub fn read_input(path: &Path, shown: &str) -> Result<(Vec<RawSpectrum>, Vec<Origin>), Failure> {
-    let folder = path.is_dir();
-    let files = if folder { list_folder(path, shown)? } else { vec![path.to_path_buf()] };
+    let files = input_files(path, shown)?;
+    let (spectra, origins) = read_files(&files, path.is_dir())?;
+    if spectra.is_empty() {
+        return Err(Failure::Fatal(format!("{shown}: no spectra found")));
+    }
+    Ok((spectra, origins))
+}
+
+/// The files of the input: a folder's spectrum files sorted by name, or the one file.
+pub fn input_files(path: &Path, shown: &str) -> Result<Vec<std::path::PathBuf>, Failure> {
+    if path.is_dir() { list_folder(path, shown) } else { Ok(vec![path.to_path_buf()]) }
+}
+
+/// Reads `files` in parallel, keeping their order; `folder` says whether they are a folder's.
+pub fn read_files(files: &[std::path::PathBuf], folder: bool) -> Result<(Vec<RawSpectrum>, Vec<Origin>), Failure> {
     let per_file: Vec<Vec<RawSpectrum>> = files
         .par_iter()
         .map(|file| {
@@ -64,11 +77,7 @@ pub fn read_input(path: &Path, shown: &str) -> Result<(Vec<RawSpectrum>, Vec<Ori
                 .map(|r| Origin { file: if folder { name.clone() } else { String::new() }, row: several.then_some(r) }),
         );
     }
-    let spectra: Vec<RawSpectrum> = per_file.into_iter().flatten().collect();
-    if spectra.is_empty() {
-        return Err(Failure::Fatal(format!("{shown}: no spectra found")));
-    }
-    Ok((spectra, origins))
+    Ok((per_file.into_iter().flatten().collect(), origins))
 }
 
 fn has_spectrum_extension(name: &str) -> bool {

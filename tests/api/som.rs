@@ -252,8 +252,8 @@ async fn viewer_targets_open_codebook_rows_and_member_rows_in_the_plotter_and_ov
 async fn abort_stops_a_som_job_in_the_middle_of_an_epoch() {
     let app = crate::helpers::spawn_app_with(|s| s.executors.local_workers = Some(1)).await;
     let alice = app.add_user("alice").await;
-    // 24,000 spectra × 256 bins on a 40×40 map: one epoch is seconds even in a test build.
-    let (n, d) = (24_000usize, 256usize);
+    // 16,000 spectra × 256 bins on a 60×60 map: one epoch is about a second in a test build.
+    let (n, d) = (16_000usize, 256usize);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.fits");
     {
@@ -268,7 +268,7 @@ async fn abort_stops_a_som_job_in_the_middle_of_an_epoch() {
         hdu.write_key(&mut f, "CDELT1", 1.5).unwrap();
     }
     app.upload(&alice, "big.fits", std::fs::read(&path).unwrap()).await;
-    let form = [("input", "big.fits"), ("rows", "40"), ("cols", "40")];
+    let form = [("input", "big.fits"), ("rows", "60"), ("cols", "60")];
 
     // How long one epoch takes here (the machine and build vary): a 1-epoch run to the end.
     let one = app.create_job(&alice, "som", &[form[0], form[1], form[2], ("epochs", "1")]).await;
@@ -287,7 +287,7 @@ async fn abort_stops_a_som_job_in_the_middle_of_an_epoch() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     // Into the first epoch's BMU pass, well before its end.
-    tokio::time::sleep(std::time::Duration::from_secs_f64(epoch * 0.2)).await;
+    tokio::time::sleep(std::time::Duration::from_secs_f64(epoch * 0.1)).await;
     let aborted = std::time::Instant::now();
     app.post(&alice, &format!("{url}/phase"), &[("PHASE", "ABORT")]).send().await.unwrap();
     // The single slot frees only when the SOM worker returns: time a tiny job queued behind it.

@@ -105,7 +105,8 @@ def run_somoclu(x, w0, rows, cols, epochs):
     som = somoclu.Somoclu(cols, rows, initialcodebook=w0.copy(), compactsupport=True, neighborhood="gaussian")
     t = time.perf_counter()
     cooling = "linear" if epochs > 1 else "exponential"
-    som.train(x, epochs=epochs, radius0=0, radiusN=1, radiuscooling=cooling, scale0=0.1, scaleN=0.01)
+    som.train(x, epochs=epochs, radius0=0, radiusN=1, radiuscooling=cooling, scale0=0.1, scaleN=0.01,
+              scalecooling=cooling)
     seconds = time.perf_counter() - t
     return seconds / epochs, som.codebook.reshape(rows * cols, -1)
 
@@ -120,7 +121,7 @@ def main():
     p.add_argument("--somoclu-epochs", type=int, default=0,
                    help="train somoclu for only this many epochs (its per-epoch cost does not depend on the "
                         "radius); for sizes where 10 somoclu epochs take hours. 1 epoch uses exponential "
-                        "radius cooling, since somoclu's linear schedule divides by epochs-1. QE/TE of such "
+                        "radius and scale cooling, since somoclu's linear schedules divide by epochs-1. QE/TE of such "
                         "a short somoclu run are not comparable and are reported as such")
     p.add_argument("--out", default=os.path.join(ROOT, "target", "som-bench.json"))
     a = p.parse_args()

@@ -272,7 +272,7 @@ async fn abort_stops_a_som_job_in_the_middle_of_an_epoch() {
     let form = [("input", "big.fits"), ("rows", "60"), ("cols", "60"), ("epochs", "6"), ("PHASE", "RUN")];
     let url = app.create_job(&alice, "som", &form).await;
     let started = std::time::Instant::now();
-    let mut seen = |needle: &'static str| {
+    let seen = |needle: &'static str| {
         let (app, alice, url) = (&app, &alice, &url);
         async move {
             loop {

@@ -8,6 +8,11 @@
 //! root (`.link-key`, mode 0600, made on first use), so every master sharing the storage
 //! accepts it. `GET /shared/…` needs no authentication: a bad signature or an expired link is
 //! 403 (with the reason), a missing file 404. The link names one file and cannot be widened.
+//!
+//! With `row=<i>` the link serves spectrum `i` (0-based) of a multi-spectrum file (a FITS image
+//! with one spectrum per row, such as a SOM codebook, or a CSV/VOTable with one per row) as a
+//! VOTable with `wavelength` and `flux` columns: what SAMP spectrum viewers (SPLAT-VO) load. The
+//! URL then ends in `?row=<i>` and the signature covers it.
 
 use std::io::Write;
 use std::path::Path;
@@ -25,6 +30,8 @@ use crate::storage::RelPath;
 
 const DEFAULT_TTL: i64 = 3600;
 const MAX_TTL: i64 = 86_400;
+/// Largest file a `row=` link parses to cut one spectrum out of it.
+const ROW_READ_BUDGET: usize = 512 << 20;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/links", web::post().to(create)).route("/shared/{tail:.*}", web::get().to(fetch));
@@ -89,6 +96,7 @@ struct LinkRequest {
     path: Option<String>,
     job: Option<String>,
     result: Option<String>,
+    row: Option<usize>,
     ttl: Option<i64>,
 }
 
@@ -123,6 +131,10 @@ async fn create(
             format!("j/{}/{}", encode_segment(job), encode_segment(result))
         }
         _ => return Err(ApiError::BadRequest("give either path, or job and result".into())),
+    };
+    let target = match form.row {
+        Some(row) => format!("{target}?row={row}"),
+        None => target,
     };
     let expires = now() + ttl;
     let key = key(service.storage().root())?;
@@ -159,7 +171,9 @@ async fn fetch(service: web::Data<JobService>, req: HttpRequest) -> ApiResult {
     };
     let expires: i64 = expires.parse().map_err(|_| ApiError::NotFound("not a shared link".into()))?;
     let key = key(service.storage().root())?;
-    if !same(sig, &signature(&key, target, expires)) {
+    let query = req.uri().query().unwrap_or("");
+    let signed = if query.is_empty() { target.to_string() } else { format!("{target}?{query}") };
+    if !same(sig, &signature(&key, &signed, expires)) {
         return Err(ApiError::Forbidden("this link's signature is not valid".into()));
     }
     if now() > expires {
@@ -179,7 +193,33 @@ async fn fetch(service: web::Data<JobService>, req: HttpRequest) -> ApiResult {
     if !path.is_file() {
         return Err(ApiError::NotFound("the linked file no longer exists".into()));
     }
-    crate::respond::serve_file(&req, &path).await
+    match query.strip_prefix("row=").and_then(|r| r.parse::<usize>().ok()) {
+        Some(row) => one_spectrum(segments.last().cloned().unwrap_or_default(), path, row).await,
+        None => crate::respond::serve_file(&req, &path).await,
+    }
+}
+
+/// Spectrum `row` of a file as a two-column VOTable (wavelength, flux).
+async fn one_spectrum(shown: String, path: std::path::PathBuf, row: usize) -> ApiResult {
+    use vocloud_workers::votable::{Datatype, Field, Table, Value};
+    let read = web::block(move || crate::plots::spectra::read_row(&shown, &path, row, ROW_READ_BUDGET))
+        .await
+        .context("reading a spectrum")?;
+    let (name, x, y) = read.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut table = Table::new(
+        &name,
+        vec![
+            Field::new("wavelength", Datatype::Double).ucd("em.wl"),
+            Field::new("flux", Datatype::Double).ucd("phot.flux.density"),
+        ],
+    );
+    for (x, y) in x.into_iter().zip(y) {
+        table.push(vec![Value::Float(x), Value::Float(y as f64)]);
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-votable+xml")
+        .insert_header((actix_web::http::header::CONTENT_DISPOSITION, format!("inline; filename=\"row-{row}.vot\"")))
+        .body(table.to_bytes()))
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! Plot routes (a contract for scripts and other pages):
 //!
 //! - `GET /plots/new?path=<p>&path=<p>…` (files or folders of the caller's storage) or
-//!   `?job=<id>&result=<name>` opens a session → `303` to `/plots/<id>`.
+//!   `?job=<id>&result=<name>` opens a session → `303` to `/plots/<id>`. Optional `row=<i>`
+//!   (repeatable) keeps only the spectra at those 0-based positions of the selection (e.g. one
+//!   codebook row of a SOM, or some rows of a matrix file).
 //! - `GET /plots/<id>`: the page with the canvas; `GET /plots/<id>/ws`: its WebSocket.
 //! - `GET /plots/<id>/export.png|export.svg`: the current view, rendered fresh
 //!   (`?width=&height=&scale=` override the last frame's size).
@@ -77,10 +79,27 @@ async fn new(
     };
     let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
         .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
-    let (sources, title) = sources(&service, &caller, &query).await?;
+    let (sources, mut title) = sources(&service, &caller, &query).await?;
+    let rows = query
+        .iter()
+        .filter(|(k, _)| k == "row")
+        .map(|(_, v)| v.parse::<usize>().map_err(|_| ApiError::BadRequest(format!("row '{v}' is not a row number"))))
+        .collect::<ApiResult<Vec<usize>>>()?;
+    if !rows.is_empty() {
+        let shown: Vec<String> = rows.iter().take(5).map(|r| r.to_string()).collect();
+        title = format!(
+            "{title}, row{} {}{}",
+            if rows.len() > 1 { "s" } else { "" },
+            shown.join(", "),
+            if rows.len() > 5 { ", …" } else { "" }
+        );
+    }
     let (budget, max_files) = (plots.settings.max_bytes_per_user, plots.settings.max_files);
-    let data =
-        web::block(move || spectra::load(title, &sources, budget, max_files)).await.context("loading spectra")?;
+    let data = web::block(move || {
+        spectra::load(title, &sources, (!rows.is_empty()).then_some(rows.as_slice()), budget, max_files)
+    })
+    .await
+    .context("loading spectra")?;
     let data = data.map_err(|e| match e {
         LoadError::Bad(m) => ApiError::BadRequest(m),
         LoadError::TooLarge(m) => ApiError::TooLarge(m),

@@ -28,11 +28,20 @@ pub struct Source {
 
 const EXTENSIONS: [&str; 9] = ["csv", "txt", "fits", "fit", "fts", "dat", "vot", "votable", "xml"];
 
-/// Reads every source into one dataset, within `budget` bytes and `max_files` files.
-pub fn load(title: String, sources: &[Source], budget: usize, max_files: usize) -> Result<Dataset, LoadError> {
+/// Reads every source into one dataset, within `budget` bytes and `max_files` files. `rows`, when
+/// given, keeps only the spectra at those 0-based positions of the selection (in load order: files
+/// as given or sorted in folders, rows in file order), e.g. one row of a SOM codebook.
+pub fn load(
+    title: String,
+    sources: &[Source],
+    rows: Option<&[usize]>,
+    budget: usize,
+    max_files: usize,
+) -> Result<Dataset, LoadError> {
     let files = expand(sources, max_files)?;
     let mut series = Vec::new();
     let mut bytes = 0usize;
+    let mut position = 0usize;
     let mut last_grid: Option<Arc<[f64]>> = None;
     for (shown, path) in files {
         // Refuse before reading: text takes more bytes than the f32 values we keep, so a file
@@ -42,6 +51,10 @@ pub fn load(title: String, sources: &[Source], budget: usize, max_files: usize) 
             return Err(LoadError::TooLarge(format!("'{shown}' has {} MB, too large to plot", size >> 20)));
         }
         for (name, x, y) in read_file(&shown, &path, budget)? {
+            position += 1;
+            if rows.is_some_and(|r| !r.contains(&(position - 1))) {
+                continue;
+            }
             // Spectra of a collection usually share one grid: keep one copy of it.
             let x: Arc<[f64]> = match &last_grid {
                 Some(g) if **g == *x => g.clone(),
@@ -60,10 +73,29 @@ pub fn load(title: String, sources: &[Source], budget: usize, max_files: usize) 
             series.push(s);
         }
     }
+    if let Some(&beyond) = rows.and_then(|r| r.iter().find(|&&r| r >= position)) {
+        return Err(LoadError::Bad(format!("row {beyond} does not exist: the selection has {position} spectra")));
+    }
     if series.is_empty() {
         return Err(LoadError::Bad("the selection contains no spectra (CSV or FITS files)".into()));
     }
     Ok(Dataset::new(title, series))
+}
+
+/// Spectrum `row` (0-based) of one file as (name, wavelengths, fluxes): what a signed link with
+/// `row=` serves, so SAMP clients can load one spectrum of a multi-spectrum file.
+pub fn read_row(
+    shown: &str,
+    path: &Path,
+    row: usize,
+    budget: usize,
+) -> Result<(String, Vec<f64>, Vec<f32>), LoadError> {
+    let mut all = read_file(shown, path, budget)?;
+    let count = all.len();
+    if row >= count {
+        return Err(LoadError::Bad(format!("'{shown}' has {count} spectra; there is no row {row}")));
+    }
+    Ok(all.swap_remove(row))
 }
 
 /// Files of the sources: files as given, folders' readable files (one level, sorted).
@@ -188,7 +220,10 @@ fn table_spectra(text: &str, stem: &str) -> Result<Vec<Raw>, String> {
 fn wide_csv(head: &[&str], is_header: bool, rows: &[Vec<&str>], stem: &str) -> Result<Vec<Raw>, String> {
     // A first column that is text in the data rows holds the spectrum names.
     let named = rows.first().is_some_and(|r| r.first().is_some_and(|c| number(c).is_none()));
-    let skip = named as usize;
+    // Further leading columns whose header is not a wavelength (a label or class, as SOM inputs
+    // carry) are not flux either.
+    let text_head = if is_header { head.iter().take_while(|c| number(c).is_none()).count() } else { 0 };
+    let skip = text_head.max(named as usize).min(head.len().saturating_sub(1));
     let width = head.len() - skip;
     let grid: Vec<f64> = if is_header {
         head[skip..]
@@ -311,7 +346,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pair = write(dir.path(), "a.csv", "wavelength,flux\n3,30\n1,10\n2,20\n");
         let wide = write(dir.path(), "b.csv", "name,4000,4001,4002\nstar1,1,2,3\nstar2,4,5,6\n");
-        let d = load("t".into(), &[pair, wide], 1 << 20, 10).unwrap();
+        let d = load("t".into(), &[pair, wide], None, 1 << 20, 10).unwrap();
         assert_eq!(d.series.len(), 3);
         assert_eq!(&*d.series[0].x, &[1.0, 2.0, 3.0]);
         assert_eq!(d.series[0].y, vec![10.0, 20.0, 30.0]);
@@ -324,10 +359,23 @@ mod tests {
              <FIELD name=\"flux\" datatype=\"double\"/><DATA><TABLEDATA><TR><TD>5000</TD><TD>1.5</TD></TR>\
              <TR><TD>5001</TD><TD>2.5</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>",
         );
-        let d = load("t".into(), &[vot], 1 << 20, 10).unwrap();
+        let d = load("t".into(), &[vot], None, 1 << 20, 10).unwrap();
         assert_eq!((&*d.series[0].x, &d.series[0].y[..]), (&[5000.0, 5001.0][..], &[1.5f32, 2.5][..]));
         let bad = write(dir.path(), "c.csv", "1,2\n3,oops\n");
-        let e = load("t".into(), &[bad], 1 << 20, 10).err().expect("a bad row is an error").to_string();
+        let e = load("t".into(), &[bad], None, 1 << 20, 10).err().expect("a bad row is an error").to_string();
         assert!(e.contains("'c.csv'") && e.contains("row 2"), "{e}");
+    }
+
+    #[test]
+    fn rows_pick_spectra_of_the_selection() {
+        let dir = tempfile::tempdir().unwrap();
+        let wide = || write(dir.path(), "b.csv", "name,label,4000,4001\ns0,0,1,2\ns1,1,3,4\ns2,0,5,6\n");
+        let d = load("t".into(), &[wide()], Some(&[2, 0]), 1 << 20, 10).unwrap();
+        assert_eq!(d.series.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["s0", "s2"]);
+        let e = load("t".into(), &[wide()], Some(&[3]), 1 << 20, 10).err().unwrap().to_string();
+        assert!(e.contains("row 3 does not exist") && e.contains("3 spectra"), "{e}");
+        let (name, x, y) = read_row("b.csv", &dir.path().join("b.csv"), 1, 1 << 20).unwrap();
+        assert_eq!((name.as_str(), &x[..], &y[..]), ("s1", &[4000.0, 4001.0][..], &[3.0f32, 4.0][..]));
+        assert!(read_row("b.csv", &dir.path().join("b.csv"), 3, 1 << 20).is_err());
     }
 }

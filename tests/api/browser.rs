@@ -77,3 +77,50 @@ async fn headless_chromium_pans_zooms_and_goes_home_on_1000_spectra() {
     let median = results["latency_ms"]["median"].as_f64().unwrap();
     assert!(median < 2000.0, "input to settled frame took {median} ms");
 }
+
+/// The SOM map viewer (`tests/browser/som.cjs`): a small map trained on a CSV matrix, its
+/// `index.html` opened from the job's result URL behind the login form, a neuron clicked, its
+/// reference and members opened in the plotter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_chromium_explores_a_som_map_and_opens_a_neuron_in_the_plotter() {
+    use crate::som::{BINS, spectrum};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let modules = root.join("target/node/node_modules");
+    assert!(
+        modules.join("playwright-core").is_dir() && Path::new("/usr/bin/chromium").exists(),
+        "the browser test needs Chromium and playwright-core: run ./x setup --test"
+    );
+    let app = spawn_app().await;
+    let alice = app.add_user("alice").await;
+    let header: Vec<String> = (0..BINS).map(|j| format!("{}", 6400 + j)).collect();
+    let mut csv = format!("name,label,{}\n", header.join(","));
+    for i in 0..80 {
+        let values: Vec<String> = spectrum(i).iter().map(|v| v.to_string()).collect();
+        csv.push_str(&format!("star{i},{},{}\n", if i % 2 == 0 { "absorption" } else { "emission" }, values.join(",")));
+    }
+    app.upload(&alice, "tables/spectra.csv", csv.into_bytes()).await;
+    let form = [("input", "tables/spectra.csv"), ("rows", "5"), ("cols", "6"), ("seed", "2")];
+    let url = app.create_job(&alice, "som", &form).await;
+    assert_eq!(crate::helpers::phase(&app.run_to_end(&alice, &url).await), "COMPLETED");
+
+    let shots = root.join("target/browser-shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let output = tokio::process::Command::new("node")
+        .arg(root.join("tests/browser/som.cjs"))
+        .env("NODE_PATH", &modules)
+        .env("SOM_URL", format!("{url}/results/index.html"))
+        .env("SOM_USER", &alice.name)
+        .env("SOM_PASSWORD", &alice.password)
+        .env("OUT_DIR", &shots)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("running node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(output.status.success(), "browser test failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let results: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(results["reference_series"], 1);
+    assert_eq!(results["member_series"], results["hits"]);
+}

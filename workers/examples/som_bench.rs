@@ -99,7 +99,7 @@ fn main() {
     kernel::set(Kernel::OpenBlas);
 
     let started = Instant::now();
-    let trained = train::train(&config, &data, w0, &mut |_, _| Ok(())).unwrap();
+    let trained = train::train(&config, &data, w0, &mut |_, _| Ok(()), &|| Ok(())).unwrap();
     let train_seconds = started.elapsed().as_secs_f64();
     let q = quality::assess(&config.grid, &data, &trained.codebook);
     let bytes: Vec<u8> = trained.codebook.iter().flat_map(|v| v.to_le_bytes()).collect();

@@ -32,11 +32,35 @@ pub struct RawSpectrum {
     pub label: Option<String>,
 }
 
+/// Where a spectrum came from, so the viewer can open the original in the plotter or send it
+/// over SAMP: `file` is relative to the input folder (empty when the input is one file), `row`
+/// the 0-based spectrum index inside a file holding several (None for a one-spectrum file).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Origin {
+    pub file: String,
+    pub row: Option<usize>,
+}
+
 const SPECTRUM_EXTENSIONS: &[&str] = &["fits", "fit", "fts", "fits.gz", "csv", "vot", "xml", "votable"];
 
 /// Reads every spectrum under `path` (a folder or one file); `shown` is the user-relative path.
-pub fn read_input(path: &Path, shown: &str) -> Result<Vec<RawSpectrum>, Failure> {
-    let files = if path.is_dir() { list_folder(path, shown)? } else { vec![path.to_path_buf()] };
+/// Returns the spectra and, in the same order, where each came from.
+pub fn read_input(path: &Path, shown: &str) -> Result<(Vec<RawSpectrum>, Vec<Origin>), Failure> {
+    let files = input_files(path, shown)?;
+    let (spectra, origins) = read_files(&files, path.is_dir())?;
+    if spectra.is_empty() {
+        return Err(Failure::Fatal(format!("{shown}: no spectra found")));
+    }
+    Ok((spectra, origins))
+}
+
+/// The files of the input: a folder's spectrum files sorted by name, or the one file.
+pub fn input_files(path: &Path, shown: &str) -> Result<Vec<std::path::PathBuf>, Failure> {
+    if path.is_dir() { list_folder(path, shown) } else { Ok(vec![path.to_path_buf()]) }
+}
+
+/// Reads `files` in parallel, keeping their order; `folder` says whether they are a folder's.
+pub fn read_files(files: &[std::path::PathBuf], folder: bool) -> Result<(Vec<RawSpectrum>, Vec<Origin>), Failure> {
     let per_file: Vec<Vec<RawSpectrum>> = files
         .par_iter()
         .map(|file| {
@@ -44,11 +68,16 @@ pub fn read_input(path: &Path, shown: &str) -> Result<Vec<RawSpectrum>, Failure>
             read_file(file, &name).map_err(|e| Failure::Fatal(format!("{name}: {e}")))
         })
         .collect::<Result<_, _>>()?;
-    let spectra: Vec<RawSpectrum> = per_file.into_iter().flatten().collect();
-    if spectra.is_empty() {
-        return Err(Failure::Fatal(format!("{shown}: no spectra found")));
+    let mut origins = Vec::new();
+    for (file, spectra) in files.iter().zip(&per_file) {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let several = spectra.len() > 1;
+        origins.extend(
+            (0..spectra.len())
+                .map(|r| Origin { file: if folder { name.clone() } else { String::new() }, row: several.then_some(r) }),
+        );
     }
-    Ok(spectra)
+    Ok((per_file.into_iter().flatten().collect(), origins))
 }
 
 fn has_spectrum_extension(name: &str) -> bool {

@@ -22,6 +22,7 @@ pub mod output;
 pub mod quality;
 pub mod resample;
 pub mod rng;
+pub mod stream;
 pub mod synthetic;
 pub mod train;
 
@@ -138,28 +139,60 @@ fn is_relative_safe(path: &str) -> bool {
     !path.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
+/// Input size on disk above which the training matrix is streamed to a memory-mapped file.
+const DEFAULT_MEMORY_BUDGET_MB: u64 = 8192;
+
 fn run(params: &SomParams, ctx: &JobContext) -> Result<Outputs, Failure> {
     let started = Instant::now();
     ctx.progress(0.0, "reading spectra");
-    let spectra = input::read_input(&ctx.input(&params.input), &params.input)?;
-    ctx.checkpoint()?;
-    let data = resample::to_matrix(spectra, &resample::GridRequest::from_params(params)?)?;
+    let input_path = ctx.input(&params.input);
+    let request = resample::GridRequest::from_params(params)?;
+    // Inputs larger on disk than the memory budget (deployment setting `som_memory_budget_mb`,
+    // env VOCLOUD_JOB_SOM_MEMORY_BUDGET_MB) are read a chunk of files at a time into a
+    // memory-mapped matrix in the work folder instead of being held in memory.
+    let budget_mb = match ctx.setting("som_memory_budget_mb") {
+        Some(v) => v.trim().parse::<u64>().map_err(|_| {
+            Failure::Fatal(format!("deployment setting som_memory_budget_mb = '{v}' is not a number of MB"))
+        })?,
+        None => DEFAULT_MEMORY_BUDGET_MB,
+    };
+    let (data, origins) = if stream::input_bytes(&input_path, &params.input)? > budget_mb << 20 {
+        ctx.progress(0.0, format!("reading spectra (streaming: the input exceeds the {budget_mb} MB budget)"));
+        let checkpoint = || ctx.checkpoint();
+        stream::mapped_matrix(&input_path, &params.input, &request, &ctx.work_dir, stream::CHUNK_FILES, &checkpoint)?
+    } else {
+        let (spectra, origins) = input::read_input(&input_path, &params.input)?;
+        ctx.checkpoint()?;
+        (resample::to_matrix(spectra, &request)?, origins)
+    };
     let read_seconds = started.elapsed().as_secs_f64();
     ctx.progress(0.02, format!("{} spectra × {} bins read in {read_seconds:.1} s", data.n, data.d));
 
     let config = train::Config::from_params(params)?;
     let initial = train::initial_codebook(&config, &data, |rel| ctx.input(rel))?;
-    let trained = train::train(&config, &data, initial, &mut |epoch, record| {
-        let fraction = 0.05 + 0.9 * (epoch + 1) as f64 / config.epochs as f64;
-        ctx.progress(
-            fraction,
-            format!("epoch {}/{}: qe {:.5}, te {:.4}", epoch + 1, config.epochs, record.qe, record.te),
-        );
-        ctx.checkpoint()
-    })?;
+    // Asked between GEMM blocks inside an epoch, from rayon's threads: an ABORT or an overrun
+    // stops a long epoch within one block instead of at its end.
+    let cancel = ctx.cancel.clone();
+    let checkpoint = move || if cancel.is_cancelled() { Err(Failure::Cancelled) } else { Ok(()) };
+    ctx.progress(0.05, format!("training: epoch 1/{}", config.epochs));
+    let trained = train::train(
+        &config,
+        &data,
+        initial,
+        &mut |epoch, record| {
+            let fraction = 0.05 + 0.9 * (epoch + 1) as f64 / config.epochs as f64;
+            ctx.progress(
+                fraction,
+                format!("epoch {}/{}: qe {:.5}, te {:.4}", epoch + 1, config.epochs, record.qe, record.te),
+            );
+            ctx.checkpoint()
+        },
+        &checkpoint,
+    )?;
     ctx.progress(0.96, "computing quality and writing results");
     let assessed = quality::assess(&config.grid, &data, &trained.codebook);
-    let results = output::write_all(ctx, params, &config, &data, &trained, &assessed, read_seconds)?;
+    let input = output::Input { path: &params.input, folder: input_path.is_dir(), origins: &origins, read_seconds };
+    let results = output::write_all(ctx, params, &config, &data, &input, &trained, &assessed)?;
     ctx.progress(1.0, format!("done: qe {:.5}, te {:.4}", assessed.qe, assessed.te8));
     Ok(Outputs { results })
 }
@@ -189,7 +222,7 @@ mod tests {
 
     fn fit(config: &Config, data: &resample::Data) -> Vec<f32> {
         let w0 = initial_codebook(config, data, |p| p.into()).unwrap();
-        train(config, data, w0, &mut |_, _| Ok(())).unwrap().codebook
+        train(config, data, w0, &mut |_, _| Ok(()), &|| Ok(())).unwrap().codebook
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::SomParams;
 use super::grid::Grid;
+use super::input::Origin;
 use super::quality::Assessment;
 use super::resample::Data;
 use super::train::{Config, Trained};
@@ -34,9 +35,9 @@ pub fn write_all(
     params: &SomParams,
     config: &Config,
     data: &Data,
+    input: &Input,
     trained: &Trained,
     quality: &Assessment,
-    read_seconds: f64,
 ) -> Result<Vec<ResultFile>, Failure> {
     let grid = &config.grid;
     let w = &trained.codebook;
@@ -51,14 +52,14 @@ pub fn write_all(
         "qe": quality.qe, "te": quality.te8, "te8": quality.te8, "te4": quality.te4, "purity": quality.purity,
         "spectra": data.n, "bins": data.d, "nodes": grid.nodes(),
         "history": trained.history,
-        "seconds": { "reading": read_seconds, "per_epoch": trained.history.iter().map(|h| h.seconds).collect::<Vec<_>>() },
+        "seconds": { "reading": input.read_seconds, "per_epoch": trained.history.iter().map(|h| h.seconds).collect::<Vec<_>>() },
         "params": params,
         "definitions": "qe: mean Euclidean distance to the BMU (float64); te/te8: fraction whose BMU and second BMU \
             are not 8-neighbours (6 on hexagonal maps); te4: not edge neighbours; history[t]: the codebook \
             entering epoch t, from that epoch's float32 BMU pass",
     });
     ctx.write_result("quality.json", serde_json::to_string_pretty(&report).unwrap_or_default().as_bytes())?;
-    write_viewer(ctx, grid, data, w, quality, &umatrix)?;
+    write_viewer(ctx, grid, data, input, w, quality, &umatrix)?;
     Ok(vec![
         result("index.html", "text/html"),
         result("codebook.fits", "application/fits"),
@@ -240,10 +241,20 @@ fn downsample(values: &[f32], group: usize) -> impl Iterator<Item = f32> + '_ {
     values.chunks(group).map(|c| c.iter().sum::<f32>() / c.len() as f32)
 }
 
+/// The input as the user named it (so the viewer can open the original spectra) and as read.
+pub struct Input<'a> {
+    pub path: &'a str,
+    pub folder: bool,
+    /// One per spectrum, in input order (empty when unknown).
+    pub origins: &'a [Origin],
+    pub read_seconds: f64,
+}
+
 fn write_viewer(
     ctx: &JobContext,
     grid: &Grid,
     data: &Data,
+    input: &Input,
     w: &[f32],
     q: &Assessment,
     umatrix: &[f64],
@@ -304,6 +315,7 @@ fn write_viewer(
         "classes": classes, "node_class": node_class,
         "neighbours": (0..m).map(|k| grid.neighbours(k)).collect::<Vec<_>>(),
         "qe": q.qe, "te": q.te8, "purity": q.purity,
+        "input": input.path, "input_is_folder": input.folder,
         "layout": "viewer.bin: float32 little-endian; nodes*points codebook values, then spectra*points in node order",
     });
     ctx.write_result("viewer.json", viewer.to_string().as_bytes())?;
@@ -311,6 +323,9 @@ fn write_viewer(
         "names": order.iter().map(|&i| data.names[i].as_str()).collect::<Vec<_>>(),
         "labels": order.iter().map(|&i| data.labels[i].as_deref()).collect::<Vec<_>>(),
         "distance": order.iter().map(|&i| (q.distance[i] * 1e6).round() / 1e6).collect::<Vec<_>>(),
+        // Where each came from: file inside the input folder ("" for a one-file input) and row.
+        "file": order.iter().map(|&i| input.origins.get(i).map_or("", |o| o.file.as_str())).collect::<Vec<_>>(),
+        "row": order.iter().map(|&i| input.origins.get(i).and_then(|o| o.row)).collect::<Vec<_>>(),
     });
     ctx.write_result("members.json", members.to_string().as_bytes())?;
     ctx.write_result("index.html", VIEWER_HTML.as_bytes())

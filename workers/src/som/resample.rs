@@ -44,13 +44,39 @@ impl GridRequest {
     }
 }
 
+/// The N×D float32 values, in memory or memory-mapped from a file of the job's work folder
+/// (when the input is larger than the memory budget; see [`super::stream`]).
+pub enum Matrix {
+    Memory(Vec<f32>),
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for Matrix {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match self {
+            Matrix::Memory(v) => v,
+            // The file holds little-endian f32 written by `stream` on this machine; a mapping
+            // starts on a page boundary, so the pointer is aligned for f32.
+            Matrix::Mapped(map) => unsafe { std::slice::from_raw_parts(map.as_ptr().cast::<f32>(), map.len() / 4) },
+        }
+    }
+}
+
+impl std::fmt::Debug for Matrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let how = if matches!(self, Matrix::Memory(_)) { "in memory" } else { "memory-mapped" };
+        write!(f, "Matrix({} values {how})", self.len())
+    }
+}
+
 /// The training data: row i is spectrum i on the common grid.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Data {
     pub n: usize,
     pub d: usize,
     /// Row-major N×D.
-    pub x: Vec<f32>,
+    pub x: Matrix,
     pub wave: Vec<f64>,
     pub names: Vec<String>,
     pub labels: Vec<Option<String>>,
@@ -67,7 +93,7 @@ impl Data {
         Data {
             n,
             d,
-            x,
+            x: Matrix::Memory(x),
             wave: (0..d).map(|i| i as f64).collect(),
             names: (0..n).map(|i| format!("row{i}")).collect(),
             labels: vec![None; n],
@@ -81,25 +107,43 @@ pub fn to_matrix(spectra: Vec<RawSpectrum>, req: &GridRequest) -> Result<Data, F
         && req.wave_max.is_none()
         && req.bins.is_none()
         && spectra.iter().all(|s| s.wave == spectra[0].wave);
-    let wave = if same { spectra[0].wave.clone() } else { common_grid(&spectra, req)? };
+    let wave = if same {
+        spectra[0].wave.clone()
+    } else {
+        common_grid(&spectra.iter().map(Extent::of).collect::<Vec<_>>(), req)?
+    };
     let d = wave.len();
-    let rows: Vec<Vec<f32>> = spectra
-        .par_iter()
-        .map(|s| {
-            let flux = if same { s.flux.clone() } else { interpolate(s, &wave)? };
-            normalise(&s.name, flux, req.normalize)
-        })
-        .collect::<Result<_, _>>()?;
+    let rows: Vec<Vec<f32>> = spectra.par_iter().map(|s| grid_row(s, &wave, same, req)).collect::<Result<_, _>>()?;
     let n = rows.len();
     let mut x = Vec::with_capacity(n * d);
     rows.iter().for_each(|r| x.extend_from_slice(r));
     let (names, labels) = spectra.into_iter().map(|s| (s.name, s.label)).unzip();
-    Ok(Data { n, d, x, wave, names, labels })
+    Ok(Data { n, d, x: Matrix::Memory(x), wave, names, labels })
 }
 
-fn common_grid(spectra: &[RawSpectrum], req: &GridRequest) -> Result<Vec<f64>, Failure> {
-    let first = |s: &RawSpectrum| s.wave[0];
-    let last = |s: &RawSpectrum| *s.wave.last().unwrap();
+/// Spectrum `s` on the grid (its own fluxes when every spectrum shares the grid), normalised.
+pub fn grid_row(s: &RawSpectrum, wave: &[f64], same: bool, req: &GridRequest) -> Result<Vec<f32>, Failure> {
+    let flux = if same { s.flux.clone() } else { interpolate(s, wave)? };
+    normalise(&s.name, flux, req.normalize)
+}
+
+/// What the common grid needs to know of a spectrum (the streaming path keeps only this).
+#[derive(Debug, Clone)]
+pub struct Extent {
+    pub name: String,
+    pub wave: [f64; 2],
+    pub len: usize,
+}
+
+impl Extent {
+    pub fn of(s: &RawSpectrum) -> Extent {
+        Extent { name: s.name.clone(), wave: [s.wave[0], *s.wave.last().unwrap()], len: s.wave.len() }
+    }
+}
+
+pub fn common_grid(spectra: &[Extent], req: &GridRequest) -> Result<Vec<f64>, Failure> {
+    let first = |s: &Extent| s.wave[0];
+    let last = |s: &Extent| s.wave[1];
     let lo = req.wave_min.unwrap_or_else(|| spectra.iter().map(first).fold(f64::MIN, f64::max));
     let hi = req.wave_max.unwrap_or_else(|| spectra.iter().map(last).fold(f64::MAX, f64::min));
     if lo >= hi {
@@ -124,7 +168,7 @@ fn common_grid(spectra: &[RawSpectrum], req: &GridRequest) -> Result<Vec<f64>, F
         }
     }
     let bins = req.bins.unwrap_or_else(|| {
-        let mut lens: Vec<usize> = spectra.iter().map(|s| s.wave.len()).collect();
+        let mut lens: Vec<usize> = spectra.iter().map(|s| s.len).collect();
         lens.sort_unstable();
         lens[lens.len() / 2]
     });
@@ -173,7 +217,7 @@ mod tests {
         let s = vec![spectrum("a", vec![1.0, 2.0], vec![2.0, 4.0]), spectrum("b", vec![1.0, 2.0], vec![1.0, 1.0])];
         let req = GridRequest { normalize: Normalize::Max, ..Default::default() };
         let d = to_matrix(s, &req).unwrap();
-        assert_eq!(d.x, vec![0.5, 1.0, 1.0, 1.0]);
+        assert_eq!(d.x[..], [0.5, 1.0, 1.0, 1.0]);
         assert_eq!(d.wave, vec![1.0, 2.0]);
     }
 
@@ -185,7 +229,7 @@ mod tests {
         ];
         let d = to_matrix(s, &GridRequest { bins: Some(3), ..Default::default() }).unwrap();
         assert_eq!(d.wave, vec![2.0, 6.0, 10.0]);
-        assert_eq!(d.x, vec![2.0, 6.0, 10.0, 2.0, 6.0, 10.0]);
+        assert_eq!(d.x[..], [2.0, 6.0, 10.0, 2.0, 6.0, 10.0]);
     }
 
     #[test]

@@ -162,8 +162,17 @@ pub fn mean_spectrum(data: &Data) -> Vec<f32> {
     sum.iter().map(|s| (s / data.n as f64) as f32).collect()
 }
 
+/// Called between blocks of work inside an epoch: `Err` (an ABORT, an overrun) stops training.
+pub type Checkpoint<'a> = &'a (dyn Fn() -> Result<(), Failure> + Sync);
+
 /// BMU search over all samples against codebook `w` (M×D, uncentred).
 pub fn bmu_search(data: &Data, mean: &[f32], w: &[f32]) -> Search {
+    bmu_search_checked(data, mean, w, &|| Ok(())).expect("no checkpoint to fail")
+}
+
+/// [`bmu_search`], asking `checkpoint` before each block of rows, so an abort is noticed within
+/// one block's GEMM (512 rows × M × D: ~50 ms at 50×50 × 2,000 bins) instead of a whole epoch.
+pub fn bmu_search_checked(data: &Data, mean: &[f32], w: &[f32], checkpoint: Checkpoint) -> Result<Search, Failure> {
     let (n, d) = (data.n, data.d);
     let m = w.len() / d;
     let wc: Vec<f32> = w.chunks(d).flat_map(|row| row.iter().zip(mean).map(|(a, b)| a - b)).collect();
@@ -175,7 +184,8 @@ pub fn bmu_search(data: &Data, mean: &[f32], w: &[f32]) -> Search {
         .zip(second.par_chunks_mut(BLOCK))
         .zip(best_d2.par_chunks_mut(BLOCK))
         .enumerate()
-        .for_each(|(block, ((best, second), best_d2))| {
+        .try_for_each(|(block, ((best, second), best_d2))| {
+            checkpoint()?;
             let start = block * BLOCK;
             let rows = best.len();
             let mut xc = vec![0f32; rows * d];
@@ -210,49 +220,65 @@ pub fn bmu_search(data: &Data, mean: &[f32], w: &[f32]) -> Search {
                 second[r] = if m > 1 { b2 as u32 } else { b1 as u32 };
                 best_d2[r] = (xn + d1).max(0.0);
             }
-        });
-    Search { best, second, best_d2 }
+            Ok(())
+        })?;
+    Ok(Search { best, second, best_d2 })
 }
 
-/// The neighbourhood matrix G (M×M) for radius r.
-fn neighbourhood(config: &Config, r: f64) -> Vec<f32> {
-    let m = config.grid.nodes();
-    let positions: Vec<(f64, f64)> = (0..m).map(|k| config.grid.position(k)).collect();
-    let mut g = vec![0f32; m * m];
-    g.par_chunks_mut(m).enumerate().for_each(|(j, row)| {
-        for (h, &pk) in row.iter_mut().zip(&positions) {
-            *h = config.weight(config.grid.distance2_between(positions[j], pk), r) as f32;
+/// The neighbourhood matrix G restricted to the `columns` nodes (M × columns.len()) for radius r.
+///
+/// On every supported lattice 4·d² is an integer (rectangular: 4(dc² + dr²); hexagonal: dx is a
+/// multiple of ½ and dy of √3/2, so 4dx² + 3dr'²; the toroid's minimum image keeps both forms),
+/// so the weight is evaluated once per distinct distance from a table instead of one `exp` per
+/// node pair.
+fn neighbourhood(config: &Config, r: f64, columns: &[usize]) -> Vec<f32> {
+    let grid = &config.grid;
+    let m = grid.nodes();
+    let positions: Vec<(f64, f64)> = (0..m).map(|k| grid.position(k)).collect();
+    let largest = 4.0 * ((grid.cols + 1).pow(2) + (grid.rows + 1).pow(2)) as f64;
+    let table: Vec<f32> = (0..=largest as usize).map(|q| config.weight(q as f64 / 4.0, r) as f32).collect();
+    let width = columns.len();
+    let mut g = vec![0f32; m * width];
+    g.par_chunks_mut(width.max(1)).enumerate().for_each(|(j, row)| {
+        for (h, &k) in row.iter_mut().zip(columns) {
+            let quarter = (4.0 * grid.distance2_between(positions[j], positions[k])).round() as usize;
+            *h = table[quarter];
         }
     });
     g
 }
 
-/// Σ x_i per BMU (f64 accumulation in sample order) and counts.
-fn node_sums(data: &Data, best: &[u32], m: usize) -> (Vec<f32>, Vec<f32>) {
+/// The nodes that are some sample's BMU, Σ x_i per such node (f64 accumulation in sample order)
+/// and their counts. Nodes without samples contribute nothing to the update, so the smoothing
+/// product only runs over these (early, smooth maps leave many nodes empty).
+fn node_sums(data: &Data, best: &[u32], m: usize) -> (Vec<usize>, Vec<f32>, Vec<f32>) {
     let d = data.d;
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); m];
     for (i, &b) in best.iter().enumerate() {
         members[b as usize].push(i as u32);
     }
-    let mut sums = vec![0f32; m * d];
-    sums.par_chunks_mut(d).zip(&members).for_each(|(out, list)| {
+    let active: Vec<usize> = (0..m).filter(|&k| !members[k].is_empty()).collect();
+    let mut sums = vec![0f32; active.len() * d];
+    sums.par_chunks_mut(d).zip(&active).for_each(|(out, &k)| {
         let mut acc = vec![0f64; d];
-        for &i in list {
+        for &i in &members[k] {
             for (a, &v) in acc.iter_mut().zip(data.row(i as usize)) {
                 *a += v as f64;
             }
         }
         out.iter_mut().zip(&acc).for_each(|(o, a)| *o = *a as f32);
     });
-    (sums, members.iter().map(|l| l.len() as f32).collect())
+    let counts = active.iter().map(|&k| members[k].len() as f32).collect();
+    (active, sums, counts)
 }
 
-/// W_j = Σ_k G[j,k] S[k] / Σ_k G[j,k] n[k], where the denominator is positive.
+/// W_j = Σ_k G[j,k] S[k] / Σ_k G[j,k] n[k], where the denominator is positive; k runs over the
+/// nodes with samples (G is M × K, S K × D, n K).
 fn smooth(g: &[f32], sums: &[f32], counts: &[f32], w: &mut [f32], d: usize) {
-    let m = counts.len();
+    let m = counts.len(); // K: G's row stride
     let nonzeros = g.iter().filter(|&&h| h != 0.0).count();
     // Sparse rows (compact support, small radius): a stencil sum beats the dense GEMM.
-    let sparse = nonzeros * 8 < m * m;
+    let sparse = nonzeros * 8 < g.len();
     const ROWS: usize = 128;
     w.par_chunks_mut(ROWS * d).enumerate().for_each(|(block, out)| {
         let j0 = block * ROWS;
@@ -290,12 +316,14 @@ fn quick_quality(grid: &Grid, s: &Search) -> (f64, f64) {
     (qe, errors as f64 / n)
 }
 
-/// Trains the map from `codebook`; `on_epoch` sees each record and may stop the run (abort).
+/// Trains the map from `codebook`; `on_epoch` sees each record and may stop the run (abort);
+/// `checkpoint` is asked between blocks inside an epoch, so an abort need not wait for its end.
 pub fn train(
     config: &Config,
     data: &Data,
     mut codebook: Vec<f32>,
     on_epoch: &mut dyn FnMut(usize, &EpochRecord) -> Result<(), Failure>,
+    checkpoint: Checkpoint,
 ) -> Result<Trained, Failure> {
     let mean = mean_spectrum(data);
     let m = config.grid.nodes();
@@ -303,14 +331,17 @@ pub fn train(
     for t in 0..config.epochs {
         let started = Instant::now();
         let (radius, scale) = (config.radius(t), config.scale(t));
-        let search = bmu_search(data, &mean, &codebook);
+        let search = bmu_search_checked(data, &mean, &codebook, checkpoint)?;
         let bmu_seconds = started.elapsed().as_secs_f64();
         let (qe, te) = quick_quality(&config.grid, &search);
-        let g = neighbourhood(config, radius);
+        checkpoint()?;
         if config.online {
-            online_epoch(config, data, &g, scale, t, &mut codebook);
+            let g = neighbourhood(config, radius, &(0..m).collect::<Vec<_>>());
+            online_epoch(config, data, &g, scale, t, &mut codebook, checkpoint)?;
         } else {
-            let (sums, counts) = node_sums(data, &search.best, m);
+            let (active, sums, counts) = node_sums(data, &search.best, m);
+            let g = neighbourhood(config, radius, &active);
+            checkpoint()?;
             smooth(&g, &sums, &counts, &mut codebook, data.d);
         }
         let seconds = started.elapsed().as_secs_f64();
@@ -322,10 +353,21 @@ pub fn train(
 }
 
 /// One pass of online updates in a seeded random order: w_j += scale·h(j,b)·(x − w_j).
-fn online_epoch(config: &Config, data: &Data, g: &[f32], scale: f64, epoch: usize, w: &mut [f32]) {
+fn online_epoch(
+    config: &Config,
+    data: &Data,
+    g: &[f32],
+    scale: f64,
+    epoch: usize,
+    w: &mut [f32],
+    checkpoint: Checkpoint,
+) -> Result<(), Failure> {
     let (d, m) = (data.d, config.grid.nodes());
     let mut rng = SplitMix64::new(config.seed ^ (epoch as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
-    for i in rng.permutation(data.n) {
+    for (step, i) in rng.permutation(data.n).into_iter().enumerate() {
+        if step % 256 == 0 {
+            checkpoint()?;
+        }
         let x = data.row(i);
         let b = (0..m)
             .map(|k| (k, w[k * d..(k + 1) * d].iter().zip(x).map(|(a, b)| (a - b) * (a - b)).sum::<f32>()))
@@ -338,6 +380,7 @@ fn online_epoch(config: &Config, data: &Data, g: &[f32], scale: f64, epoch: usiz
             }
         }
     }
+    Ok(())
 }
 
 /// The starting codebook: data rows (random), the PCA plane (pca), or a saved codebook.
@@ -462,6 +505,35 @@ mod tests {
     }
 
     #[test]
+    fn a_failing_checkpoint_stops_the_first_epoch_between_blocks() {
+        let (n, d) = (BLOCK * 8, 5);
+        let mut rng = SplitMix64::new(4);
+        let data = Data::from_matrix(n, d, (0..n * d).map(|_| rng.next_f64() as f32).collect());
+        let c = config(3, 3);
+        let w0 = initial_codebook(&c, &data, |p| p.into()).unwrap();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let checkpoint = || {
+            let k = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if k >= 2 { Err(Failure::Cancelled) } else { Ok(()) }
+        };
+        let mut epochs = 0;
+        let outcome = train(
+            &c,
+            &data,
+            w0,
+            &mut |_, _| {
+                epochs += 1;
+                Ok(())
+            },
+            &checkpoint,
+        );
+        assert!(matches!(outcome, Err(Failure::Cancelled)));
+        assert_eq!(epochs, 0, "stopped inside the first epoch");
+        let asked = calls.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((3..=8).contains(&asked), "one check per block at most: {asked}");
+    }
+
+    #[test]
     fn gemm_bmus_match_a_direct_scan() {
         let (n, d, m) = (300, 37, 12);
         let mut rng = SplitMix64::new(3);
@@ -484,25 +556,32 @@ mod tests {
 
     #[test]
     fn batch_update_equals_the_direct_neighbourhood_rule() {
-        let (n, d) = (50, 5);
-        let c = config(3, 3);
-        let mut rng = SplitMix64::new(11);
-        let data = Data::from_matrix(n, d, (0..n * d).map(|_| rng.next_f64() as f32).collect());
-        let w0 = initial_codebook(&c, &data, |p| p.into()).unwrap();
-        let s = bmu_search(&data, &mean_spectrum(&data), &w0);
-        let mut w = w0.clone();
-        let (sums, counts) = node_sums(&data, &s.best, 9);
-        smooth(&neighbourhood(&c, 2.0), &sums, &counts, &mut w, d);
-        // somoclu's loop: for each node, Σ_i h(j, b_i) x_i / Σ_i h(j, b_i).
-        for j in 0..9 {
-            let (mut num, mut den) = (vec![0f64; d], 0f64);
-            for i in 0..n {
-                let h = c.weight(c.grid.distance2(j, s.best[i] as usize), 2.0);
-                den += h;
-                num.iter_mut().zip(data.row(i)).for_each(|(a, &x)| *a += h * x as f64);
-            }
-            for t in 0..d {
-                assert!((w[j * d + t] as f64 - num[t] / den).abs() < 1e-5, "node {j}");
+        // A full map, and a hexagonal toroid with fewer samples than nodes (empty nodes are
+        // left out of the smoothing product; the distance table must hold on every lattice).
+        for (rows, cols, hexagonal, toroid, n) in [(3, 3, false, false, 50), (4, 5, true, true, 12)] {
+            let d = 5;
+            let mut c = config(rows, cols);
+            c.grid = Grid { rows, cols, hexagonal, toroid };
+            let m = rows * cols;
+            let mut rng = SplitMix64::new(11);
+            let data = Data::from_matrix(n, d, (0..n * d).map(|_| rng.next_f64() as f32).collect());
+            let w0 = initial_codebook(&c, &data, |p| p.into()).unwrap();
+            let s = bmu_search(&data, &mean_spectrum(&data), &w0);
+            let mut w = w0.clone();
+            let (active, sums, counts) = node_sums(&data, &s.best, m);
+            smooth(&neighbourhood(&c, 2.0, &active), &sums, &counts, &mut w, d);
+            // somoclu's loop: for each node, Σ_i h(j, b_i) x_i / Σ_i h(j, b_i).
+            for j in 0..m {
+                let (mut num, mut den) = (vec![0f64; d], 0f64);
+                for i in 0..n {
+                    let h = c.weight(c.grid.distance2(j, s.best[i] as usize), 2.0);
+                    den += h;
+                    num.iter_mut().zip(data.row(i)).for_each(|(a, &x)| *a += h * x as f64);
+                }
+                for t in 0..d {
+                    let want = if den > 0.0 { num[t] / den } else { w0[j * d + t] as f64 };
+                    assert!((w[j * d + t] as f64 - want).abs() < 1e-5, "{rows}x{cols} hex {hexagonal}: node {j}");
+                }
             }
         }
     }

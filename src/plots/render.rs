@@ -877,7 +877,7 @@ mod tests {
             .collect();
         let mut data = Dataset::new("t".into(), series);
         assert!(data.block.is_some());
-        let mut shown = vec![true; 150];
+        let mut shown = [true; 150];
         shown[3] = false;
         shown[77] = false;
         for ylog in [false, true] {

@@ -68,8 +68,9 @@ pub fn load(title: String, sources: &[Source], budget: usize, max_files: usize) 
     Ok(Dataset::new(title, series))
 }
 
-/// Files of the sources: files as given, folders' readable files (one level, sorted).
-fn expand(sources: &[Source], max_files: usize) -> Result<Vec<(String, PathBuf)>, LoadError> {
+/// Files of the sources, with their shown names: files as given, folders' readable files
+/// (one level, sorted).
+pub fn expand(sources: &[Source], max_files: usize) -> Result<Vec<(String, PathBuf)>, LoadError> {
     let mut out = Vec::new();
     for src in sources {
         let meta = std::fs::metadata(&src.path)

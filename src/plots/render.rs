@@ -273,39 +273,42 @@ pub fn encode_png(frame: &Frame) -> Vec<u8> {
 /// Per-frame column geometry of each distinct x grid: for column edge `c` (0..=width), the
 /// first sample index at or right of the edge and the interpolation weight from the sample
 /// before it.
+///
+/// Grids are keyed by the address of their shared `Arc<[f64]>` (only compared, never read);
+/// a hash map and a parallel build keep collections where every spectrum has its own grid
+/// from costing O(series²) per frame.
 struct Columns {
-    grids: Vec<(*const f64, Vec<u32>, Vec<f32>)>,
+    grids: std::collections::HashMap<usize, (Vec<u32>, Vec<f32>)>,
 }
-
-// The raw pointers only identify grids (an `Arc<[f64]>` of the dataset), they are never read.
-unsafe impl Sync for Columns {}
 
 impl Columns {
     fn new(data: &Dataset, visible: &[usize], view: &View, width: usize) -> Columns {
         let (tx0, tx1) = (fwd(view.x0, view.xlog), fwd(view.x1, view.xlog));
         let edges: Vec<f64> =
             (0..=width).map(|c| inv(tx0 + (tx1 - tx0) * c as f64 / width as f64, view.xlog)).collect();
-        let mut grids: Vec<(*const f64, Vec<u32>, Vec<f32>)> = Vec::new();
-        for &i in visible {
-            let x = &data.series[i].x;
-            if grids.iter().any(|g| g.0 == x.as_ptr()) {
-                continue;
-            }
-            let mut idx = Vec::with_capacity(edges.len());
-            let mut t = Vec::with_capacity(edges.len());
-            for &e in &edges {
-                let a = x.partition_point(|v| *v < e);
-                idx.push(a as u32);
-                t.push(if a > 0 && a < x.len() { ((e - x[a - 1]) / (x[a] - x[a - 1])) as f32 } else { 0.0 });
-            }
-            grids.push((x.as_ptr(), idx, t));
-        }
+        let mut seen = std::collections::HashSet::new();
+        let distinct: Vec<&[f64]> =
+            visible.iter().map(|&i| &*data.series[i].x).filter(|x| seen.insert(x.as_ptr() as usize)).collect();
+        let grids = distinct
+            .par_iter()
+            .with_min_len(64)
+            .map(|x| {
+                let mut idx = Vec::with_capacity(edges.len());
+                let mut t = Vec::with_capacity(edges.len());
+                for &e in &edges {
+                    let a = x.partition_point(|v| *v < e);
+                    idx.push(a as u32);
+                    t.push(if a > 0 && a < x.len() { ((e - x[a - 1]) / (x[a] - x[a - 1])) as f32 } else { 0.0 });
+                }
+                (x.as_ptr() as usize, (idx, t))
+            })
+            .collect();
         Columns { grids }
     }
 
     fn of(&self, x: *const f64) -> (&[u32], &[f32]) {
-        let g = self.grids.iter().find(|g| g.0 == x).expect("grid of a visible series");
-        (&g.1, &g.2)
+        let g = self.grids.get(&(x as usize)).expect("grid of a visible series");
+        (&g.0, &g.1)
     }
 }
 

@@ -5,7 +5,8 @@
 //! `cargo bench --bench plots` prints the table and writes the spectra to
 //! `target/plot-bench/spectra-<K>.f32` (raw little-endian f32, K rows × 4,000) so that
 //! `benches/plots.sh` can run matplotlib and datashader on exactly the same data in the same
-//! run (`benches/plots_reference.py`). Set `PLOT_BENCH_K=4,100` to run a subset.
+//! run (`benches/plots_reference.py`). Set `PLOT_BENCH_K=4,100` to run a subset, and
+//! `PLOT_BENCH_DISTINCT=1` to put every spectrum on its own wavelength grid.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -58,8 +59,18 @@ fn main() {
         let raw: Vec<u8> = rows.iter().flat_map(|r| r.iter().flat_map(|v| v.to_le_bytes())).collect();
         std::fs::write(out.join(format!("spectra-{k}.f32")), raw).unwrap();
         let t = Instant::now();
-        let series: Vec<Series> =
-            rows.into_iter().enumerate().map(|(i, y)| Series::new(format!("s{i}"), grid.clone(), y)).collect();
+        // PLOT_BENCH_DISTINCT=1: every spectrum on its own grid (shifted by k·0.001 Å), as
+        // SDSS-like collections are; takes the per-series path instead of the sample-major block.
+        let distinct = std::env::var("PLOT_BENCH_DISTINCT").is_ok_and(|v| v == "1");
+        let series: Vec<Series> = rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, y)| {
+                let x: Arc<[f64]> =
+                    if distinct { grid.iter().map(|w| w + i as f64 * 0.001).collect() } else { grid.clone() };
+                Series::new(format!("s{i}"), x, y)
+            })
+            .collect();
         let data = Dataset::new(format!("bench {k}"), series);
         let build = t.elapsed().as_secs_f64() * 1e3;
         let home = render::home_view(&data, false, false);
@@ -81,7 +92,11 @@ fn main() {
                     std::fs::write(out.join("vocloud-1000.png"), &png).unwrap();
                 }
             }
-            let mode = if k > render::LINES_MAX { "density" } else { "lines" };
+            let mode = match (k > render::LINES_MAX, distinct) {
+                (false, _) => "lines",
+                (true, false) => "density",
+                (true, true) => "density, own grids",
+            };
             println!("| {k} | {mode} | {name} | {build:.0} | {:.1} | {:.1} | {} |", median(r), median(e), bytes / 1024);
         }
     }

@@ -62,7 +62,13 @@ impl Application {
         let listener =
             TcpListener::bind(&settings.http.bind).with_context(|| format!("binding {}", settings.http.bind))?;
         let port = listener.local_addr()?.port();
-        let server = http_server(listener, service.clone(), Authenticator::new(db), timing, &settings)?;
+        let server = http_server(
+            listener,
+            service.clone(),
+            Authenticator::new(db).with_login_lifetime(std::time::Duration::from_secs(settings.http.login_seconds)),
+            timing,
+            &settings,
+        )?;
         tracing::info!(address = %settings.http.bind, port, local_workers = slots, backend = ?service.db().backend, "vocloud listening");
         Ok(Application { port, server, service })
     }

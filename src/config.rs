@@ -38,6 +38,8 @@ pub struct HttpSettings {
     /// The URL clients reach the service at, when behind a proxy (no trailing slash). By default
     /// URLs are built from the request's Host header.
     pub public_url: Option<String>,
+    /// How long a browser login (the session cookie) lasts, in seconds.
+    pub login_seconds: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -166,7 +168,7 @@ pub struct LogSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        HttpSettings { bind: "127.0.0.1:8080".into(), public_url: None }
+        HttpSettings { bind: "127.0.0.1:8080".into(), public_url: None, login_seconds: 12 * 3600 }
     }
 }
 

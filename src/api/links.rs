@@ -119,8 +119,7 @@ async fn create(
             if !full.is_file() {
                 return Err(ApiError::NotFound(format!("'{}' is not a file in your storage", rel.as_string())));
             }
-            let encoded: Vec<String> = rel.as_string().split('/').map(encode_segment).collect();
-            format!("u/{}/{}", encode_segment(&caller.name), encoded.join("/"))
+            user_target(&caller.name, &rel)
         }
         (None, Some(job), Some(result)) => {
             service.get(&caller, None, job).await?;
@@ -128,7 +127,7 @@ async fn create(
                 .storage()
                 .result_path(job, result)
                 .ok_or_else(|| ApiError::NotFound(format!("no result '{result}'")))?;
-            format!("j/{}/{}", encode_segment(job), encode_segment(result))
+            result_target(job, result)
         }
         _ => return Err(ApiError::BadRequest("give either path, or job and result".into())),
     };
@@ -136,10 +135,27 @@ async fn create(
         Some(row) => format!("{target}?row={row}"),
         None => target,
     };
-    let expires = now() + ttl;
-    let key = key(service.storage().root())?;
-    let url = format!("{}/shared/{expires}/{}/{target}", base_url(&req), signature(&key, &target, expires));
+    let (url, expires) = sign(service.storage().root(), &req, &target, ttl)?;
     Ok(HttpResponse::Ok().json(json!({ "url": url, "expires": crate::uws::time::format_ms(expires * 1000) })))
+}
+
+/// The link target of a file in `user`'s storage (segments percent-encoded, as the URL carries them).
+pub fn user_target(user: &str, rel: &RelPath) -> String {
+    let encoded: Vec<String> = rel.as_string().split('/').map(encode_segment).collect();
+    format!("u/{}/{}", encode_segment(user), encoded.join("/"))
+}
+
+/// The link target of a job result.
+pub fn result_target(job: &str, result: &str) -> String {
+    format!("j/{}/{}", encode_segment(job), encode_segment(result))
+}
+
+/// A signed URL for `target` valid for `ttl` seconds, and its expiry (Unix seconds). The caller
+/// has checked that the target is the caller's to share.
+pub fn sign(root: &Path, req: &HttpRequest, target: &str, ttl: i64) -> anyhow::Result<(String, i64)> {
+    let expires = now() + ttl;
+    let key = key(root)?;
+    Ok((format!("{}/shared/{expires}/{}/{target}", base_url(req), signature(&key, target, expires)), expires))
 }
 
 fn decode(segment: &str) -> ApiResult<String> {

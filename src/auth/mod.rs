@@ -95,6 +95,8 @@ pub async fn create_worker_token(db: &Db, name: &str) -> anyhow::Result<String> 
 pub struct Authenticator {
     db: Db,
     cache: Mutex<HashMap<[u8; 32], (Caller, Instant)>>,
+    /// How long a browser login lasts.
+    login_lifetime: std::time::Duration,
 }
 
 fn caller(row: UserRow) -> Caller {
@@ -103,7 +105,13 @@ fn caller(row: UserRow) -> Caller {
 
 impl Authenticator {
     pub fn new(db: Db) -> Self {
-        Authenticator { db, cache: Mutex::new(HashMap::new()) }
+        Authenticator { db, cache: Mutex::new(HashMap::new()), login_lifetime: session::DEFAULT_LIFETIME }
+    }
+
+    /// Sets how long browser logins last.
+    pub fn with_login_lifetime(mut self, lifetime: std::time::Duration) -> Self {
+        self.login_lifetime = lifetime;
+        self
     }
 
     /// The caller named by an `Authorization` header value.
@@ -167,13 +175,15 @@ impl FromRequest for Caller {
         let header =
             req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok()).map(str::to_string);
         // No Authorization header: a browser's login cookie will do.
-        let cookie = if header.is_none() { session::caller_from_cookie(req) } else { None };
+        let cookie = if header.is_none() { session::cookie_value(req) } else { None };
         Box::pin(async move {
-            if let Some(caller) = cookie {
-                return Ok(caller);
-            }
             let auth =
                 auth.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("authenticator missing from app data")))?;
+            if let Some(token) = cookie
+                && let Some(caller) = auth.session(&token).await?
+            {
+                return Ok(caller);
+            }
             auth.authenticate(header.as_deref()).await
         })
     }

@@ -1,52 +1,53 @@
-//! Browser login: `GET /login` (a form) and `POST /login` (checks the password, sets a cookie).
+//! Browser login: `GET /login` (a form), `POST /login` (checks the password, sets a cookie)
+//! and `POST /logout` (ends the session, clears the cookie).
 //!
-//! The cookie holds a random 256-bit token; the server keeps only its SHA-256 with the user
-//! and an expiry, in memory (a restart logs browsers out, which is acceptable for a login
-//! cookie). It is `HttpOnly` (scripts cannot read it) and `SameSite=Lax` (other sites cannot
-//! make a browser send it with a POST or a WebSocket). The `Caller` extractor accepts it when no
-//! `Authorization` header is present.
+//! The cookie holds a random 256-bit token; the database keeps only its SHA-256 with the user
+//! and an expiry (table `browser_sessions`), so logins survive a restart and work on every
+//! server process sharing the database, and a database leak reveals no usable cookie. The
+//! cookie is `HttpOnly` (scripts cannot read it) and `SameSite=Lax` (other sites cannot make a
+//! browser send it with a POST or a WebSocket). The `Caller` extractor accepts it when no
+//! `Authorization` header is present; an unknown or expired cookie counts as no credentials
+//! (401 on the API, the login form on pages).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context;
 use serde::Deserialize;
 
+use super::Authenticator;
 use crate::db;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::jobs::Caller;
 
 pub const COOKIE: &str = "vocloud_session";
-const LIFETIME: Duration = Duration::from_secs(12 * 3600);
-const MAX_SESSIONS: usize = 100_000;
+/// How long a login lasts unless the settings say otherwise (`http.login_seconds`).
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
-/// Logged-in browsers: token hash → (caller, expiry). Process-wide: tokens are random, so
-/// sessions of different servers in one process (tests) never collide.
-fn store() -> &'static Mutex<HashMap<String, (Caller, Instant)>> {
-    static STORE: OnceLock<Mutex<HashMap<String, (Caller, Instant)>>> = OnceLock::new();
-    STORE.get_or_init(|| Mutex::new(HashMap::new()))
-}
+impl Authenticator {
+    /// Records a new session for `user_id` and returns the token for the cookie.
+    pub async fn start_session(&self, user_id: i64) -> anyhow::Result<String> {
+        // Sweeping at login keeps the table to live sessions without a background task.
+        db::sessions::delete_expired(&self.db).await?;
+        let token = super::new_secret("vs_");
+        let expires = db::now_ms() + self.login_lifetime.as_millis() as i64;
+        db::sessions::insert(&self.db, &super::token_hash(&token), user_id, expires).await?;
+        Ok(token)
+    }
 
-/// The caller a cookie header value belongs to, if it carries a live session.
-pub fn caller_from_cookie(req: &HttpRequest) -> Option<Caller> {
-    let token = cookie_value(req)?;
-    let mut map = store().lock().unwrap_or_else(|e| e.into_inner());
-    let key = super::token_hash(&token);
-    match map.get(&key) {
-        Some((c, exp)) if *exp > Instant::now() => Some(c.clone()),
-        Some(_) => {
-            map.remove(&key);
-            None
-        }
-        None => None,
+    /// The caller of a live session token; `None` for unknown or expired tokens.
+    pub async fn session(&self, token: &str) -> Result<Option<Caller>, ApiError> {
+        Ok(db::sessions::user_by_hash(&self.db, &super::token_hash(token)).await?.map(super::caller))
+    }
+
+    pub async fn end_session(&self, token: &str) -> anyhow::Result<()> {
+        db::sessions::delete(&self.db, &super::token_hash(token)).await
     }
 }
 
 /// Our cookie's value from the `Cookie` header(s) (actix's cookie feature is not compiled in).
-fn cookie_value(req: &HttpRequest) -> Option<String> {
+pub fn cookie_value(req: &HttpRequest) -> Option<String> {
     req.headers().get_all(header::COOKIE).filter_map(|h| h.to_str().ok()).flat_map(|h| h.split(';')).find_map(|pair| {
         let (name, value) = pair.trim().split_once('=')?;
         (name == COOKIE).then(|| value.to_string())
@@ -54,7 +55,9 @@ fn cookie_value(req: &HttpRequest) -> Option<String> {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login", web::get().to(form)).route("/login", web::post().to(login));
+    cfg.route("/login", web::get().to(form))
+        .route("/login", web::post().to(login))
+        .route("/logout", web::post().to(logout));
 }
 
 #[derive(Deserialize)]
@@ -96,9 +99,9 @@ struct Login {
     next: Option<String>,
 }
 
-async fn login(service: web::Data<crate::jobs::JobService>, f: web::Form<Login>) -> ApiResult {
+async fn login(auth: web::Data<Authenticator>, f: web::Form<Login>) -> ApiResult {
     let next = safe_next(f.next.as_deref());
-    let row = db::users::by_name(service.db(), &f.user).await?;
+    let row = db::users::by_name(&auth.db, &f.user).await?;
     let Some(row) = row else {
         return Ok(page(&next, "Wrong user name or password."));
     };
@@ -107,19 +110,23 @@ async fn login(service: web::Data<crate::jobs::JobService>, f: web::Form<Login>)
     if !ok {
         return Ok(page(&next, "Wrong user name or password."));
     }
-    let token = super::new_secret("vs_");
-    let caller = Caller { user_id: row.id, name: row.name, is_admin: row.is_admin != 0 };
-    {
-        let mut map = store().lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_SESSIONS {
-            let now = Instant::now();
-            map.retain(|_, (_, exp)| *exp > now);
-        }
-        map.insert(super::token_hash(&token), (caller, Instant::now() + LIFETIME));
-    }
-    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}", LIFETIME.as_secs());
+    let token = auth.start_session(row.id).await?;
+    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}", auth.login_lifetime.as_secs());
     Ok(HttpResponse::SeeOther()
         .insert_header((header::SET_COOKIE, cookie))
         .insert_header((header::LOCATION, next))
+        .finish())
+}
+
+/// Ends the cookie's session (if any) and tells the browser to drop the cookie. A POST, so
+/// other sites cannot log a user out with a link (`SameSite=Lax` withholds the cookie there).
+async fn logout(auth: web::Data<Authenticator>, req: HttpRequest) -> ApiResult {
+    if let Some(token) = cookie_value(&req) {
+        auth.end_session(&token).await?;
+    }
+    let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::SET_COOKIE, cookie))
+        .insert_header((header::LOCATION, "/login"))
         .finish())
 }

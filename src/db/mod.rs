@@ -9,6 +9,7 @@ pub mod batch;
 pub mod experiments;
 pub mod fleet;
 pub mod jobs;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 

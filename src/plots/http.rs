@@ -8,6 +8,10 @@
 //! - `GET /plots/<id>/export.png|export.svg`: the current view, rendered fresh
 //!   (`?width=&height=&scale=` override the last frame's size).
 //! - `GET /plots/<id>/export.csv|export.vot`: the visible samples of the visible series.
+//! - `POST /plots/<id>/samp`: signed links (no cookie needed, one hour) for "Send through SAMP":
+//!   `{"table": {name, url}, "spectra": [{name, url}], "expires"}` — the visible data as a
+//!   VOTable (saved as `plots/<id8>-visible.vot` in the caller's storage, so the link names a
+//!   real file) and each plotted file (at most [`SAMP_MAX_SPECTRA`]).
 //! - `DELETE /plots/<id>`: closes the session.
 //!
 //! HTTP Basic, Bearer tokens and the browser's session cookie all work (the `Caller`
@@ -20,9 +24,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context;
 use serde::Deserialize;
 
-use super::live::{Plots, Session};
+use super::live::{Origin, Plots, Session};
 use super::render::{self, FrameSpec};
 use super::spectra::{self, LoadError, Source};
+use crate::api::links;
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::{Caller, JobService};
 use crate::storage::RelPath;
@@ -30,19 +35,32 @@ use crate::storage::RelPath;
 /// Most samples an export of visible data may hold.
 const EXPORT_MAX: usize = 2_000_000;
 
+/// Most plotted files one "Send through SAMP" hands out (a desktop tool opens each one).
+pub const SAMP_MAX_SPECTRA: usize = 50;
+
+/// Seconds the SAMP links stay valid: long enough for a slow desktop tool to fetch them.
+const SAMP_LINK_TTL: i64 = 3600;
+
 pub fn configure(cfg: &mut web::ServiceConfig, plots: Arc<Plots>) {
     cfg.app_data(web::Data::from(plots))
         .route("/plots/assets/plot.js", web::get().to(script))
         .route("/plots/assets/plot.css", web::get().to(style))
+        .route("/static/samp-web.js", web::get().to(samp_web))
         .route("/plots/new", web::get().to(new))
         .route("/plots/{id}", web::get().to(page))
         .route("/plots/{id}", web::delete().to(close))
         .route("/plots/{id}/ws", web::get().to(socket))
+        .route("/plots/{id}/samp", web::post().to(samp_links))
         .route("/plots/{id}/export.{format}", web::get().to(export));
 }
 
 async fn script() -> HttpResponse {
     HttpResponse::Ok().content_type("text/javascript; charset=utf-8").body(include_str!("../../static/plots/plot.js"))
+}
+
+/// The SAMP Web Profile client module the plot page imports for "Send through SAMP".
+async fn samp_web() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/javascript; charset=utf-8").body(include_str!("../../static/samp-web.js"))
 }
 
 async fn style() -> HttpResponse {
@@ -79,7 +97,7 @@ async fn new(
     };
     let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
         .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
-    let (sources, mut title) = sources(&service, &caller, &query).await?;
+    let (sources, mut title, job) = sources(&service, &caller, &query).await?;
     let rows = query
         .iter()
         .filter(|(k, _)| k == "row")
@@ -95,27 +113,46 @@ async fn new(
         );
     }
     let (budget, max_files) = (plots.settings.max_bytes_per_user, plots.settings.max_files);
-    let data = web::block(move || {
-        spectra::load(title, &sources, (!rows.is_empty()).then_some(rows.as_slice()), budget, max_files)
+    let user = caller.name.clone();
+    let loaded = web::block(move || {
+        let data = spectra::load(title, &sources, (!rows.is_empty()).then_some(rows.as_slice()), budget, max_files)?;
+        let origins = match job {
+            Some((job, result)) => vec![Origin { target: links::result_target(&job, &result), name: result }],
+            None => origins(&user, &sources, max_files)?,
+        };
+        Ok::<_, LoadError>((data, origins))
     })
     .await
     .context("loading spectra")?;
-    let data = data.map_err(|e| match e {
+    let (data, origins) = loaded.map_err(|e| match e {
         LoadError::Bad(m) => ApiError::BadRequest(m),
         LoadError::TooLarge(m) => ApiError::TooLarge(m),
     })?;
-    let s = plots.open(&caller, data).map_err(|e| ApiError::Conflict(e.0))?;
+    let s = plots.open(&caller, data, origins).map_err(|e| ApiError::Conflict(e.0))?;
     tracing::info!(plot.id = %s.id, series = s.data.series.len(), points = s.data.points, "opened plot");
     let location = format!("{}/plots/{}", crate::respond::base_url(&req), s.id);
     Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish())
 }
 
-/// The files to read: `path=` entries of the caller's storage, or one job result.
+/// The plotted files of the caller's storage as link targets (folders listed as `load` did).
+fn origins(user: &str, sources: &[Source], max_files: usize) -> Result<Vec<Origin>, LoadError> {
+    let mut out = Vec::new();
+    for (shown, _) in spectra::expand(sources, max_files)? {
+        if let Ok(rel) = RelPath::parse(shown.trim_start_matches('/')) {
+            let name = shown.rsplit('/').next().unwrap_or(&shown).to_string();
+            out.push(Origin { name, target: links::user_target(user, &rel) });
+        }
+    }
+    Ok(out)
+}
+
+/// The files to read — `path=` entries of the caller's storage, or one job result (then also
+/// returned as (job, result)) — and the plot's title.
 async fn sources(
     service: &JobService,
     caller: &Caller,
     query: &[(String, String)],
-) -> ApiResult<(Vec<Source>, String)> {
+) -> ApiResult<(Vec<Source>, String, Option<(String, String)>)> {
     let all = |k: &'static str| query.iter().filter(move |(n, _)| n == k).map(|(_, v)| v.as_str());
     let paths: Vec<&str> = all("path").collect();
     if let (Some(job), Some(result)) = (all("job").next(), all("result").next()) {
@@ -125,7 +162,12 @@ async fn sources(
             .result_path(job, result)
             .filter(|p| p.is_file())
             .ok_or_else(|| ApiError::NotFound(format!("job {job} has no result '{result}'")))?;
-        return Ok((vec![Source { shown: result.to_string(), path }], format!("{result} (job {job})")));
+        let title = format!("{result} (job {job})");
+        return Ok((
+            vec![Source { shown: result.to_string(), path }],
+            title,
+            Some((job.to_string(), result.to_string())),
+        ));
     }
     if paths.is_empty() {
         return Err(ApiError::BadRequest("give path=<file or folder> (repeatable) or job=<id>&result=<name>".into()));
@@ -138,7 +180,7 @@ async fn sources(
     }
     let title =
         if paths.len() == 1 { paths[0].to_string() } else { format!("{} and {} more", paths[0], paths.len() - 1) };
-    Ok((out, title))
+    Ok((out, title, None))
 }
 
 async fn page(req: HttpRequest, caller: Result<Caller, ApiError>, plots: web::Data<Plots>) -> ApiResult {
@@ -221,6 +263,46 @@ async fn export(req: HttpRequest, caller: Caller, plots: web::Data<Plots>, q: we
         .content_type(mime)
         .insert_header((header::CONTENT_DISPOSITION, format!("inline; filename=\"{name}.{ext}\"")))
         .body(body))
+}
+
+async fn samp_links(
+    req: HttpRequest,
+    caller: Caller,
+    service: web::Data<JobService>,
+    plots: web::Data<Plots>,
+) -> ApiResult {
+    let s = session(&plots, &caller, req.match_info().get("id").unwrap_or(""))?;
+    let (view, visible) = {
+        let st = s.state();
+        (st.view, st.visible.clone())
+    };
+    let rel = RelPath::parse(&format!("plots/{}-visible.vot", &s.id[..8]))?;
+    let path = service.storage().user_path(&caller.name, &rel).context("opening user storage")?;
+    let session = s.clone();
+    web::block(move || -> ApiResult<()> {
+        let (votable, _) = visible_data(&session, &view, &visible, "vot")?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        crate::storage::write_atomic(&path, &votable).context("saving the visible data")?;
+        Ok(())
+    })
+    .await
+    .context("exporting visible data")??;
+    let root = service.storage().root();
+    let (url, expires) = links::sign(root, &req, &links::user_target(&caller.name, &rel), SAMP_LINK_TTL)?;
+    let table = serde_json::json!({ "name": format!("{} (visible data)", s.data.title), "url": url });
+    let mut spectra = Vec::new();
+    for o in s.origins.iter().take(SAMP_MAX_SPECTRA) {
+        let (url, _) = links::sign(root, &req, &o.target, SAMP_LINK_TTL)?;
+        spectra.push(serde_json::json!({ "name": o.name, "url": url }));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "table": table,
+        "spectra": spectra,
+        "more": s.origins.len().saturating_sub(SAMP_MAX_SPECTRA),
+        "expires": crate::uws::time::format_ms(expires * 1000),
+    })))
 }
 
 /// The visible samples as CSV (`name,wavelength,flux`) or a VOTable with the same columns.

@@ -104,6 +104,16 @@ pub struct Session {
     last_used: Mutex<Instant>,
     /// Connected sockets; a session with sockets is never evicted or swept.
     sockets: AtomicUsize,
+    /// The files plotted, as signed-link targets (`u/<user>/<path>`, `j/<job>/<name>`) with the
+    /// name shown: "Send through SAMP" hands them to desktop tools.
+    pub origins: Vec<Origin>,
+}
+
+/// One plotted file: its name and its signed-link target (see `crate::api::links`).
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub name: String,
+    pub target: String,
 }
 
 impl Session {
@@ -178,7 +188,7 @@ impl Plots {
     }
 
     /// Adds a session for `caller` showing `data`, making room within the user's limits.
-    pub fn open(&self, caller: &Caller, data: Dataset) -> Result<Arc<Session>, LimitError> {
+    pub fn open(&self, caller: &Caller, data: Dataset, origins: Vec<Origin>) -> Result<Arc<Session>, LimitError> {
         let mut map = self.map();
         let mut mine: Vec<Arc<Session>> = map.values().filter(|s| s.owner == caller.user_id).cloned().collect();
         mine.sort_by_key(|s| std::cmp::Reverse(s.idle_for()));
@@ -221,6 +231,7 @@ impl Plots {
             }),
             last_used: Mutex::new(Instant::now()),
             sockets: AtomicUsize::new(0),
+            origins,
         });
         map.insert(id, session.clone());
         Ok(session)

@@ -1,6 +1,8 @@
 //! Reading spectra for a plot: CSV (one spectrum per file as wavelength,flux columns, or one
-//! per row with the wavelengths in the header), VOTable TABLEDATA (the same layouts) and FITS images with a linear wavelength WCS
-//! (1-D: one spectrum; 2-D: one spectrum per row; `DC-FLAG = 1` means log10 wavelengths).
+//! per row with the wavelengths in the header), VOTable in TABLEDATA, BINARY or BINARY2 (the
+//! same layouts, plus array cells with one spectrum per row), FITS images with a linear
+//! wavelength WCS (1-D: one spectrum; 2-D: one spectrum per row; `DC-FLAG = 1` means log10
+//! wavelengths) and FITS binary tables with wavelength/flux columns (SDSS, LAMOST).
 //! A folder contributes its readable files, sorted by name.
 //!
 //! Every error names the file and the problem; loading stops once the data would exceed the
@@ -77,7 +79,7 @@ pub fn load(
         return Err(LoadError::Bad(format!("row {beyond} does not exist: the selection has {position} spectra")));
     }
     if series.is_empty() {
-        return Err(LoadError::Bad("the selection contains no spectra (CSV or FITS files)".into()));
+        return Err(LoadError::Bad("the selection contains no spectra (CSV, VOTable or FITS files)".into()));
     }
     Ok(Dataset::new(title, series))
 }
@@ -98,8 +100,9 @@ pub fn read_row(
     Ok(all.swap_remove(row))
 }
 
-/// Files of the sources: files as given, folders' readable files (one level, sorted).
-fn expand(sources: &[Source], max_files: usize) -> Result<Vec<(String, PathBuf)>, LoadError> {
+/// Files of the sources, with their shown names: files as given, folders' readable files
+/// (one level, sorted).
+pub fn expand(sources: &[Source], max_files: usize) -> Result<Vec<(String, PathBuf)>, LoadError> {
     let mut out = Vec::new();
     for src in sources {
         let meta = std::fs::metadata(&src.path)
@@ -250,45 +253,61 @@ fn wide_csv(head: &[&str], is_header: bool, rows: &[Vec<&str>], stem: &str) -> R
     Ok(out)
 }
 
-/// VOTable (TABLEDATA): the first table, read as the same shapes as CSV — `wavelength`/`flux`
-/// columns (by FIELD name), or one spectrum per row. It is turned into CSV text and handed to
-/// the CSV reader, so both accept exactly the same layouts.
+/// VOTable in any serialisation the workers' reader takes (TABLEDATA, BINARY, BINARY2; hostile
+/// XML refused there): the first table, in the same shapes as CSV — `wavelength`/`flux`
+/// columns (by FIELD name), one spectrum per row as array cells (`arraysize="*"`, as SSA
+/// services and astropy write them), or one spectrum per row with wavelength-named columns.
+/// Scalar tables become CSV text for the CSV reader, so both accept exactly the same layouts.
 fn read_votable(path: &Path, stem: &str) -> Result<Vec<Raw>, String> {
-    use quick_xml::events::Event;
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read as text: {e}"))?;
-    let mut reader = quick_xml::Reader::from_str(&text);
-    let (mut fields, mut rows, mut row, mut cell) = (Vec::new(), Vec::new(), Vec::new(), None::<String>);
-    loop {
-        match reader.read_event().map_err(|e| format!("not valid VOTable XML: {e}"))? {
-            Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"FIELD" && rows.is_empty() => {
-                let name = e
-                    .try_get_attribute("name")
-                    .ok()
-                    .flatten()
-                    .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
-                    .unwrap_or_else(|| format!("col{}", fields.len() + 1));
-                fields.push(name.replace(',', " "));
-            }
-            Event::Start(e) if e.local_name().as_ref() == b"TD" => cell = Some(String::new()),
-            Event::Empty(e) if e.local_name().as_ref() == b"TD" => row.push(String::new()),
-            Event::Text(t) => {
-                if let Some(c) = cell.as_mut() {
-                    c.push_str(&t.xml_content().map_err(|e| format!("bad text in a cell: {e}"))?);
+    use vocloud_workers::votable::Value;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let doc = vocloud_workers::votable::read(&bytes).map_err(|e| e.to_string())?;
+    let table = doc.tables.into_iter().next().ok_or("the VOTable holds no TABLE")?;
+    if table.rows.is_empty() {
+        return Err("the VOTable's first table has no rows".into());
+    }
+    let lower: Vec<String> = table.fields.iter().map(|f| f.name.to_ascii_lowercase()).collect();
+    let find = |keys: &[&str]| lower.iter().position(|c| keys.iter().any(|k| c.starts_with(k)));
+    let wave = find(&["wave", "lambda", "wl", "loglam", "time", "x"]);
+    let flux = find(&["flux", "intensity", "value", "y"]);
+    let is_array = |v: &Value| matches!(v, Value::FloatArray(_) | Value::IntArray(_));
+    if let Some((w, f)) = wave.zip(flux).filter(|&(_, f)| is_array(&table.rows[0][f])) {
+        let values = |v: &Value| match v {
+            Value::FloatArray(a) => a.clone(),
+            Value::IntArray(a) => a.iter().map(|&n| n as f64).collect(),
+            _ => Vec::new(),
+        };
+        let name = find(&["name", "id", "obj"]);
+        let unlog = lower[w] == "loglam";
+        return table
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(r, row)| {
+                let mut x = values(&row[w]);
+                let y: Vec<f32> = values(&row[f]).into_iter().map(|v| v as f32).collect();
+                if x.len() != y.len() {
+                    return Err(format!("row {}: {} wavelengths but {} fluxes", r + 1, x.len(), y.len()));
                 }
-            }
-            Event::End(e) if e.local_name().as_ref() == b"TD" => {
-                row.push(cell.take().unwrap_or_default().trim().replace(',', " "))
-            }
-            Event::End(e) if e.local_name().as_ref() == b"TR" => rows.push(std::mem::take(&mut row).join(",")),
-            Event::End(e) if e.local_name().as_ref() == b"TABLE" => break,
-            Event::Eof => break,
-            _ => {}
-        }
+                if unlog {
+                    x.iter_mut().for_each(|v| *v = 10f64.powf(*v));
+                }
+                let label = match name.map(|c| &row[c]) {
+                    Some(Value::Text(t)) if !t.trim().is_empty() => t.trim().to_string(),
+                    _ => format!("{stem}#{}", r + 1),
+                };
+                Ok((label, x, y))
+            })
+            .collect();
     }
-    if fields.is_empty() || rows.is_empty() {
-        return Err("no TABLEDATA rows (BINARY/FITS-serialised VOTables are not read)".into());
+    // Scalar cells: the same text the CSV reader takes (a null cell is empty, read as NaN).
+    let cell = |v: &Value| v.to_text().replace(',', " ");
+    let mut text = table.fields.iter().map(|f| f.name.replace(',', " ")).collect::<Vec<_>>().join(",");
+    for row in &table.rows {
+        text.push('\n');
+        text.push_str(&row.iter().map(cell).collect::<Vec<_>>().join(","));
     }
-    table_spectra(&format!("{}\n{}\n", fields.join(","), rows.join("\n")), stem)
+    table_spectra(&text, stem)
 }
 
 /// FITS: the first image HDU with data; its axis-1 WCS gives the wavelengths.
@@ -329,7 +348,12 @@ fn read_fits(path: &Path, stem: &str, budget: usize) -> Result<Vec<Raw>, String>
             .map(|(r, row)| (format!("{stem}#{}", r + 1), x.clone(), row.to_vec()))
             .collect());
     }
-    Err("no image HDU with data (binary-table spectra are not supported yet)".into())
+    // No image: a binary table with wavelength and flux columns, one row per pixel (SDSS
+    // `loglam`/`flux`) or vector columns with one spectrum per row (LAMOST `WAVELENGTH`/`FLUX`),
+    // read by the SOM kind's reader so both accept the same files.
+    drop(f);
+    let spectra = vocloud_workers::som::input::read_fits(path, stem)?;
+    Ok(spectra.into_iter().map(|s| (s.name, s.wave, s.flux.into_iter().map(|v| v as f32).collect())).collect())
 }
 
 #[cfg(test)]

@@ -287,6 +287,36 @@
     a.href = `/plots/${id}/export.${a.dataset.fmt}`;
     a.target = "_blank";
   });
+  // ---- Send through SAMP ----
+  // The server signs short-lived links (no cookie needed) for the plotted files and for the
+  // visible data as a VOTable; the page hands them to the desktop hub through the SAMP Web
+  // Profile (/static/samp-web.js). `window.plotSamp` keeps the last links and outcome (tests).
+  const sampButton = document.getElementById("samp");
+  sampButton.addEventListener("click", async () => {
+    sampButton.disabled = true;
+    const outcome = (window.plotSamp = { links: null, sent: null, error: null });
+    try {
+      statusEl.textContent = "SAMP: preparing links…";
+      const r = await fetch(`/plots/${id}/samp`, { method: "POST", credentials: "same-origin" });
+      if (!r.ok) throw new Error(`${r.status}: ${await r.text()}`);
+      const links = (outcome.links = await r.json());
+      statusEl.textContent = "SAMP: connecting to the hub (accept vocloud in the hub's dialog)…";
+      const { SampWeb } = await import("/static/samp-web.js");
+      const samp = new SampWeb("vocloud plot", "vocloud: spectra plotted in the browser");
+      await samp.connect();
+      await samp.sendTable(links.table.url, links.table.name);
+      for (const s of links.spectra) await samp.sendSpectrum(s.url, s.name);
+      await samp.disconnect();
+      outcome.sent = links.spectra.length;
+      const more = links.more ? ` (${links.more} more files not sent)` : "";
+      statusEl.textContent = `SAMP: sent the visible data and ${links.spectra.length} spectra${more}`;
+    } catch (e) {
+      outcome.error = String(e.message || e);
+      statusEl.textContent = `SAMP: ${outcome.error} — is a SAMP hub running (TOPCAT, Aladin)?`;
+    } finally {
+      sampButton.disabled = false;
+    }
+  });
   window.addEventListener("keydown", (e) => {
     if (e.target.tagName === "INPUT") return;
     if (e.key === "h") send({ type: "home" });

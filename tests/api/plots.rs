@@ -33,13 +33,13 @@ fn wide_csv(n: usize, len: usize) -> String {
 }
 
 /// Opens a plot of `query` and returns its page URL.
-async fn open(app: &TestApp, user: &User, query: &str) -> String {
+pub(crate) async fn open(app: &TestApp, user: &User, query: &str) -> String {
     let response = app.get(user, &format!("/plots/new?{query}")).send().await.unwrap();
     assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
     location(&response)
 }
 
-async fn connect(app: &TestApp, user: &User, page: &str) -> Result<Socket, tungstenite::Error> {
+pub(crate) async fn connect(app: &TestApp, user: &User, page: &str) -> Result<Socket, tungstenite::Error> {
     let url = format!("{}/ws", page.replacen("http://", "ws://", 1));
     let mut request = url.into_client_request().unwrap();
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user.name, user.password));
@@ -48,16 +48,16 @@ async fn connect(app: &TestApp, user: &User, page: &str) -> Result<Socket, tungs
     tokio_tungstenite::connect_async(request).await.map(|(s, _)| s)
 }
 
-async fn send(ws: &mut Socket, msg: Value) {
+pub(crate) async fn send(ws: &mut Socket, msg: Value) {
     ws.send(Message::text(msg.to_string())).await.unwrap();
 }
 
-async fn next(ws: &mut Socket) -> Message {
+pub(crate) async fn next(ws: &mut Socket) -> Message {
     tokio::time::timeout(Duration::from_secs(20), ws.next()).await.expect("a message in time").unwrap().unwrap()
 }
 
 /// The next JSON text message of type `kind`, skipping others.
-async fn next_json(ws: &mut Socket, kind: &str) -> Value {
+pub(crate) async fn next_json(ws: &mut Socket, kind: &str) -> Value {
     loop {
         if let Message::Text(t) = next(ws).await {
             let v: Value = serde_json::from_str(&t).unwrap();
@@ -69,7 +69,7 @@ async fn next_json(ws: &mut Socket, kind: &str) -> Value {
 }
 
 /// The next frame: its metadata and PNG; acks it.
-async fn frame(ws: &mut Socket) -> (Value, Vec<u8>) {
+pub(crate) async fn frame(ws: &mut Socket) -> (Value, Vec<u8>) {
     let meta = next_json(ws, "frame").await;
     let Message::Binary(png) = next(ws).await else { panic!("frame metadata must be followed by the PNG") };
     assert!(png.starts_with(b"\x89PNG"), "frames are PNG");

@@ -179,3 +179,61 @@ fn settings_mistakes_stop_the_server_with_a_message_naming_the_key() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("database.url must start with"));
 }
+
+/// POSTs the login form; returns the `name=value` cookie pair.
+async fn log_in(server: &Server, user: &User) -> String {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let form = [("user", user.name.as_str()), ("password", user.password.as_str()), ("next", "/")];
+    let response = client.post(format!("{}/login", server.base)).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+async fn files_with_cookie(server: &Server, cookie: &str) -> u16 {
+    let r = server.client.get(format!("{}/api/files/", server.base)).header("Cookie", cookie).send().await.unwrap();
+    r.status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_logins_survive_a_restart_and_end_at_logout_or_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = test_database(dir.path()).await;
+    add_user(dir.path(), &database, "alice", "alice-password");
+    let port = free_port();
+    let alice = User { name: "alice".into(), password: "alice-password".into() };
+
+    let server = Server::start(dir.path(), &database, port, &[]).await;
+    let cookie = log_in(&server, &alice).await;
+    let other = log_in(&server, &alice).await;
+    assert_eq!(files_with_cookie(&server, &cookie).await, 200);
+    server.kill();
+
+    let server = Server::start(dir.path(), &database, port, &[]).await;
+    assert_eq!(files_with_cookie(&server, &cookie).await, 200, "the login survived the restart");
+    assert_eq!(files_with_cookie(&server, "vocloud_session=vs_unknown").await, 401, "an unknown cookie");
+    // A page sends a browser with a dead cookie to the login form.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = client
+        .get(format!("{}/plots/0123456789abcdef", server.base))
+        .header("Cookie", "vocloud_session=vs_unknown")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303);
+    assert!(crate::helpers::location(&page).starts_with("/login"), "{:?}", page.headers());
+    // Logout ends that session only, and clears the cookie.
+    let out = client.post(format!("{}/logout", server.base)).header("Cookie", &cookie).send().await.unwrap();
+    assert_eq!(out.status(), 303);
+    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(files_with_cookie(&server, &cookie).await, 401, "logged out");
+    assert_eq!(files_with_cookie(&server, &other).await, 200, "the other browser stays logged in");
+    server.kill();
+
+    // Sessions expire: one-second logins, checked after two seconds.
+    let server = Server::start(dir.path(), &database, port, &[("VOCLOUD_HTTP__LOGIN_SECONDS", "1")]).await;
+    let short = log_in(&server, &alice).await;
+    assert_eq!(files_with_cookie(&server, &short).await, 200);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(files_with_cookie(&server, &short).await, 401, "expired");
+}

@@ -148,6 +148,33 @@ async function settled(page) {
     ok(widths[0] > 0 && widths[0] !== widths[1], `page text renders (${widths[0].toFixed(1)} px vs monospace ${widths[1].toFixed(1)} px)`);
     await page.screenshot({ path: `${outDir}/04-home.png` });
     await canvas.screenshot({ path: `${outDir}/05-canvas.png` });
+
+    // Send through SAMP: narrow the view (the whole set is too many samples for one table),
+    // press the button; with no hub running the page reports that, but the signed links it got
+    // must fetch without any cookie: the visible data as a VOTable, the plotted FITS file.
+    ok(await page.isVisible("#samp"), "the Send through SAMP button is on the page");
+    await page.fill('#range input[name="x0"]', "6500");
+    await page.fill('#range input[name="x1"]', "6520");
+    const narrowed = await act(page, () => page.press('#range input[name="x1"]', "Enter"));
+    ok(narrowed.view.x0 === 6500 && narrowed.view.x1 === 6520, "typed x range applied");
+    await page.click("#samp");
+    await page.waitForFunction(() => window.plotSamp && (window.plotSamp.error || window.plotSamp.sent !== null), null, { polling: 50, timeout: 30000 });
+    const samp = await page.evaluate(() => window.plotSamp);
+    ok(samp.links && samp.links.table && samp.links.spectra.length === 1, `signed links: ${JSON.stringify(samp.links)}`);
+    console.log(`SAMP outcome: ${samp.error || "sent " + samp.sent}`);
+    ok(samp.sent === 1 || /SAMP hub/.test(samp.error || ""), "samp-web.js loaded and the hub was tried");
+    const table = await fetch(samp.links.table.url); // Node's fetch: no cookie, no password
+    const text = await table.text();
+    const rows = (text.match(/<TR>/g) || []).length;
+    ok(table.status === 200 && text.includes("<VOTABLE") && rows > 1000, `visible-data VOTable fetches without a cookie (${rows} rows)`);
+    const file = await fetch(samp.links.spectra[0].url);
+    const body = Buffer.from(await file.arrayBuffer());
+    const name = samp.links.spectra[0].name;
+    const fitsOk = !/\.fits?$/i.test(name) || body.subarray(0, 6).toString() === "SIMPLE";
+    ok(file.status === 200 && body.length > 0 && fitsOk, `plotted file fetches without a cookie (${name}, ${body.length} B)`);
+    const forged = await fetch(samp.links.spectra[0].url.replace(/\/shared\/(\d+)\//, (m, e) => `/shared/${Number(e) + 60}/`));
+    ok(forged.status === 403, "a link with a changed expiry is refused (403)");
+    results.samp = { error: samp.error, rows };
     results.frames = await page.evaluate(() => window.plotState.frames);
     console.log(JSON.stringify(results));
   } finally {

@@ -140,7 +140,10 @@ fn check_spectrum(s: &RawSpectrum) -> Result<(), String> {
 // ---------------------------------------------------------------------------------------------
 // FITS
 
-fn read_fits(path: &Path, name: &str) -> Result<Vec<RawSpectrum>, String> {
+/// Spectra of a FITS file (first 1-D/2-D image, else first table with wavelength and flux
+/// columns), unchecked: NaN fluxes are kept (the plot service reads through here and shows
+/// gaps; [`read_file`] checks for the SOM).
+pub fn read_fits(path: &Path, name: &str) -> Result<Vec<RawSpectrum>, String> {
     let mut file = FitsFile::open(path).map_err(|e| format!("not a readable FITS file ({e})"))?;
     let count = file.num_hdus().map_err(|e| e.to_string())?;
     for index in 0..count {

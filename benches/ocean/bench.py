@@ -296,7 +296,8 @@ def main():
     p.add_argument("--cases", default=",".join(CASES))
     args = p.parse_args()
     data_dir, files, clim = generate(args.days)
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if not os.environ.get("OCEAN_BENCH_NO_BUILD"):
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     print(f"machine: {os.cpu_count()} cores; {args.days} files", flush=True)
     cases = args.cases.split(",")
     vc = Vocloud(data_dir, files, clim)

@@ -11,12 +11,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::Request;
 use super::dataset::{self, Dataset};
-use super::read::{Scratch, fold_files, read_step};
+use super::read::{Buffers, StepReader, fold_files};
 use super::series::{Mean, Row, Series};
 use super::stats::Partial;
 use super::time::iso_utc;
-use super::{Request, cf};
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType};
 
 pub struct OceanDda;
@@ -130,14 +130,15 @@ fn doy_index(clim: &Dataset) -> Vec<(u32, usize)> {
 }
 
 /// Per-thread state: the rows so far and the last climatology step read (cached, because
-/// consecutive days often share a 5-day climatology step).
+/// consecutive days often share a 5-day climatology step), with a reader of its file.
 #[derive(Default)]
 struct Acc {
     /// (data time, statistics of the differences).
     rows: Vec<(i64, Partial)>,
     clim_step: Option<usize>,
     clim: Vec<f64>,
-    scratch: Scratch,
+    reader: Option<(usize, StepReader)>,
+    buffers: Buffers,
 }
 
 impl Acc {
@@ -147,8 +148,13 @@ impl Acc {
         }
         let s = &clim.steps[step];
         let info = &clim.files[s.file];
-        let file = cf::open(&info.path, &info.name)?;
-        read_step(&file, info, s.index, sel, &mut self.scratch, &mut self.clim)?;
+        if self.reader.as_ref().is_none_or(|(file, _)| *file != s.file) {
+            // Plan every step of this climatology file at once: a thread walks through them.
+            let steps: Vec<usize> = clim.steps.iter().filter(|c| c.file == s.file).map(|c| c.index).collect();
+            self.reader = Some((s.file, StepReader::open(info, sel, &steps)?));
+        }
+        let (_, reader) = self.reader.as_ref().expect("just set");
+        reader.read(info, s.index, sel, &mut self.buffers, &mut self.clim)?;
         self.clim_step = Some(step);
         Ok(())
     }

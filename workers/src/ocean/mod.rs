@@ -11,6 +11,7 @@
 //! - [`dataset`]: finding files (folder/glob) in the user's storage, time steps in order.
 //! - [`select`]: the bbox (antimeridian-aware) and the hyperslabs it selects.
 //! - [`read`]: streaming the hyperslabs step by step, files in parallel.
+//! - [`chunks`]: reading and inflating netCDF-4 chunks outside the netCDF library's lock.
 //! - [`stats`]: mergeable partial statistics (the unit for splitting a job across workers).
 //! - [`lowpass`]: SDAP's Butterworth `filtfilt` low-pass variants.
 //! - [`series`]: time series outputs (SDAP JSON, CSV, VOTable).
@@ -18,6 +19,7 @@
 //! - [`render`]: PNG maps with a colour bar.
 
 pub mod cf;
+pub mod chunks;
 pub mod dataset;
 pub mod dda;
 pub mod lowpass;

@@ -40,11 +40,11 @@ impl PixelSums {
 
     fn add(&mut self, stamp: &Stamp, values: &[f64]) {
         self.widen(Some((stamp.clone(), stamp.clone())));
+        // Branch-free (adding 0.0 leaves a sum unchanged), so the loop vectorises.
         for ((s, c), &v) in self.sum.iter_mut().zip(self.count.iter_mut()).zip(values) {
-            if !v.is_nan() {
-                *s += v;
-                *c += 1;
-            }
+            let valid = !v.is_nan();
+            *s += if valid { v } else { 0.0 };
+            *c += valid as u32;
         }
     }
 

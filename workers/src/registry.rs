@@ -20,6 +20,8 @@ pub trait DynKind: Send + Sync {
     fn run(&self, params: &Map<String, Value>, ctx: &JobContext) -> Result<Outputs, Failure>;
     /// What a run with these parameters needs.
     fn resources(&self, params: &Map<String, Value>) -> Resources;
+    /// [`Kind::check_inputs`] on validated parameters and the owner's storage folder.
+    fn check_inputs(&self, params: &Map<String, Value>, user_dir: &std::path::Path) -> Result<(), ParamError>;
 }
 
 struct Erased<K>(std::marker::PhantomData<K>);
@@ -57,6 +59,11 @@ impl<K: Kind> DynKind for Erased<K> {
 
     fn resources(&self, params: &Map<String, Value>) -> Resources {
         Self::typed(params).map(|p| K::resources(&p)).unwrap_or_default()
+    }
+
+    fn check_inputs(&self, params: &Map<String, Value>, user_dir: &std::path::Path) -> Result<(), ParamError> {
+        let typed = Self::typed(params).map_err(|reason| ParamError::Invalid { name: K::NAME.into(), reason })?;
+        K::check_inputs(&typed, user_dir)
     }
 }
 

@@ -5,8 +5,10 @@
 //! of year (a 365/366-step file, or 5-day means). Each data step takes the climatology step with
 //! the largest day of year not after its own (SDAP's step look-up: no interpolation, no wrap to
 //! December; a data step before the first climatology day is skipped). A pixel counts when both
-//! values are valid. Per day: `mean` (plain, as SDAP), `mean_coslat`, `std` (population), `cnt`,
-//! `min`, `max`; `time` is midnight UTC of the data date.
+//! values are valid. Per day: `mean` (cos-latitude weighted, the same contract as the time
+//! series; SDAP's DDA reports the plain mean, here `mean_plain`), `mean_plain`, `std`
+//! (population, about the plain mean, = SDAP for one tile), `cnt`, `min`, `max`; `time` is
+//! midnight UTC of the data date.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -14,7 +16,7 @@ use serde_json::json;
 use super::Request;
 use super::dataset::{self, Dataset};
 use super::read::{Buffers, StepReader, fold_files};
-use super::series::{Mean, Row, Series};
+use super::series::{Band, Row, Series};
 use super::stats::Partial;
 use super::time::iso_utc;
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType};
@@ -49,6 +51,12 @@ impl Kind for OceanDda {
 
     fn check(params: &DdaParams) -> Result<(), ParamError> {
         params.request.check()
+    }
+
+    fn check_inputs(params: &DdaParams, user_dir: &std::path::Path) -> Result<(), ParamError> {
+        params.request.check_inputs(user_dir)?;
+        super::check_dataset("climatology", &params.climatology, user_dir)?;
+        Ok(())
     }
 
     fn run(params: DdaParams, ctx: &JobContext) -> Result<Outputs, Failure> {
@@ -106,7 +114,7 @@ impl Kind for OceanDda {
             bbox: opened.bbox,
             start,
             end,
-            mean: Mean::Plain,
+            band: Band::Std,
             extra_meta: vec![("climatology", json!(params.climatology))],
         };
         let results = series.write(ctx, &rows)?;

@@ -99,6 +99,11 @@ impl Request {
         self.times().map(|_| ())
     }
 
+    /// At job creation: the dataset must match netCDF files in the user's storage.
+    pub fn check_inputs(&self, user_dir: &std::path::Path) -> Result<(), ParamError> {
+        check_dataset("dataset", &self.dataset, user_dir)
+    }
+
     /// Finds the files, describes the first one (grid, units) and selects the box. The other
     /// files are described while they are read ([`read::fold_files`]), so each is opened once.
     pub fn open(&self, ctx: &JobContext) -> Result<Opened, Failure> {
@@ -136,6 +141,12 @@ impl Request {
         }
         Ok((opened, ds))
     }
+}
+
+/// Refuses a dataset parameter (folder, file or glob) that matches no netCDF file, or that
+/// leaves the user's storage; the message is the same the run would end with.
+pub fn check_dataset(name: &str, dataset: &str, user_dir: &std::path::Path) -> Result<(), ParamError> {
+    dataset::discover(user_dir, dataset).map(|_| ()).map_err(|e| ParamError::invalid(name, e))
 }
 
 /// A dataset opened for a request.

@@ -10,6 +10,7 @@
 //! falls back to `nc_get_vara` for anything else (netCDF-3, contiguous, other filters).
 //! `benches/ocean/` measures both (`VOCLOUD_OCEAN_DIRECT=0` forces libnetcdf).
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
@@ -126,16 +127,16 @@ fn direct_enabled() -> bool {
 
 impl StepReader {
     /// A reader for `steps` (indices along the file's time axis) of the described file. `file`
-    /// is the handle `info` was described from; it is closed first when chunks are read
-    /// directly, so libhdf5 never has the file open twice.
+    /// is the handle `info` was described from.
     pub fn new(file: netcdf::File, info: &FileInfo, sel: &Selection, steps: &[usize]) -> Result<StepReader, String> {
         if !direct_enabled() {
             return Ok(StepReader::Netcdf(file));
         }
-        drop(file);
+        // libhdf5 opens the file a second time while libnetcdf holds it (it shares the open
+        // file and its metadata cache); the netCDF handle is closed once the chunks are located.
         match Direct::plan(info, sel, steps) {
             Some(direct) => Ok(StepReader::Direct(direct)),
-            None => Ok(StepReader::Netcdf(cf::open(&info.path, &info.name)?)),
+            None => Ok(StepReader::Netcdf(file)),
         }
     }
 
@@ -161,10 +162,11 @@ impl StepReader {
     }
 }
 
-/// The steps of `ds` grouped by file, each group in time order: (file index, step indices).
-fn by_file(ds: &Dataset) -> Vec<(usize, Vec<usize>)> {
+/// The steps `range` of `ds` grouped by file, each group in time order: (file index, step
+/// indices).
+fn by_file(ds: &Dataset, range: Range<usize>) -> Vec<(usize, Vec<usize>)> {
     let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
-    for (i, step) in ds.steps.iter().enumerate() {
+    for (i, step) in ds.steps.iter().enumerate().take(range.end).skip(range.start) {
         match groups.iter_mut().find(|(f, _)| *f == step.file) {
             Some((_, steps)) => steps.push(i),
             None => groups.push((step.file, vec![i])),
@@ -173,10 +175,11 @@ fn by_file(ds: &Dataset) -> Vec<(usize, Vec<usize>)> {
     groups
 }
 
-/// Runs `visit(acc, step number, step, values)` on every selected step, files in parallel,
-/// folding into per-thread accumulators made by `init` and merged by `merge`.
+/// Runs `visit(acc, step number, step, values)` on the steps `range` of `ds`, files in
+/// parallel, folding into per-thread accumulators made by `init` and merged by `merge`.
 pub fn fold_steps<A: Send>(
     ds: &Dataset,
+    range: Range<usize>,
     sel: &Selection,
     ctx: &JobContext,
     what: &str,
@@ -186,7 +189,8 @@ pub fn fold_steps<A: Send>(
 ) -> Result<A, Failure> {
     let done = AtomicUsize::new(0);
     let total = ds.steps.len().max(1);
-    by_file(ds)
+    let before = range.start;
+    by_file(ds, range)
         .into_par_iter()
         .try_fold(&init, |mut acc, (file_index, steps)| {
             let info = &ds.files[file_index];
@@ -198,7 +202,7 @@ pub fn fold_steps<A: Send>(
                 let step = &ds.steps[i];
                 reader.read(info, step.index, sel, &mut buffers, &mut values).map_err(Failure::Fatal)?;
                 visit(&mut acc, i, step, &values).map_err(Failure::Fatal)?;
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                let n = before + done.fetch_add(1, Ordering::Relaxed) + 1;
                 if n.is_multiple_of(16) || n == total {
                     ctx.progress(n as f64 / total as f64, format!("{what}: {n}/{total} time steps"));
                 }
@@ -211,6 +215,7 @@ pub fn fold_steps<A: Send>(
 /// Like [`fold_steps`] with one result per step, returned in time order.
 pub fn map_steps<T: Send>(
     ds: &Dataset,
+    range: Range<usize>,
     sel: &Selection,
     ctx: &JobContext,
     what: &str,
@@ -218,6 +223,7 @@ pub fn map_steps<T: Send>(
 ) -> Result<Vec<T>, Failure> {
     let mut pairs = fold_steps(
         ds,
+        range,
         sel,
         ctx,
         what,

@@ -85,6 +85,11 @@ impl Kind for OceanTimeavg {
         params.request.check()
     }
 
+    fn check_inputs(params: &TimeavgParams, user_dir: &std::path::Path) -> Result<(), ParamError> {
+        params.request.check_inputs(user_dir)?;
+        Ok(())
+    }
+
     fn run(params: TimeavgParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         let req = &params.request;
         let opened = req.open(ctx)?;

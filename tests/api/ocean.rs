@@ -272,7 +272,8 @@ async fn bad_ocean_inputs_are_refused_or_end_in_error_naming_the_file() {
     assert_eq!(response.status(), 400, "end before start");
 
     // Datasets that match no netCDF file are refused at creation, naming the parameter.
-    let refused: [(&str, &[(&str, &str)], &str); 5] = [
+    type Form<'a> = &'a [(&'a str, &'a str)];
+    let refused: [(&str, Form, &str); 5] = [
         ("ocean-timeseries", &[("dataset", "ocean/nothing_here")], "does not exist in your storage"),
         ("ocean-timeavg", &[("dataset", "ocean/sst/*.nc4")], "no netCDF files found"),
         ("ocean-subset", &[("dataset", "../other/sst")], "inside your storage"),

@@ -178,8 +178,7 @@ fn by_file(ds: &Dataset, range: Range<usize>) -> Vec<(usize, Vec<usize>)> {
 /// Runs `visit(acc, step number, step, values)` on the steps `range` of `ds`, files in
 /// parallel, folding into per-thread accumulators made by `init` and merged by `merge`.
 pub fn fold_steps<A: Send>(
-    ds: &Dataset,
-    range: Range<usize>,
+    (ds, range): (&Dataset, Range<usize>),
     sel: &Selection,
     ctx: &JobContext,
     what: &str,
@@ -222,8 +221,7 @@ pub fn map_steps<T: Send>(
     f: impl Fn(usize, &Step, &[f64]) -> Result<T, String> + Sync + Send,
 ) -> Result<Vec<T>, Failure> {
     let mut pairs = fold_steps(
-        ds,
-        range,
+        (ds, range),
         sel,
         ctx,
         what,

@@ -178,6 +178,8 @@ impl JobService {
                 )));
             }
         }
+        let user_dir = self.storage().user_dir(&caller.name).context("opening user storage")?;
+        kind.check_inputs(&parameters, &user_dir)?;
         Ok(parameters)
     }
 

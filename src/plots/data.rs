@@ -136,6 +136,8 @@ const BLOCK_MIN_SERIES: usize = 64;
 /// A collection of series with its data extent.
 pub struct Dataset {
     pub title: String,
+    /// Axis titles (x, y): wavelength/flux for spectra, time/value for time series tables.
+    pub axes: (String, String),
     pub series: Vec<Series>,
     /// The series sample-major, when they all share one grid and are many.
     pub block: Option<Block>,
@@ -186,7 +188,16 @@ impl Dataset {
         }
         let block = build_block(&series);
         bytes += block.as_ref().map_or(0, |b| b.y.len() * 4);
-        Dataset { title, series, block, extent: (x0, x1, y0, y1), min_positive: (px, py), bytes, points }
+        Dataset {
+            title,
+            axes: ("wavelength".into(), "flux".into()),
+            series,
+            block,
+            extent: (x0, x1, y0, y1),
+            min_positive: (px, py),
+            bytes,
+            points,
+        }
     }
 }
 

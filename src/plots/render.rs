@@ -247,7 +247,7 @@ pub fn render(data: &Dataset, view: &View, spec: &FrameSpec) -> Frame {
     }
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
-        draw_axes(&root, view, plot, spec.scale);
+        draw_axes(&root, view, plot, spec.scale, (&data.axes.0, &data.axes.1));
         if density {
             draw_colour_bar(&root, plot, spec.scale, max_count);
         }
@@ -679,7 +679,13 @@ fn draw_grid<DB: DrawingBackend>(root: &DrawingArea<DB, plotters::coord::Shift>,
     }
 }
 
-fn draw_axes<DB: DrawingBackend>(root: &DrawingArea<DB, plotters::coord::Shift>, view: &View, p: PlotRect, s: f64) {
+fn draw_axes<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    view: &View,
+    p: PlotRect,
+    s: f64,
+    (x_title, y_title): (&str, &str),
+) {
     let black = RGBColor(30, 30, 30);
     let font = ("sans-serif", 12.0 * s).into_font().color(&black);
     let (l, t, r, b) = (p.left as i32, p.top as i32, (p.left + p.width) as i32, (p.top + p.height) as i32);
@@ -700,11 +706,11 @@ fn draw_axes<DB: DrawingBackend>(root: &DrawingArea<DB, plotters::coord::Shift>,
     }
     let axis_font = ("sans-serif", 13.0 * s).into_font().color(&black);
     let style = axis_font.clone().pos(Pos::new(HPos::Center, VPos::Bottom));
-    let xl = if view.xlog { "wavelength (log)" } else { "wavelength" };
-    let _ = root.draw_text(xl, &style, ((l + r) / 2, b + (42.0 * s) as i32));
-    let yl = if view.ylog { "flux (log)" } else { "flux" };
+    let xl = if view.xlog { format!("{x_title} (log)") } else { x_title.to_string() };
+    let _ = root.draw_text(&xl, &style, ((l + r) / 2, b + (42.0 * s) as i32));
+    let yl = if view.ylog { format!("{y_title} (log)") } else { y_title.to_string() };
     let style = axis_font.pos(Pos::new(HPos::Left, VPos::Top));
-    let _ = root.draw_text(yl, &style, ((4.0 * s) as i32, t));
+    let _ = root.draw_text(&yl, &style, ((4.0 * s) as i32, t));
 }
 
 fn draw_colour_bar<DB: DrawingBackend>(root: &DrawingArea<DB, plotters::coord::Shift>, p: PlotRect, s: f64, max: u32) {
@@ -775,7 +781,7 @@ pub fn render_svg(data: &Dataset, view: &View, spec: &FrameSpec) -> String {
                 let _ = root.draw(&PathElement::new(points, RGBColor(r, g, b)));
             }
         }
-        draw_axes(&root, view, plot, spec.scale);
+        draw_axes(&root, view, plot, spec.scale, (&data.axes.0, &data.axes.1));
         let _ = root.present();
     }
     if let Some(at) = svg.rfind("</svg>").filter(|_| !image_tag.is_empty()) {

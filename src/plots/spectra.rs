@@ -81,7 +81,12 @@ pub fn load(
     if series.is_empty() {
         return Err(LoadError::Bad("the selection contains no spectra (CSV, VOTable or FITS files)".into()));
     }
-    Ok(Dataset::new(title, series))
+    let time_series = series.iter().all(|s| s.name.contains(TIME_COLUMN_MARK));
+    let mut data = Dataset::new(title, series);
+    if time_series {
+        data.axes = ("time (s since 1970-01-01 UTC)".into(), "value".into());
+    }
+    Ok(data)
 }
 
 /// Spectrum `row` (0-based) of one file as (name, wavelengths, fluxes): what a signed link with
@@ -203,6 +208,12 @@ fn table_spectra(text: &str, stem: &str) -> Result<Vec<Raw>, String> {
         None
     };
     let ncol = head.len();
+    if named.is_none()
+        && let Some(xi) = find(&["time"])
+        && let Some(out) = time_columns(&lower, xi, &rows, stem)
+    {
+        return Ok(out);
+    }
     if let Some((xi, yi)) = named.or((ncol == 2).then_some((0, 1))) {
         let (mut x, mut y) = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
         for (k, row) in rows.iter().enumerate() {
@@ -218,6 +229,30 @@ fn table_spectra(text: &str, stem: &str) -> Result<Vec<Raw>, String> {
         return Ok(vec![(stem.to_string(), x, y)]);
     }
     wide_csv(&head, is_header, &rows, stem)
+}
+
+/// Marks series read by [`time_columns`] (`<file>: <column> vs time`), so the plot titles its
+/// axes for time.
+const TIME_COLUMN_MARK: &str = " vs time";
+
+/// A time series table (such as the ocean kinds' `timeseries.csv`): a `time` column (epoch
+/// seconds) and other columns; every column that is numeric in all rows becomes a series,
+/// named after it. Columns of text (an ISO time) are skipped. `None` when no column qualifies.
+fn time_columns(lower: &[String], xi: usize, rows: &[Vec<&str>], stem: &str) -> Option<Vec<Raw>> {
+    let column = |i: usize| rows.iter().map(|r| r.get(i).and_then(|c| number(c))).collect::<Option<Vec<f64>>>();
+    let x = column(xi)?;
+    let out: Vec<Raw> = (0..lower.len())
+        .filter(|&i| i != xi)
+        .filter_map(|i| {
+            let y = column(i)?;
+            Some((
+                format!("{stem}: {}{TIME_COLUMN_MARK}", lower[i]),
+                x.clone(),
+                y.into_iter().map(|v| v as f32).collect(),
+            ))
+        })
+        .collect();
+    (!out.is_empty()).then_some(out)
 }
 
 fn wide_csv(head: &[&str], is_header: bool, rows: &[Vec<&str>], stem: &str) -> Result<Vec<Raw>, String> {
@@ -385,6 +420,16 @@ mod tests {
         );
         let d = load("t".into(), &[vot], None, 1 << 20, 10).unwrap();
         assert_eq!((&*d.series[0].x, &d.series[0].y[..]), (&[5000.0, 5001.0][..], &[1.5f32, 2.5][..]));
+        let ts = write(
+            dir.path(),
+            "ts.csv",
+            "time,iso_time,cnt,mean\n86400,1970-01-02T00:00:00+0000,5,300.5\n0,1970-01-01T00:00:00+0000,4,301\n",
+        );
+        let d = load("t".into(), &[ts], None, 1 << 20, 10).unwrap();
+        assert_eq!(d.series.len(), 2, "cnt and mean; the ISO column is text");
+        assert_eq!((d.series[1].name.as_str(), &*d.series[1].x), ("ts: mean vs time", &[0.0, 86400.0][..]));
+        assert_eq!(d.series[1].y, vec![301.0, 300.5]);
+        assert_eq!(d.axes.0, "time (s since 1970-01-01 UTC)");
         let bad = write(dir.path(), "c.csv", "1,2\n3,oops\n");
         let e = load("t".into(), &[bad], None, 1 << 20, 10).err().expect("a bad row is an error").to_string();
         assert!(e.contains("'c.csv'") && e.contains("row 2"), "{e}");

@@ -141,6 +141,14 @@ async fn ocean_kinds_match_xarray_on_third_party_netcdf() {
     assert_eq!(csv.lines().count(), 1 + reference["ts_antimeridian"].as_array().unwrap().len());
     let vot = result(&app, &user, &url, "timeseries.vot").await.text().await.unwrap();
     assert!(vot.contains("<FIELD name=\"mean_plain\"") && vot.contains("nrows=\"6\""), "{vot}");
+    let png = result(&app, &user, &url, "timeseries.png").await.bytes().await.unwrap();
+    assert_eq!(&png[1..4], b"PNG", "the plot of the series");
+    // The CSV and VOTable series open in the interactive plotter.
+    let id = url.rsplit('/').next().unwrap();
+    for name in ["timeseries.csv", "timeseries.vot"] {
+        let r = app.get(&user, &format!("/plots/new?job={id}&result={name}")).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{name} opens a plot: {}", r.text().await.unwrap());
+    }
 
     // Across the data's own 0/360 seam, a glob, and a time window given in ISO and epoch seconds.
     let url = completed(
@@ -174,6 +182,8 @@ async fn ocean_kinds_match_xarray_on_third_party_netcdf() {
     .await;
     let json: Value = result(&app, &user, &url, "timeseries.json").await.json().await.unwrap();
     assert_series("dda", &json, reference["dda"].as_array().unwrap());
+    let png = result(&app, &user, &url, "timeseries.png").await.bytes().await.unwrap();
+    assert_eq!(&png[1..4], b"PNG", "the DDA plot");
 
     // Time-average map: netCDF checked pixel by pixel by xarray, plus a PNG.
     let url = completed(
@@ -208,6 +218,7 @@ async fn ocean_kinds_match_xarray_on_third_party_netcdf() {
     assert_close("subset sum", &Value::from(values.iter().sum::<f64>()), &want["sum"], 1e-6);
     assert_eq!(values.iter().cloned().fold(f64::INFINITY, f64::min), want["min"].as_f64().unwrap());
     assert!(csv.contains(",2024-03-01T12:00:00Z,"), "noleap times decoded: {}", &csv[..300.min(csv.len())]);
+    // The streamed VOTable and netCDF hold the same points, in the same order, as the CSV.
     for format in ["votable", "netcdf"] {
         let url = completed(
             &app,
@@ -218,7 +229,13 @@ async fn ocean_kinds_match_xarray_on_third_party_netcdf() {
         .await;
         let name = if format == "votable" { "subset.vot" } else { "subset.nc" };
         let bytes = result(&app, &user, &url, name).await.bytes().await.unwrap();
-        assert!(bytes.len() > 100, "{name}");
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let csv_path = dir.path().join("subset.csv");
+        std::fs::write(&csv_path, &csv).unwrap();
+        let (p, c) = (path.to_str().unwrap().to_string(), csv_path.to_str().unwrap().to_string());
+        let out = tokio::task::spawn_blocking(move || run_python(&["check-subset", &p, &c])).await.unwrap();
+        assert!(out.contains("subset ok"), "{name}: {out}");
     }
 
     // Maps of every step of the curvilinear dataset, named for animation.
@@ -254,14 +271,36 @@ async fn bad_ocean_inputs_are_refused_or_end_in_error_naming_the_file() {
         .unwrap();
     assert_eq!(response.status(), 400, "end before start");
 
-    let cases: [(&[(&str, &str)], &str); 5] = [
+    // Datasets that match no netCDF file are refused at creation, naming the parameter.
+    type Form<'a> = &'a [(&'a str, &'a str)];
+    let refused: [(&str, Form, &str); 5] = [
+        ("ocean-timeseries", &[("dataset", "ocean/nothing_here")], "does not exist in your storage"),
+        ("ocean-timeavg", &[("dataset", "ocean/sst/*.nc4")], "no netCDF files found"),
+        ("ocean-subset", &[("dataset", "../other/sst")], "inside your storage"),
+        ("ocean-dda", &[("dataset", "ocean/sst"), ("climatology", "ocean/no_clim")], "climatology"),
+        (
+            "ocean-timeseries",
+            &[("dataset", "ocean/sst"), ("seasonal_climatology", "ocean/empty")],
+            "seasonal_climatology",
+        ),
+    ];
+    app.upload(&user, "ocean/empty/readme.txt", b"no netCDF here".to_vec()).await;
+    for (kind, form, message) in refused {
+        let mut form = form.to_vec();
+        form.push(("variable", "analysed_sst"));
+        let response = app.post(&user, &format!("/uws/{kind}"), &form).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{kind} {form:?}");
+        let text = response.text().await.unwrap();
+        assert!(text.contains(message), "{kind} {form:?}: '{text}' lacks '{message}'");
+    }
+
+    let cases: [(&[(&str, &str)], &str); 4] = [
         (&[("dataset", "ocean/bad/garbage.nc"), ("variable", "analysed_sst")], "garbage.nc: not a readable netCDF"),
         (
             &[("dataset", "ocean/bad/no_time.nc"), ("variable", "analysed_sst")],
             "no_time.nc: variable 'analysed_sst' has dimensions",
         ),
         (&[("dataset", "ocean/sst"), ("variable", "chlorophyll")], "has no variable 'chlorophyll'"),
-        (&[("dataset", "../other/sst"), ("variable", "analysed_sst")], "inside your storage"),
         (&[("dataset", "ocean/sst"), ("variable", "analysed_sst"), ("start", "2030-01-01")], "no time step"),
     ];
     for (form, message) in cases {

@@ -2,6 +2,7 @@
 
     fixtures.py make DIR    writes the netCDF fixtures under DIR and DIR/reference.json
     fixtures.py check-timeavg RESULT.nc DIR   compares vocloud's time-average map with xarray
+    fixtures.py check-subset RESULT CSV       the VOTable/netCDF subset holds the CSV's points, in order
 
 The references are computed with xarray (default CF decoding: _FillValue masked, packed int16
 unpacked as raw * scale_factor + add_offset in float64), plus the valid_min/valid_max mask that
@@ -225,7 +226,7 @@ def dda(out_dir, steps, bbox):
         lat2, lon2 = xr.broadcast(da.lat, da.lon)
         s = stats(np.where(in_box(lat2.values, lon2.values, bbox), diff, np.nan), lat2.values)
         if s:
-            s["mean_coslat"], s["mean"] = s["mean"], s["mean_plain"]  # DDA's mean is plain
+            s["mean_coslat"] = s["mean"]  # vocloud's DDA `mean` is weighted too (SDAP's: mean_plain)
             out.append(dict(s, time=t // 86400 * 86400))
     return out
 
@@ -284,10 +285,32 @@ def check_timeavg(result, out_dir):
     print("timeavg ok", int(want_cnt.sum()), float(np.nanmax(diff)))
 
 
+def check_subset(result, csv_path):
+    """A streamed subset (VOTable via astropy-free XML parsing, or netCDF via xarray) equals the CSV."""
+    import csv as csvlib
+    with open(csv_path) as f:
+        rows = list(csvlib.reader(f))[1:]
+    want = [(float(r[0]), float(r[1]), r[2], float(r[3])) for r in rows]
+    if result.endswith(".nc"):
+        ds = xr.open_dataset(result, decode_times=False)
+        iso = [np.datetime_as_string(np.datetime64(int(t), "s")) + "Z" for t in ds.time.values]
+        got = list(zip(ds.lon.values.tolist(), ds.lat.values.tolist(), iso, ds.sst.values.tolist()))
+    else:
+        import xml.etree.ElementTree as ET
+        ns = {"v": "http://www.ivoa.net/xml/VOTable/v1.3"}
+        trs = ET.parse(result).getroot().findall(".//v:TR", ns)
+        got = [tuple(f(td.text) for f, td in zip((float, float, str, float), tr.findall("v:TD", ns))) for tr in trs]
+    assert len(got) == len(want) > 0, (len(got), len(want))
+    assert got == want, next((g, w) for g, w in zip(got, want) if g != w)
+    print("subset ok", len(got))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2])
     elif sys.argv[1] == "check-timeavg":
         check_timeavg(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "check-subset":
+        check_subset(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)

@@ -108,6 +108,13 @@ pub trait Kind: Send + Sync + 'static {
     /// so only kinds that write into it (imports) ask for it.
     const USES_QUOTA: bool = false;
 
+    /// Checks against the owner's storage (`user_dir`, read only): inputs that are not
+    /// [`ParamType::Path`] values, such as a folder or glob that must match files. Called at job
+    /// creation after [`Kind::check`]; an error is a 400 to the client.
+    fn check_inputs(_params: &Self::Params, _user_dir: &std::path::Path) -> Result<(), ParamError> {
+        Ok(())
+    }
+
     /// What a run with these parameters needs (cores, memory).
     fn resources(_params: &Self::Params) -> Resources {
         Resources::default()

@@ -22,6 +22,8 @@ pub trait DynKind: Send + Sync {
     fn resources(&self, params: &Map<String, Value>) -> Resources;
     /// See [`Kind::USES_QUOTA`].
     fn uses_quota(&self) -> bool;
+    /// [`Kind::check_inputs`] on validated parameters and the owner's storage folder.
+    fn check_inputs(&self, params: &Map<String, Value>, user_dir: &std::path::Path) -> Result<(), ParamError>;
 }
 
 struct Erased<K>(std::marker::PhantomData<K>);
@@ -63,6 +65,11 @@ impl<K: Kind> DynKind for Erased<K> {
 
     fn uses_quota(&self) -> bool {
         K::USES_QUOTA
+    }
+
+    fn check_inputs(&self, params: &Map<String, Value>, user_dir: &std::path::Path) -> Result<(), ParamError> {
+        let typed = Self::typed(params).map_err(|reason| ParamError::Invalid { name: K::NAME.into(), reason })?;
+        K::check_inputs(&typed, user_dir)
     }
 }
 

@@ -5,18 +5,20 @@
 //! of year (a 365/366-step file, or 5-day means). Each data step takes the climatology step with
 //! the largest day of year not after its own (SDAP's step look-up: no interpolation, no wrap to
 //! December; a data step before the first climatology day is skipped). A pixel counts when both
-//! values are valid. Per day: `mean` (plain, as SDAP), `mean_coslat`, `std` (population), `cnt`,
-//! `min`, `max`; `time` is midnight UTC of the data date.
+//! values are valid. Per day: `mean` (cos-latitude weighted, the same contract as the time
+//! series; SDAP's DDA reports the plain mean, here `mean_plain`), `mean_plain`, `std`
+//! (population, about the plain mean, = SDAP for one tile), `cnt`, `min`, `max`; `time` is
+//! midnight UTC of the data date.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::Request;
 use super::dataset::{self, Dataset};
-use super::read::{Scratch, fold_files, read_step};
-use super::series::{Mean, Row, Series};
+use super::read::{Buffers, StepReader, fold_files};
+use super::series::{Band, Row, Series};
 use super::stats::Partial;
 use super::time::iso_utc;
-use super::{Request, cf};
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType};
 
 pub struct OceanDda;
@@ -49,6 +51,12 @@ impl Kind for OceanDda {
 
     fn check(params: &DdaParams) -> Result<(), ParamError> {
         params.request.check()
+    }
+
+    fn check_inputs(params: &DdaParams, user_dir: &std::path::Path) -> Result<(), ParamError> {
+        params.request.check_inputs(user_dir)?;
+        super::check_dataset("climatology", &params.climatology, user_dir)?;
+        Ok(())
     }
 
     fn run(params: DdaParams, ctx: &JobContext) -> Result<Outputs, Failure> {
@@ -106,7 +114,7 @@ impl Kind for OceanDda {
             bbox: opened.bbox,
             start,
             end,
-            mean: Mean::Plain,
+            band: Band::Std,
             extra_meta: vec![("climatology", json!(params.climatology))],
         };
         let results = series.write(ctx, &rows)?;
@@ -130,14 +138,15 @@ fn doy_index(clim: &Dataset) -> Vec<(u32, usize)> {
 }
 
 /// Per-thread state: the rows so far and the last climatology step read (cached, because
-/// consecutive days often share a 5-day climatology step).
+/// consecutive days often share a 5-day climatology step), with a reader of its file.
 #[derive(Default)]
 struct Acc {
     /// (data time, statistics of the differences).
     rows: Vec<(i64, Partial)>,
     clim_step: Option<usize>,
     clim: Vec<f64>,
-    scratch: Scratch,
+    reader: Option<(usize, StepReader)>,
+    buffers: Buffers,
 }
 
 impl Acc {
@@ -147,8 +156,13 @@ impl Acc {
         }
         let s = &clim.steps[step];
         let info = &clim.files[s.file];
-        let file = cf::open(&info.path, &info.name)?;
-        read_step(&file, info, s.index, sel, &mut self.scratch, &mut self.clim)?;
+        if self.reader.as_ref().is_none_or(|(file, _)| *file != s.file) {
+            // Plan every step of this climatology file at once: a thread walks through them.
+            let steps: Vec<usize> = clim.steps.iter().filter(|c| c.file == s.file).map(|c| c.index).collect();
+            self.reader = Some((s.file, StepReader::open(info, sel, &steps)?));
+        }
+        let (_, reader) = self.reader.as_ref().expect("just set");
+        reader.read(info, s.index, sel, &mut self.buffers, &mut self.clim)?;
         self.clim_step = Some(step);
         Ok(())
     }

@@ -45,6 +45,11 @@ impl Kind for OceanMaps {
         params.request.check()
     }
 
+    fn check_inputs(params: &MapsParams, user_dir: &std::path::Path) -> Result<(), ParamError> {
+        params.request.check_inputs(user_dir)?;
+        Ok(())
+    }
+
     fn run(params: MapsParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         let req = &params.request;
         let (opened, ds) = req.scan(ctx)?;
@@ -63,7 +68,7 @@ impl Kind for OceanMaps {
         };
         let units = opened.units().unwrap_or("").to_string();
         let flip = lat_ascends(sel);
-        let results = map_steps(ds, sel, ctx, "maps", |i, step, values| {
+        let results = map_steps(ds, 0..ds.steps.len(), sel, ctx, "maps", |i, step, values| {
             let stamp: String = step.stamp.iso[..19].chars().filter(|c| *c != '-' && *c != ':').collect();
             let name = format!("map_{:04}_{stamp}.png", i + 1);
             let map = Map {

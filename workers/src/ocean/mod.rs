@@ -11,6 +11,7 @@
 //! - [`dataset`]: finding files (folder/glob) in the user's storage, time steps in order.
 //! - [`select`]: the bbox (antimeridian-aware) and the hyperslabs it selects.
 //! - [`read`]: streaming the hyperslabs step by step, files in parallel.
+//! - [`chunks`]: reading and inflating netCDF-4 chunks outside the netCDF library's lock.
 //! - [`stats`]: mergeable partial statistics (the unit for splitting a job across workers).
 //! - [`lowpass`]: SDAP's Butterworth `filtfilt` low-pass variants.
 //! - [`series`]: time series outputs (SDAP JSON, CSV, VOTable).
@@ -18,6 +19,7 @@
 //! - [`render`]: PNG maps with a colour bar.
 
 pub mod cf;
+pub mod chunks;
 pub mod dataset;
 pub mod dda;
 pub mod lowpass;
@@ -97,6 +99,11 @@ impl Request {
         self.times().map(|_| ())
     }
 
+    /// At job creation: the dataset must match netCDF files in the user's storage.
+    pub fn check_inputs(&self, user_dir: &std::path::Path) -> Result<(), ParamError> {
+        check_dataset("dataset", &self.dataset, user_dir)
+    }
+
     /// Finds the files, describes the first one (grid, units) and selects the box. The other
     /// files are described while they are read ([`read::fold_files`]), so each is opened once.
     pub fn open(&self, ctx: &JobContext) -> Result<Opened, Failure> {
@@ -134,6 +141,12 @@ impl Request {
         }
         Ok((opened, ds))
     }
+}
+
+/// Refuses a dataset parameter (folder, file or glob) that matches no netCDF file, or that
+/// leaves the user's storage; the message is the same the run would end with.
+pub fn check_dataset(name: &str, dataset: &str, user_dir: &std::path::Path) -> Result<(), ParamError> {
+    dataset::discover(user_dir, dataset).map(|_| ()).map_err(|e| ParamError::invalid(name, e))
 }
 
 /// A dataset opened for a request.

@@ -1,22 +1,23 @@
 //! Reading the selected hyperslabs of each time step, file by file, in parallel across files.
 //!
-//! Only the blocks of the selection are read (`nc_get_vara` on `[t, y-range, x-range]`), one
-//! time step at a time, into a buffer reused for the whole file: memory is bounded by
-//! (threads × (one step of the box + one accumulator)), whatever the number of files.
+//! Only the chunks/blocks of the selection are read, one time step at a time, into buffers
+//! reused for the whole file: memory is bounded by (threads × (one step of the box + one
+//! accumulator + the chunks of one step)), whatever the number of files.
 //!
-//! The `netcdf` crate serialises every library call behind one process-wide mutex, so the
-//! HDF5 decompression of different files does not overlap; what runs in parallel is the
-//! decoding and the statistics. `benches/ocean/` measures it (`--lock-check`): a second thread
-//! changed the time by −10 % to +20 %, so decompression under the lock dominates. The way past it is several
-//! processes (or worker nodes), each folding a time slice into mergeable partials
-//! ([`super::stats`]), which is how the statistics are designed.
+//! The `netcdf` crate serialises every library call behind one process-wide lock, so through
+//! `nc_get_vara` the zlib inflate of different files never overlaps. [`StepReader`] therefore
+//! reads netCDF-4 chunks itself ([`super::chunks`]: the lock is held only to locate them) and
+//! falls back to `nc_get_vara` for anything else (netCDF-3, contiguous, other filters).
+//! `benches/ocean/` measures both (`VOCLOUD_OCEAN_DIRECT=0` forces libnetcdf).
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
 use super::Opened;
 use super::cf::{self, FileInfo};
+use super::chunks::{self, Direct};
 use super::dataset::{Dataset, Step};
 use super::select::Selection;
 use super::time::Stamp;
@@ -105,10 +106,67 @@ pub fn read_step(
     Ok(())
 }
 
-/// The steps of `ds` grouped by file, each group in time order: (file index, step indices).
-fn by_file(ds: &Dataset) -> Vec<(usize, Vec<usize>)> {
+/// Reads the time steps of one file: straight from its chunks when [`Direct::plan`] can,
+/// through libnetcdf otherwise.
+pub enum StepReader {
+    Direct(Direct),
+    Netcdf(netcdf::File),
+}
+
+/// A thread's reusable read buffers, for either kind of [`StepReader`].
+#[derive(Default)]
+pub struct Buffers {
+    scratch: Scratch,
+    chunks: chunks::Buffers,
+}
+
+/// False when `VOCLOUD_OCEAN_DIRECT=0`: every read goes through libnetcdf (for comparisons).
+fn direct_enabled() -> bool {
+    std::env::var("VOCLOUD_OCEAN_DIRECT").map_or(true, |v| v != "0")
+}
+
+impl StepReader {
+    /// A reader for `steps` (indices along the file's time axis) of the described file. `file`
+    /// is the handle `info` was described from.
+    pub fn new(file: netcdf::File, info: &FileInfo, sel: &Selection, steps: &[usize]) -> Result<StepReader, String> {
+        if !direct_enabled() {
+            return Ok(StepReader::Netcdf(file));
+        }
+        // libhdf5 opens the file a second time while libnetcdf holds it (it shares the open
+        // file and its metadata cache); the netCDF handle is closed once the chunks are located.
+        match Direct::plan(info, sel, steps) {
+            Some(direct) => Ok(StepReader::Direct(direct)),
+            None => Ok(StepReader::Netcdf(file)),
+        }
+    }
+
+    /// Like [`StepReader::new`] for a file described earlier.
+    pub fn open(info: &FileInfo, sel: &Selection, steps: &[usize]) -> Result<StepReader, String> {
+        let file = cf::open(&info.path, &info.name)?;
+        StepReader::new(file, info, sel, steps)
+    }
+
+    /// Reads step `index` into `out`, see [`read_step`].
+    pub fn read(
+        &self,
+        info: &FileInfo,
+        index: usize,
+        sel: &Selection,
+        buffers: &mut Buffers,
+        out: &mut Vec<f64>,
+    ) -> Result<(), String> {
+        match self {
+            StepReader::Direct(direct) => direct.read_step(info, index, sel, &mut buffers.chunks, out),
+            StepReader::Netcdf(file) => read_step(file, info, index, sel, &mut buffers.scratch, out),
+        }
+    }
+}
+
+/// The steps `range` of `ds` grouped by file, each group in time order: (file index, step
+/// indices).
+fn by_file(ds: &Dataset, range: Range<usize>) -> Vec<(usize, Vec<usize>)> {
     let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
-    for (i, step) in ds.steps.iter().enumerate() {
+    for (i, step) in ds.steps.iter().enumerate().take(range.end).skip(range.start) {
         match groups.iter_mut().find(|(f, _)| *f == step.file) {
             Some((_, steps)) => steps.push(i),
             None => groups.push((step.file, vec![i])),
@@ -117,10 +175,10 @@ fn by_file(ds: &Dataset) -> Vec<(usize, Vec<usize>)> {
     groups
 }
 
-/// Runs `visit(acc, step number, step, values)` on every selected step, files in parallel,
-/// folding into per-thread accumulators made by `init` and merged by `merge`.
+/// Runs `visit(acc, step number, step, values)` on the steps `range` of `ds`, files in
+/// parallel, folding into per-thread accumulators made by `init` and merged by `merge`.
 pub fn fold_steps<A: Send>(
-    ds: &Dataset,
+    (ds, range): (&Dataset, Range<usize>),
     sel: &Selection,
     ctx: &JobContext,
     what: &str,
@@ -130,18 +188,20 @@ pub fn fold_steps<A: Send>(
 ) -> Result<A, Failure> {
     let done = AtomicUsize::new(0);
     let total = ds.steps.len().max(1);
-    by_file(ds)
+    let before = range.start;
+    by_file(ds, range)
         .into_par_iter()
         .try_fold(&init, |mut acc, (file_index, steps)| {
             let info = &ds.files[file_index];
-            let file = super::cf::open(&info.path, &info.name).map_err(Failure::Fatal)?;
-            let (mut scratch, mut values) = (Scratch::default(), Vec::new());
+            let indices: Vec<usize> = steps.iter().map(|&i| ds.steps[i].index).collect();
+            let reader = StepReader::open(info, sel, &indices).map_err(Failure::Fatal)?;
+            let (mut buffers, mut values) = (Buffers::default(), Vec::new());
             for i in steps {
                 ctx.checkpoint()?;
                 let step = &ds.steps[i];
-                read_step(&file, info, step.index, sel, &mut scratch, &mut values).map_err(Failure::Fatal)?;
+                reader.read(info, step.index, sel, &mut buffers, &mut values).map_err(Failure::Fatal)?;
                 visit(&mut acc, i, step, &values).map_err(Failure::Fatal)?;
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                let n = before + done.fetch_add(1, Ordering::Relaxed) + 1;
                 if n.is_multiple_of(16) || n == total {
                     ctx.progress(n as f64 / total as f64, format!("{what}: {n}/{total} time steps"));
                 }
@@ -154,13 +214,14 @@ pub fn fold_steps<A: Send>(
 /// Like [`fold_steps`] with one result per step, returned in time order.
 pub fn map_steps<T: Send>(
     ds: &Dataset,
+    range: Range<usize>,
     sel: &Selection,
     ctx: &JobContext,
     what: &str,
     f: impl Fn(usize, &Step, &[f64]) -> Result<T, String> + Sync + Send,
 ) -> Result<Vec<T>, Failure> {
     let mut pairs = fold_steps(
-        ds,
+        (ds, range),
         sel,
         ctx,
         what,
@@ -202,7 +263,7 @@ pub fn fold_files<A: Send>(
         .par_chunks(per_thread)
         .map(|files| {
             let (mut acc, mut steps) = (init(), 0);
-            let (mut scratch, mut values) = (Scratch::default(), Vec::new());
+            let (mut buffers, mut values) = (Buffers::default(), Vec::new());
             for (path, name) in files {
                 ctx.checkpoint()?;
                 let file = cf::open(path, name).map_err(Failure::Fatal)?;
@@ -213,14 +274,19 @@ pub fn fold_files<A: Send>(
                         info.ny, info.nx, first.name, first.ny, first.nx
                     )));
                 }
-                for (index, stamp) in info.stamps.iter().enumerate() {
-                    if !(opened.start..=opened.end).contains(&stamp.epoch) {
-                        continue;
+                let wanted: Vec<usize> = (0..info.stamps.len())
+                    .filter(|&i| (opened.start..=opened.end).contains(&info.stamps[i].epoch))
+                    .collect();
+                // A file with no step in range is described (its grid checked) but not read.
+                if !wanted.is_empty() {
+                    let reader = StepReader::new(file, &info, sel, &wanted).map_err(Failure::Fatal)?;
+                    for &index in &wanted {
+                        let stamp = &info.stamps[index];
+                        ctx.checkpoint()?;
+                        reader.read(&info, index, sel, &mut buffers, &mut values).map_err(Failure::Fatal)?;
+                        visit(&mut acc, stamp, &values).map_err(Failure::Fatal)?;
+                        steps += 1;
                     }
-                    ctx.checkpoint()?;
-                    read_step(&file, &info, index, sel, &mut scratch, &mut values).map_err(Failure::Fatal)?;
-                    visit(&mut acc, stamp, &values).map_err(Failure::Fatal)?;
-                    steps += 1;
                 }
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if n.is_multiple_of(16) || n == total {

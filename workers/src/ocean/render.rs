@@ -55,11 +55,22 @@ const TOP: usize = 34;
 const MARGIN: usize = 12;
 const BAR: usize = 110;
 
-/// Renders the map to PNG bytes.
-pub fn png(map: &Map) -> Result<Vec<u8>, String> {
+fn register() {
     REGISTER.call_once(|| {
         let _ = register_font("sans-serif", FontStyle::Normal, FONT);
     });
+}
+
+fn encode(w: usize, h: usize, buf: Vec<u8>) -> Result<Vec<u8>, String> {
+    let image = image::RgbImage::from_raw(w as u32, h as u32, buf).ok_or("image buffer has the wrong size")?;
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageOutputFormat::Png).map_err(|e| format!("encoding PNG: {e}"))?;
+    Ok(out.into_inner())
+}
+
+/// Renders the map to PNG bytes.
+pub fn png(map: &Map) -> Result<Vec<u8>, String> {
+    register();
     let (cols, rows) = (map.cols.max(1), map.rows.max(1));
     // Small grids are enlarged to at least ~480 px wide, large ones shrunk to at most 1440.
     let map_w = if cols < 480 { cols * 480usize.div_ceil(cols) } else { cols.min(1440) };
@@ -86,10 +97,85 @@ pub fn png(map: &Map) -> Result<Vec<u8>, String> {
         }
     }
     decorate(&mut buf, (w, h), (map_w, map_h), (bar_x, bar_w), map).map_err(|e| format!("drawing the map: {e}"))?;
-    let image = image::RgbImage::from_raw(w as u32, h as u32, buf).ok_or("image buffer has the wrong size")?;
-    let mut out = std::io::Cursor::new(Vec::new());
-    image.write_to(&mut out, image::ImageOutputFormat::Png).map_err(|e| format!("encoding PNG: {e}"))?;
-    Ok(out.into_inner())
+    encode(w, h, buf)
+}
+
+/// A time series: the mean as a line over a shaded band (min..max, or mean ± std).
+pub struct SeriesPlot<'a> {
+    /// Epoch seconds, ascending.
+    pub time: &'a [i64],
+    pub mean: &'a [f64],
+    /// (low, high) per step.
+    pub band: &'a [(f64, f64)],
+    pub title: String,
+    pub y_label: String,
+    pub mean_label: &'a str,
+    pub band_label: &'a str,
+}
+
+/// Renders a time series plot to PNG bytes (900 × 450).
+pub fn series_png(plot: &SeriesPlot) -> Result<Vec<u8>, String> {
+    register();
+    let (w, h) = (900usize, 450usize);
+    let mut buf = vec![255u8; w * h * 3];
+    draw_series(&mut buf, (w, h), plot).map_err(|e| format!("drawing the series: {e}"))?;
+    encode(w, h, buf)
+}
+
+fn draw_series(buf: &mut [u8], (w, h): (usize, usize), plot: &SeriesPlot) -> Result<(), Box<dyn std::error::Error>> {
+    let (Some(&first), Some(&last)) = (plot.time.first(), plot.time.last()) else { return Err("no time step".into()) };
+    // A single step gets a day either side, so the axis has a width.
+    let (t0, t1) =
+        if last > first { (first as f64, last as f64) } else { (first as f64 - 86400.0, last as f64 + 86400.0) };
+    let finite = plot.mean.iter().chain(plot.band.iter().flat_map(|(a, b)| [a, b])).filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = if lo < hi {
+        (lo, hi)
+    } else if lo.is_finite() {
+        (lo - 1.0, lo + 1.0)
+    } else {
+        (0.0, 1.0)
+    };
+    let pad = (hi - lo) * 0.05;
+    let area = BitMapBackend::with_buffer(buf, (w as u32, h as u32)).into_drawing_area();
+    let mut chart = ChartBuilder::on(&area)
+        .caption(&plot.title, ("sans-serif", 16).into_font())
+        .margin(12)
+        .x_label_area_size(34)
+        .y_label_area_size(80)
+        .build_cartesian_2d(t0..t1, lo - pad..hi + pad)?;
+    let date = |x: &f64| super::time::iso_utc(*x as i64)[..10].to_string();
+    chart
+        .configure_mesh()
+        .x_labels(6)
+        .x_label_formatter(&date)
+        .y_desc(plot.y_label.as_str())
+        .label_style(("sans-serif", 12).into_font())
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    let band_colour = RGBColor(120, 160, 220).mix(0.35);
+    let x = |i: usize| plot.time[i] as f64;
+    let outline: Vec<(f64, f64)> = (0..plot.band.len())
+        .map(|i| (x(i), plot.band[i].0))
+        .chain((0..plot.band.len()).rev().map(|i| (x(i), plot.band[i].1)))
+        .collect();
+    chart
+        .draw_series(std::iter::once(Polygon::new(outline, band_colour.filled())))?
+        .label(plot.band_label)
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], band_colour.filled()));
+    let line = RGBColor(31, 80, 160);
+    chart
+        .draw_series(LineSeries::new((0..plot.mean.len()).map(|i| (x(i), plot.mean[i])), line.stroke_width(2)))?
+        .label(plot.mean_label)
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], line.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 12).into_font())
+        .draw()?;
+    area.present()?;
+    Ok(())
 }
 
 fn decorate(
@@ -145,5 +231,25 @@ mod tests {
         assert_eq!(img.get_pixel(x, y).0, LAND);
         assert_eq!(colour(0.0), [68, 1, 84]);
         assert_eq!(colour(1.0), [253, 231, 37]);
+    }
+
+    #[test]
+    fn renders_a_series_with_its_band() {
+        let time: Vec<i64> = (0..30).map(|d| 1_704_067_200 + d * 86400).collect();
+        let mean: Vec<f64> = (0..30).map(|d| 300.0 + (d as f64 / 5.0).sin()).collect();
+        let band: Vec<(f64, f64)> = mean.iter().map(|m| (m - 0.5, m + 0.5)).collect();
+        let plot = SeriesPlot {
+            time: &time,
+            mean: &mean,
+            band: &band,
+            title: "t".into(),
+            y_label: "K".into(),
+            mean_label: "mean",
+            band_label: "min..max",
+        };
+        let img = image::load_from_memory(&series_png(&plot).unwrap()).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (900, 450));
+        let line = img.pixels().filter(|p| p.0 == [31, 80, 160]).count();
+        assert!(line > 300, "the mean line is drawn ({line} pixels)");
     }
 }

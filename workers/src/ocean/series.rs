@@ -1,9 +1,10 @@
 //! Time series results: `timeseries.json` (SDAP's layout and field names), `timeseries.csv` and
-//! `timeseries.vot`, all with the same rows.
+//! `timeseries.vot`, all with the same rows, and `timeseries.png`, the plot of the mean.
 //!
-//! Fields: `time` (epoch s), `iso_time`, `cnt`, `min`, `max`, `mean`, `std`, plus `mean_plain`
-//! and `mean_coslat` so scripts never have to remember which mean `mean` is: for the area time
-//! series `mean` is SDAP's cos-latitude weighted mean, for the DDA SDAP's plain mean.
+//! Fields: `time` (epoch s), `iso_time`, `cnt`, `min`, `max`, `mean` (cos-latitude weighted,
+//! SDAP's time series `mean`), `std`, plus `mean_plain` (unweighted) and `mean_coslat` (= `mean`,
+//! kept for scripts written before the DDA's `mean` became weighted too). The contract is the
+//! same for the time series and the DDA (SDAP's own DDA `mean` is plain: that is `mean_plain`).
 
 use serde_json::{Value, json};
 
@@ -23,11 +24,12 @@ pub struct Row {
     pub extra: Vec<(&'static str, f64)>,
 }
 
-/// Which mean SDAP calls `mean` for this operation.
+/// What the shaded band of `timeseries.png` shows around the mean.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Mean {
-    CosLat,
-    Plain,
+pub enum Band {
+    MinMax,
+    /// mean ± std (for differences, whose extremes dwarf the mean).
+    Std,
 }
 
 pub struct Series<'a> {
@@ -37,25 +39,18 @@ pub struct Series<'a> {
     pub bbox: BBox,
     pub start: i64,
     pub end: i64,
-    pub mean: Mean,
+    pub band: Band,
     pub extra_meta: Vec<(&'static str, Value)>,
 }
 
 impl Series<'_> {
-    fn mean(&self, p: &Partial) -> f64 {
-        match self.mean {
-            Mean::CosLat => p.mean_coslat(),
-            Mean::Plain => p.mean_plain(),
-        }
-    }
-
     pub fn json(&self, rows: &[Row]) -> Value {
         let data: Vec<Value> = rows
             .iter()
             .map(|r| {
                 let p = &r.stats;
                 let mut entry = json!({
-                    "min": p.min, "max": p.max, "mean": self.mean(p), "mean_plain": p.mean_plain(),
+                    "min": p.min, "max": p.max, "mean": p.mean_coslat(), "mean_plain": p.mean_plain(),
                     "mean_coslat": p.mean_coslat(), "cnt": p.cnt, "std": p.std(),
                     "time": r.time, "iso_time": r.iso_time, "ds": 0
                 });
@@ -96,7 +91,7 @@ impl Series<'_> {
                 p.cnt,
                 p.min,
                 p.max,
-                self.mean(p),
+                p.mean_coslat(),
                 p.mean_plain(),
                 p.mean_coslat(),
                 p.std()
@@ -121,13 +116,7 @@ impl Series<'_> {
             Field::new("cnt", Datatype::Long).ucd("meta.number").describe("number of valid pixels"),
             value("min", "minimum"),
             value("max", "maximum"),
-            value(
-                "mean",
-                match self.mean {
-                    Mean::CosLat => "cos(latitude)-weighted mean (SDAP mean)",
-                    Mean::Plain => "unweighted mean (SDAP mean)",
-                },
-            ),
+            value("mean", "cos(latitude)-weighted mean (SDAP time series mean)"),
             value("mean_plain", "unweighted mean"),
             value("mean_coslat", "cos(latitude)-weighted mean"),
             value("std", "population standard deviation about the unweighted mean"),
@@ -147,7 +136,7 @@ impl Series<'_> {
                 Cell::Int(p.cnt as i64),
                 Cell::Float(p.min),
                 Cell::Float(p.max),
-                Cell::Float(self.mean(p)),
+                Cell::Float(p.mean_coslat()),
                 Cell::Float(p.mean_plain()),
                 Cell::Float(p.mean_coslat()),
                 Cell::Float(p.std()),
@@ -158,16 +147,48 @@ impl Series<'_> {
         table.to_bytes()
     }
 
-    /// Writes the three files and returns them as results.
+    /// The plot of `mean` (cos-latitude weighted) over its band.
+    pub fn png(&self, rows: &[Row]) -> Result<Vec<u8>, String> {
+        let time: Vec<i64> = rows.iter().map(|r| r.time).collect();
+        let mean: Vec<f64> = rows.iter().map(|r| r.stats.mean_coslat()).collect();
+        let (band, band_label): (Vec<(f64, f64)>, &str) = match self.band {
+            Band::MinMax => (rows.iter().map(|r| (r.stats.min, r.stats.max)).collect(), "min .. max"),
+            Band::Std => (
+                rows.iter()
+                    .map(|r| (r.stats.mean_coslat() - r.stats.std(), r.stats.mean_coslat() + r.stats.std()))
+                    .collect(),
+                "mean ± std",
+            ),
+        };
+        let units = self.units.map(|u| format!(" ({u})")).unwrap_or_default();
+        super::render::series_png(&super::render::SeriesPlot {
+            time: &time,
+            mean: &mean,
+            band: &band,
+            title: format!("{} over {}, bbox {}", self.variable, self.dataset, self.bbox_text()),
+            y_label: format!("{}{units}", self.variable),
+            mean_label: "mean (cos-latitude weighted)",
+            band_label,
+        })
+    }
+
+    fn bbox_text(&self) -> String {
+        let b = &self.bbox;
+        format!("{},{},{},{}", b.west, b.south, b.east, b.north)
+    }
+
+    /// Writes the four files and returns them as results.
     pub fn write(&self, ctx: &JobContext, rows: &[Row]) -> Result<Vec<ResultFile>, Failure> {
         let json = serde_json::to_vec_pretty(&self.json(rows)).map_err(|e| Failure::fatal("timeseries.json", e))?;
         ctx.write_result("timeseries.json", &json)?;
         ctx.write_result("timeseries.csv", self.csv(rows).as_bytes())?;
         ctx.write_result("timeseries.vot", &self.votable(rows))?;
+        ctx.write_result("timeseries.png", &self.png(rows).map_err(Failure::Fatal)?)?;
         Ok(vec![
             ResultFile { name: "timeseries.json".into(), mime_type: "application/json".into() },
             ResultFile { name: "timeseries.csv".into(), mime_type: "text/csv".into() },
             ResultFile { name: "timeseries.vot".into(), mime_type: "application/x-votable+xml".into() },
+            ResultFile { name: "timeseries.png".into(), mime_type: "image/png".into() },
         ])
     }
 }

@@ -40,11 +40,11 @@ impl PixelSums {
 
     fn add(&mut self, stamp: &Stamp, values: &[f64]) {
         self.widen(Some((stamp.clone(), stamp.clone())));
+        // Branch-free (adding 0.0 leaves a sum unchanged), so the loop vectorises.
         for ((s, c), &v) in self.sum.iter_mut().zip(self.count.iter_mut()).zip(values) {
-            if !v.is_nan() {
-                *s += v;
-                *c += 1;
-            }
+            let valid = !v.is_nan();
+            *s += if valid { v } else { 0.0 };
+            *c += valid as u32;
         }
     }
 
@@ -83,6 +83,11 @@ impl Kind for OceanTimeavg {
 
     fn check(params: &TimeavgParams) -> Result<(), ParamError> {
         params.request.check()
+    }
+
+    fn check_inputs(params: &TimeavgParams, user_dir: &std::path::Path) -> Result<(), ParamError> {
+        params.request.check_inputs(user_dir)?;
+        Ok(())
     }
 
     fn run(params: TimeavgParams, ctx: &JobContext) -> Result<Outputs, Failure> {

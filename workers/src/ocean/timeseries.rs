@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Request;
 use super::read::map_files;
-use super::series::{Mean, Row, Series};
+use super::series::{Band, Row, Series};
 use super::stats::Partial;
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType};
 
@@ -62,6 +62,14 @@ impl Kind for OceanTimeseries {
         params.request.check()
     }
 
+    fn check_inputs(params: &TimeseriesParams, user_dir: &std::path::Path) -> Result<(), ParamError> {
+        params.request.check_inputs(user_dir)?;
+        if let Some(clim) = params.seasonal_climatology.as_deref().filter(|c| !c.trim().is_empty()) {
+            super::check_dataset("seasonal_climatology", clim, user_dir)?;
+        }
+        Ok(())
+    }
+
     fn run(params: TimeseriesParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         let req = &params.request;
         let opened = req.open(ctx)?;
@@ -99,7 +107,7 @@ impl Kind for OceanTimeseries {
             bbox: opened.bbox,
             start,
             end,
-            mean: Mean::CosLat,
+            band: Band::MinMax,
             extra_meta: Vec::new(),
         };
         let results = series.write(ctx, &rows)?;

@@ -23,6 +23,7 @@ mod text;
 mod write;
 
 pub use read::{Document, Limits, ReadError, read, read_with};
+pub use write::Stream;
 
 /// A VOTable primitive type, as written in `datatype`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -49,37 +49,7 @@ pub(super) fn document(table: &Table, out: &mut impl Write, version: Version, en
         })
         .collect();
 
-    let mut head = String::new();
-    head.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        head,
-        "<VOTABLE version=\"{}\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\" \
-         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n<RESOURCE type=\"results\">",
-        version.as_str()
-    );
-    for (name, value) in &table.infos {
-        let _ = writeln!(head, "<INFO name=\"{}\" value=\"{}\"/>", escape(name), escape(value));
-    }
-    let _ = writeln!(head, "<TABLE name=\"{}\" nrows=\"{}\">", escape(&table.name), table.rows.len());
-    if let Some(d) = &table.description {
-        let _ = writeln!(head, "<DESCRIPTION>{}</DESCRIPTION>", escape(d));
-    }
-    for p in &table.params {
-        head.push_str("<PARAM");
-        field_attrs(&mut head, &p.field);
-        let _ = write!(head, " value=\"{}\"", escape(&text::format_for(&p.field, &p.value)));
-        field_body(&mut head, "PARAM", &p.field, None);
-    }
-    for c in &columns {
-        head.push_str("<FIELD");
-        field_attrs(&mut head, c.field);
-        field_body(&mut head, "FIELD", c.field, c.null_int);
-    }
-    match encoding {
-        Encoding::TableData => head.push_str("<DATA><TABLEDATA>\n"),
-        Encoding::Binary => head.push_str("<DATA><BINARY><STREAM encoding=\"base64\">\n"),
-        Encoding::Binary2 => head.push_str("<DATA><BINARY2><STREAM encoding=\"base64\">\n"),
-    }
+    let head = head(table, &columns, version, encoding, Some(table.rows.len()));
     out.write_all(head.as_bytes())?;
 
     if encoding == Encoding::TableData {
@@ -130,4 +100,79 @@ pub(super) fn document(table: &Table, out: &mut impl Write, version: Version, en
     flush(&mut pending, true, out)?;
     let close = if encoding == Encoding::Binary { "BINARY" } else { "BINARY2" };
     write!(out, "</STREAM></{close}></DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n")
+}
+
+/// Everything before the first row; `nrows` is left out when not known (streaming).
+fn head(table: &Table, columns: &[Column], version: Version, encoding: Encoding, nrows: Option<usize>) -> String {
+    let mut head = String::new();
+    head.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        head,
+        "<VOTABLE version=\"{}\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\" \
+         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n<RESOURCE type=\"results\">",
+        version.as_str()
+    );
+    for (name, value) in &table.infos {
+        let _ = writeln!(head, "<INFO name=\"{}\" value=\"{}\"/>", escape(name), escape(value));
+    }
+    let _ = write!(head, "<TABLE name=\"{}\"", escape(&table.name));
+    if let Some(n) = nrows {
+        let _ = write!(head, " nrows=\"{n}\"");
+    }
+    head.push_str(">\n");
+    if let Some(d) = &table.description {
+        let _ = writeln!(head, "<DESCRIPTION>{}</DESCRIPTION>", escape(d));
+    }
+    for p in &table.params {
+        head.push_str("<PARAM");
+        field_attrs(&mut head, &p.field);
+        let _ = write!(head, " value=\"{}\"", escape(&text::format_for(&p.field, &p.value)));
+        field_body(&mut head, "PARAM", &p.field, None);
+    }
+    for c in columns {
+        head.push_str("<FIELD");
+        field_attrs(&mut head, c.field);
+        field_body(&mut head, "FIELD", c.field, c.null_int);
+    }
+    match encoding {
+        Encoding::TableData => head.push_str("<DATA><TABLEDATA>\n"),
+        Encoding::Binary => head.push_str("<DATA><BINARY><STREAM encoding=\"base64\">\n"),
+        Encoding::Binary2 => head.push_str("<DATA><BINARY2><STREAM encoding=\"base64\">\n"),
+    }
+    head
+}
+
+/// A TABLEDATA document written row by row, for tables too large to hold in memory: the
+/// header of `table` (whose own rows are ignored), without `nrows`, then each row as it comes.
+pub struct Stream<W: Write> {
+    out: W,
+    fields: Vec<Field>,
+    line: String,
+}
+
+impl<W: Write> Stream<W> {
+    pub fn start(table: &Table, mut out: W) -> io::Result<Self> {
+        let columns: Vec<Column> =
+            table.fields.iter().map(|field| Column { field, shape: field.shape(), null_int: None }).collect();
+        out.write_all(head(table, &columns, Version::V1_4, Encoding::TableData, None).as_bytes())?;
+        Ok(Stream { out, fields: table.fields.clone(), line: String::new() })
+    }
+
+    pub fn row(&mut self, row: &[Value]) -> io::Result<()> {
+        self.line.clear();
+        self.line.push_str("<TR>");
+        for (field, value) in self.fields.iter().zip(row) {
+            self.line.push_str("<TD>");
+            text::write_cell(&mut self.line, field, value);
+            self.line.push_str("</TD>");
+        }
+        self.line.push_str("</TR>\n");
+        self.out.write_all(self.line.as_bytes())
+    }
+
+    /// Closes the document and returns the writer (flush it).
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.write_all(b"</TABLEDATA></DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n")?;
+        Ok(self.out)
+    }
 }

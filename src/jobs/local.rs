@@ -96,6 +96,7 @@ impl LocalPool {
         for (key, value) in &self.job_settings {
             ctx = ctx.with_setting(key, value.clone());
         }
+        ctx.checkpoint()?; // aborted or destroyed while being handed out
         ctx.create_dirs().map_err(|e| Failure::Retryable(format!("creating the attempt's folders: {e}")))?;
         let span = tracing::Span::current();
         let outcome = tokio::task::spawn_blocking(move || span.in_scope(|| kind.run(&parameters, &ctx))).await;

@@ -113,10 +113,22 @@ impl JobContext {
     /// Creates this attempt's folders (the job folder itself must exist: a job destroyed
     /// meanwhile is not brought back).
     pub fn create_dirs(&self) -> std::io::Result<()> {
-        if !self.job_dir.is_dir() {
-            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "the job folder is gone (job destroyed?)"));
+        // One level at a time below the job folder, never the job folder itself: a DELETE that
+        // removes the folder between a check and a recursive create would otherwise see it
+        // come back; here the first `create_dir` then fails with NotFound.
+        let below = self.results_dir.strip_prefix(&self.job_dir).map_err(std::io::Error::other)?;
+        let mut dir = self.job_dir.clone();
+        for part in below.components() {
+            dir.push(part);
+            match std::fs::create_dir(&dir) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(std::io::Error::new(e.kind(), "the job folder is gone (job destroyed?)"));
+                }
+                other => other?,
+            }
         }
-        std::fs::create_dir_all(&self.results_dir)
+        Ok(())
     }
 
     /// Gives the job a deployment setting (the executor passes what the operator configured,

@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Request;
+use super::part::{self, Body, Key, Part};
 use super::read::map_files;
 use super::series::{Band, Row, Series};
 use super::stats::Partial;
@@ -33,6 +34,8 @@ pub struct TimeseriesParams {
     pub seasonal_climatology: Option<String>,
     /// Add SDAP's low-pass variants.
     pub low_pass: bool,
+    /// A folder of the user's storage: write the exact partial state there (see [`super::part`]).
+    pub partial: Option<String>,
 }
 
 impl Kind for OceanTimeseries {
@@ -55,6 +58,7 @@ impl Kind for OceanTimeseries {
             )
             .default(true),
         );
+        specs.push(super::part::spec());
         specs
     }
 
@@ -66,6 +70,9 @@ impl Kind for OceanTimeseries {
         params.request.check_inputs(user_dir)?;
         if let Some(clim) = params.seasonal_climatology.as_deref().filter(|c| !c.trim().is_empty()) {
             super::check_dataset("seasonal_climatology", clim, user_dir)?;
+        }
+        if let Some(folder) = params.partial.as_deref().filter(|f| !f.trim().is_empty()) {
+            super::part::check_folder("partial", folder, user_dir)?;
         }
         Ok(())
     }
@@ -96,6 +103,17 @@ impl Kind for OceanTimeseries {
                 Row { time: stamp.epoch, iso_time: stamp.iso, stats, extra }
             })
             .collect();
+        if let Some(folder) = params.partial.as_deref().filter(|f| !f.trim().is_empty()) {
+            // The low-pass filter runs over the whole series: the merge applies it.
+            let seasonal = params.seasonal_climatology.as_deref().map(str::trim).filter(|c| !c.is_empty());
+            let options = serde_json::json!({ "seasonal_climatology": seasonal, "low_pass": params.low_pass });
+            let key = Key::new(Self::NAME, req, &opened, options);
+            return part::write(
+                ctx,
+                folder,
+                &Part { key, start: opened.start, end: opened.end, body: Body::Series(rows) },
+            );
+        }
         if params.low_pass {
             add_low_pass(&mut rows);
         }
@@ -130,7 +148,7 @@ fn area_stats(
 }
 
 /// Appends SDAP's `*LowPass` fields (in SDAP's order) when the filter applies to this length.
-fn add_low_pass(rows: &mut [Row]) {
+pub fn add_low_pass(rows: &mut [Row]) {
     let mut columns: Vec<(&'static str, Vec<f64>)> = vec![
         ("meanLowPass", rows.iter().map(|r| r.stats.mean_coslat()).collect()),
         ("maxLowPass", rows.iter().map(|r| r.stats.max).collect()),

@@ -37,6 +37,8 @@ pub struct DdaParams {
 impl Kind for OceanDda {
     type Params = DdaParams;
     const NAME: &'static str = "ocean-dda";
+    /// With `partial`, the job writes its part into the user\'s storage.
+    const USES_QUOTA: bool = true;
     const DESCRIPTION: &'static str = "Daily difference average against a day-of-year climatology (SDAP dailydifferenceaverage): per day mean, std, cnt of data minus climatology.";
 
     fn parameters() -> Vec<ParamSpec> {

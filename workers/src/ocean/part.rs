@@ -94,7 +94,7 @@ pub struct MapState {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
     Series(Vec<Row>),
-    Map(MapState),
+    Map(Box<MapState>),
 }
 
 /// One part: a time slice of a request.
@@ -248,7 +248,7 @@ impl Part {
             };
             let stamp = |(epoch, iso): (i64, String)| Stamp { epoch, iso, doy: 0 };
             let span = header.span.map(|(a, b)| (stamp(a), stamp(b)));
-            Body::Map(MapState { sum, count, lat, lon, lat_1d, lon_1d, span, steps: header.steps })
+            Body::Map(Box::new(MapState { sum, count, lat, lon, lat_1d, lon_1d, span, steps: header.steps }))
         } else {
             let names: Vec<&'static str> = header
                 .extra_names
@@ -498,7 +498,7 @@ mod tests {
             key: key("ocean-timeavg"),
             start,
             end,
-            body: Body::Map(MapState {
+            body: Body::Map(Box::new(MapState {
                 sum: vec![sum, 0.0, 1.0 / 3.0, f64::MAX],
                 count: vec![3, 0, 1, u32::MAX],
                 lat: vec![0.1, 0.1, 0.2, 0.2],
@@ -507,7 +507,7 @@ mod tests {
                 lon_1d: Some(vec![0.3, 0.4]),
                 span: Some((stamp(start), stamp(end))),
                 steps: 3,
-            }),
+            })),
         }
     }
 

@@ -78,6 +78,8 @@ impl PixelSums {
 impl Kind for OceanTimeavg {
     type Params = TimeavgParams;
     const NAME: &'static str = "ocean-timeavg";
+    /// With `partial`, the job writes its part into the user\'s storage.
+    const USES_QUOTA: bool = true;
     const DESCRIPTION: &'static str = "Per-pixel time-average map (mean and count) over a box and period (SDAP timeAvgMapSpark), as CF netCDF and PNG.";
 
     fn parameters() -> Vec<ParamSpec> {
@@ -130,7 +132,11 @@ impl Kind for OceanTimeavg {
                 steps,
             };
             let key = Key::new(Self::NAME, req, &opened, options);
-            return part::write(ctx, folder, &Part { key, start: opened.start, end: opened.end, body: Body::Map(map) });
+            return part::write(
+                ctx,
+                folder,
+                &Part { key, start: opened.start, end: opened.end, body: Body::Map(Box::new(map)) },
+            );
         }
         write_map(ctx, &opened.sel, opened.units(), req, &sums, steps)
     }

@@ -41,6 +41,8 @@ pub struct TimeseriesParams {
 impl Kind for OceanTimeseries {
     type Params = TimeseriesParams;
     const NAME: &'static str = "ocean-timeseries";
+    /// With `partial`, the job writes its part into the user\'s storage.
+    const USES_QUOTA: bool = true;
     const DESCRIPTION: &'static str = "Area time series of a netCDF variable over a box (SDAP timeSeriesSpark): per time step cnt, min, max, mean (cos-latitude weighted), mean_plain, std; JSON, CSV and VOTable.";
 
     fn parameters() -> Vec<ParamSpec> {

@@ -44,16 +44,16 @@ impl Kind for OceanMerge {
 
     fn run(params: MergeParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         let files = part::list(&params.parts, &ctx.user_dir).map_err(Failure::Fatal)?;
-        let mut parts = Vec::with_capacity(files.len());
+        let mut merger = part::Merger::default();
         for (i, (path, name)) in files.iter().enumerate() {
             ctx.checkpoint()?;
             ctx.progress(i as f64 / files.len() as f64 * 0.5, format!("reading {name}"));
             let bytes = std::fs::read(path).map_err(|e| Failure::fatal(name, e))?;
-            parts.push((name.clone(), Part::decode(&bytes).map_err(|e| Failure::fatal(name, e))?));
+            let part = Part::decode(&bytes).map_err(|e| Failure::fatal(name, e))?;
+            merger.add(name, part).map_err(Failure::Fatal)?;
         }
-        let count = parts.len();
-        let checked = part::check(parts).map_err(Failure::Fatal)?;
-        let whole = part::merge(checked).map_err(|e| Failure::Fatal(format!("{}: {e}", params.parts)))?;
+        let count = files.len();
+        let whole = merger.finish().map_err(Failure::Fatal)?;
         let key = &whole.key;
         let req = key.request();
         ctx.progress(0.5, format!("{count} parts merged, writing the results"));

@@ -383,39 +383,29 @@ pub fn list(folder: &str, user_dir: &Path) -> Result<Vec<(PathBuf, String)>, Str
     Ok(files)
 }
 
-/// Checks that named parts belong to one request and do not overlap in time; returns them
-/// sorted by start.
-pub fn check(mut parts: Vec<(String, Part)>) -> Result<Vec<(String, Part)>, String> {
-    let (first_name, first) = parts.first().ok_or("no parts")?;
-    for (name, part) in &parts[1..] {
-        if let Some(diff) = first.key.difference(&part.key) {
-            return Err(format!("{name} does not belong with {first_name}: {diff}"));
-        }
-    }
-    parts.sort_by_key(|(_, p)| (p.start, p.end));
-    for pair in parts.windows(2) {
-        let ((a, pa), (b, pb)) = (&pair[0], &pair[1]);
-        if pb.start <= pa.end {
-            return Err(format!(
-                "{a} and {b} overlap in time ({} .. {} and {} .. {}): each time step must be in one part only",
-                bound(pa.start),
-                bound(pa.end),
-                bound(pb.start),
-                bound(pb.end)
-            ));
-        }
-    }
-    Ok(parts)
+/// Merges parts one at a time (so a merge holds two map parts in memory, not all of them),
+/// refusing parts of another request; [`Merger::finish`] refuses overlapping time ranges.
+/// Exact: series rows are concatenated (each step lies in one part), pixel sums and counts
+/// are added (a count past u32 is refused, never wrapped).
+#[derive(Default)]
+pub struct Merger {
+    whole: Option<(String, Part)>,
+    /// (name, start, end) of every part.
+    ranges: Vec<(String, i64, i64)>,
 }
 
-/// Merges checked parts exactly: series rows are concatenated (each step lies in one part),
-/// pixel sums and counts are added (a count past u32 is refused, never wrapped).
-pub fn merge(parts: Vec<(String, Part)>) -> Result<Part, String> {
-    let mut iter = parts.into_iter().map(|(_, p)| p);
-    let mut whole = iter.next().expect("at least one part");
-    for part in iter {
-        whole.end = whole.end.max(part.end);
+impl Merger {
+    pub fn add(&mut self, name: &str, part: Part) -> Result<(), String> {
+        self.ranges.push((name.to_string(), part.start, part.end));
+        let Some((first_name, whole)) = &mut self.whole else {
+            self.whole = Some((name.to_string(), part));
+            return Ok(());
+        };
+        if let Some(diff) = whole.key.difference(&part.key) {
+            return Err(format!("{name} does not belong with {first_name}: {diff}"));
+        }
         whole.start = whole.start.min(part.start);
+        whole.end = whole.end.max(part.end);
         match (&mut whole.body, part.body) {
             (Body::Series(rows), Body::Series(more)) => rows.extend(more),
             (Body::Map(map), Body::Map(more)) => {
@@ -423,21 +413,42 @@ pub fn merge(parts: Vec<(String, Part)>) -> Result<Part, String> {
                     map.sum.iter_mut().zip(map.count.iter_mut()).zip(more.sum.into_iter().zip(more.count))
                 {
                     *s += s2;
-                    *c = c.checked_add(c2).ok_or("a pixel's count of values exceeds 2^32")?;
+                    *c = c.checked_add(c2).ok_or(format!("{name}: a pixel's count of values exceeds 2^32"))?;
                 }
                 map.steps += more.steps;
                 map.span = match (map.span.take(), more.span) {
-                    (Some((a, _)), Some((_, b))) => Some((a, b)),
+                    (Some((a0, a1)), Some((b0, b1))) => {
+                        Some((if b0.epoch < a0.epoch { b0 } else { a0 }, if b1.epoch > a1.epoch { b1 } else { a1 }))
+                    }
                     (a, b) => a.or(b),
                 };
             }
-            _ => unreachable!("parts of one kind (checked)"),
+            _ => unreachable!("same kind (the keys agree)"),
         }
+        Ok(())
     }
-    if let Body::Series(rows) = &mut whole.body {
-        rows.sort_by_key(|r| r.time);
+
+    /// The merged part, once no two parts overlap in time.
+    pub fn finish(mut self) -> Result<Part, String> {
+        self.ranges.sort_by_key(|(_, start, end)| (*start, *end));
+        for pair in self.ranges.windows(2) {
+            let ((a, a0, a1), (b, b0, b1)) = (&pair[0], &pair[1]);
+            if b0 <= a1 {
+                return Err(format!(
+                    "{a} and {b} overlap in time ({} .. {} and {} .. {}): each time step must be in one part only",
+                    bound(*a0),
+                    bound(*a1),
+                    bound(*b0),
+                    bound(*b1)
+                ));
+            }
+        }
+        let (_, mut whole) = self.whole.ok_or("no parts")?;
+        if let Body::Series(rows) = &mut whole.body {
+            rows.sort_by_key(|r| r.time);
+        }
+        Ok(whole)
     }
-    Ok(whole)
 }
 
 /// A selection rebuilt from a map part, for writing the netCDF and PNG (no hyperslab blocks:
@@ -460,6 +471,14 @@ pub fn selection(key: &Key, map: &MapState) -> Selection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn merge(parts: Vec<(&str, Part)>) -> Result<Part, String> {
+        let mut merger = Merger::default();
+        for (name, part) in parts {
+            merger.add(name, part)?;
+        }
+        merger.finish()
+    }
 
     fn key(kind: &str) -> Key {
         Key {
@@ -531,47 +550,47 @@ mod tests {
 
     #[test]
     fn merged_series_and_maps_equal_the_whole() {
-        let parts = vec![("b".to_string(), series(1000, 2000, &[1500])), ("a".to_string(), series(0, 999, &[10, 20]))];
-        let whole = merge(check(parts).unwrap()).unwrap();
-        assert_eq!(whole, series(0, 2000, &[10, 20, 1500]));
-        let maps = check(vec![("a".into(), map(0, 9, 1.5)), ("b".into(), map(10, 20, 2.25))]).unwrap();
-        assert!(merge(maps.clone()).unwrap_err().contains("exceeds"), "u32::MAX + u32::MAX is refused");
-        let fixed: Vec<_> = maps
-            .into_iter()
-            .map(|(n, mut p)| {
-                if let Body::Map(m) = &mut p.body {
-                    m.count[3] = 1;
-                }
-                (n, p)
-            })
-            .collect();
-        let Body::Map(m) = merge(fixed).unwrap().body else { panic!() };
+        let whole = merge(vec![("b", series(1000, 2000, &[1500])), ("a", series(0, 999, &[10, 20]))]).unwrap();
+        assert_eq!(whole, series(0, 2000, &[10, 20, 1500]), "rows in time order, bounds widened");
+        let e = merge(vec![("a", map(0, 9, 1.5)), ("b", map(10, 20, 2.25))]).unwrap_err();
+        assert!(e.contains("b: a pixel's count of values exceeds"), "u32::MAX + u32::MAX is refused: {e}");
+        let fixed = |start, end, sum| {
+            let mut p = map(start, end, sum);
+            if let Body::Map(m) = &mut p.body {
+                m.count[3] = 1;
+            }
+            p
+        };
+        let Body::Map(m) = merge(vec![("b", fixed(10, 20, 2.25)), ("a", fixed(0, 9, 1.5))]).unwrap().body else {
+            panic!()
+        };
         assert_eq!((m.sum[0], m.count[0], m.count[3], m.steps), (3.75, 6, 2, 6));
         assert_eq!(m.span.map(|(a, b)| (a.epoch, b.epoch)), Some((0, 20)));
     }
 
     #[test]
     fn parts_that_do_not_belong_together_are_refused_by_name() {
-        let overlap = check(vec![("p/a".into(), series(0, 100, &[50])), ("p/b".into(), series(100, 200, &[150]))]);
-        let e = overlap.unwrap_err();
+        let e = merge(vec![("p/b", series(100, 200, &[150])), ("p/a", series(0, 100, &[50]))]).unwrap_err();
         assert!(e.contains("p/a and p/b overlap"), "{e}");
-        let open =
-            check(vec![("p/a".into(), series(i64::MIN, 100, &[50])), ("p/b".into(), series(i64::MIN, 10, &[5]))]);
+        let open = merge(vec![("p/a", series(i64::MIN, 100, &[50])), ("p/b", series(i64::MIN, 10, &[5]))]);
         assert!(open.unwrap_err().contains("overlap"));
         let mut other = series(200, 300, &[250]);
         other.key.variable = "sst".into();
-        let e = check(vec![("p/a".into(), series(0, 100, &[50])), ("p/b".into(), other)]).unwrap_err();
+        let e = merge(vec![("p/a", series(0, 100, &[50])), ("p/b", other)]).unwrap_err();
         assert!(e.contains("p/b does not belong with p/a: variable"), "{e}");
-        let e = check(vec![("p/a".into(), series(0, 100, &[50])), ("p/m".into(), map(200, 300, 1.0))]).unwrap_err();
+        let e = merge(vec![("p/a", series(0, 100, &[50])), ("p/m", map(200, 300, 1.0))]).unwrap_err();
         assert!(e.contains("kind"), "{e}");
         let mut other = series(200, 300, &[250]);
         other.key.bbox_bits[0] = 171f64.to_bits();
         other.key.bbox = "171,-5,-170,5".into();
-        let e = check(vec![("p/a".into(), series(0, 100, &[50])), ("p/b".into(), other)]).unwrap_err();
+        let e = merge(vec![("p/a", series(0, 100, &[50])), ("p/b", other)]).unwrap_err();
         assert!(e.contains("bbox \"170,-5,-170,5\" vs \"171,-5,-170,5\""), "{e}");
         let mut other = series(200, 300, &[250]);
         other.key.grid = fingerprint(&[0.1, 0.2], &[0.3, 0.5]);
-        assert!(check(vec![("a".into(), series(0, 100, &[50])), ("b".into(), other)]).unwrap_err().contains("grid"));
+        assert!(merge(vec![("a", series(0, 100, &[50])), ("b", other)]).unwrap_err().contains("grid"));
+        let mut other = series(200, 300, &[250]);
+        other.key.options = json!({"low_pass": false});
+        assert!(merge(vec![("a", series(0, 100, &[50])), ("b", other)]).unwrap_err().contains("options"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! (SDAP writes -9999 or 0 there).
 //!
 //! The accumulator is (Σx, n) per pixel, merged by addition: time slices computed on different
-//! workers combine exactly. Results: `timeavg.nc` (CF: lat/lon, or y/x with 2-D lat/lon) and
+//! workers (`partial`, see [`super::part`]) combine exactly in `ocean-merge`. Results: `timeavg.nc` (CF: lat/lon, or y/x with 2-D lat/lon) and
 //! `timeavg.png`.
 
 use serde::{Deserialize, Serialize};

@@ -2,9 +2,9 @@
 //!
 //! For each time step in `[start, end]`: `cnt`, `min`, `max`, `mean` (cos-latitude weighted),
 //! `mean_plain`, `std` (population, about the unweighted mean). Steps with no valid pixel are
-//! dropped, as SDAP does. Each step is a [`Partial`](super::stats::Partial), so the same code
-//! can later run on a time slice per worker and the slices be concatenated (or merged per step
-//! when a step is split by area).
+//! dropped, as SDAP does. Each step is a [`Partial`](super::stats::Partial): with `partial`,
+//! the job runs on a time slice and writes its steps as a part for `ocean-merge`
+//! ([`super::part`]), which concatenates the slices and applies the low-pass filter.
 //!
 //! Seasonal variant (`seasonal_climatology`, SDAP's `seasonalFilter`): the same statistics are
 //! computed on a climatology dataset of the same grid, indexed by calendar month of its time

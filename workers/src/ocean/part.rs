@@ -13,8 +13,8 @@
 //! round-trip bit-exactly (JSON text parsing may round the last bit).
 //! - series: per row `cnt` (u64), `sum`, `wsum`, `wtot`, `min`, `max`, `m2`, then the row's
 //!   extra values (`extra_names`: the seasonal variants, which are per step and so exact).
-//! - map: `sum` (f64 per pixel), `count` (u32 per pixel), `lat`, `lon` (f64 per pixel), then
-//!   `lat_1d` (rows) and `lon_1d` (cols) on regular grids.
+//! - map: `sum` (f64 per pixel), `count` (u32 per pixel), then `lat_1d` (rows) and `lon_1d`
+//!   (cols) on regular grids, else `lat` and `lon` (f64 per pixel).
 
 use std::path::{Path, PathBuf};
 
@@ -213,9 +213,10 @@ impl Part {
                 header.one_d = m.lat_1d.is_some() && m.lon_1d.is_some();
                 m.sum.iter().for_each(|&v| f(&mut numbers, v));
                 m.count.iter().for_each(|c| numbers.extend_from_slice(&c.to_le_bytes()));
-                m.lat.iter().chain(&m.lon).for_each(|&v| f(&mut numbers, v));
-                if let (Some(lat), Some(lon)) = (&m.lat_1d, &m.lon_1d) {
-                    lat.iter().chain(lon).for_each(|&v| f(&mut numbers, v));
+                // A regular grid's pixels are its 1-D coordinates repeated (select.rs): store those.
+                match (&m.lat_1d, &m.lon_1d) {
+                    (Some(lat), Some(lon)) => lat.iter().chain(lon).for_each(|&v| f(&mut numbers, v)),
+                    _ => m.lat.iter().chain(&m.lon).for_each(|&v| f(&mut numbers, v)),
                 }
             }
         }
@@ -240,11 +241,14 @@ impl Part {
             let n = header.key.rows * header.key.cols;
             let sum = r.f64s(n)?;
             let count = (0..n).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
-            let (lat, lon) = (r.f64s(n)?, r.f64s(n)?);
-            let (lat_1d, lon_1d) = if header.one_d {
-                (Some(r.f64s(header.key.rows)?), Some(r.f64s(header.key.cols)?))
+            let (lat, lon, lat_1d, lon_1d) = if header.one_d {
+                let (rows, cols) = (header.key.rows, header.key.cols);
+                let (lat_1d, lon_1d) = (r.f64s(rows)?, r.f64s(cols)?);
+                let lat = lat_1d.iter().flat_map(|&la| std::iter::repeat_n(la, cols)).collect();
+                let lon = (0..rows).flat_map(|_| lon_1d.iter().copied()).collect();
+                (lat, lon, Some(lat_1d), Some(lon_1d))
             } else {
-                (None, None)
+                (r.f64s(n)?, r.f64s(n)?, None, None)
             };
             let stamp = |(epoch, iso): (i64, String)| Stamp { epoch, iso, doy: 0 };
             let span = header.span.map(|(a, b)| (stamp(a), stamp(b)));
@@ -536,10 +540,16 @@ mod tests {
             [series(0, 86400 * 3, &[100, 86500, 200000]), series(i64::MIN, i64::MAX, &[]), map(10, 20, 0.1 + 0.2)]
         {
             let back = Part::decode(&part.encode()).unwrap();
+            assert_eq!(back, part);
             assert_eq!(back.encode(), part.encode(), "same bits");
             assert_eq!(back.key, part.key);
             assert_eq!((back.start, back.end), (part.start, part.end));
         }
+        let mut curvilinear = map(10, 20, 1.0);
+        if let Body::Map(m) = &mut curvilinear.body {
+            (m.lat_1d, m.lon_1d, m.lon[3]) = (None, None, 0.45);
+        }
+        assert_eq!(Part::decode(&curvilinear.encode()).unwrap(), curvilinear, "2-D coordinates kept");
         let mut bad = map(10, 20, 1.0).encode();
         bad.pop();
         assert!(Part::decode(&bad).unwrap_err().contains("truncated"));

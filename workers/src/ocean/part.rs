@@ -111,7 +111,7 @@ impl Key {
         let b = &opened.bbox;
         Key {
             kind: kind.to_string(),
-            dataset: req.dataset.trim().to_string(),
+            dataset: req.dataset.trim().trim_end_matches('/').to_string(),
             variable: req.variable.trim().to_string(),
             bbox: req.bbox.clone(),
             bbox_bits: [b.west.to_bits(), b.south.to_bits(), b.east.to_bits(), b.north.to_bits()],

@@ -11,14 +11,14 @@ use crate::helpers::{TestApp, admin, element, phase, spawn_app_with};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vocloud");
 
-struct Worker {
+pub(crate) struct Worker {
     child: Child,
     id: String,
 }
 
 impl Worker {
     /// Starts `vocloud worker` and waits until it has registered.
-    fn start(app: &TestApp, token: &str, storage: &Path) -> Worker {
+    pub(crate) fn start(app: &TestApp, token: &str, storage: &Path) -> Worker {
         let mut child =
             worker_command(app, token, storage).stdout(Stdio::piped()).spawn().expect("starting vocloud worker");
         let mut line = String::new();
@@ -50,7 +50,7 @@ fn worker_command(app: &TestApp, token: &str, storage: &Path) -> Command {
     command
 }
 
-async fn fleet_app(max_attempts: i64) -> TestApp {
+pub(crate) async fn fleet_app(max_attempts: i64) -> TestApp {
     spawn_app_with(|s| {
         s.executors.local_workers = Some(0);
         s.executors.max_attempts = max_attempts;
@@ -60,11 +60,11 @@ async fn fleet_app(max_attempts: i64) -> TestApp {
     .await
 }
 
-fn storage(app: &TestApp) -> std::path::PathBuf {
+pub(crate) fn storage(app: &TestApp) -> std::path::PathBuf {
     app.data_dir.path().join("storage")
 }
 
-async fn token(app: &TestApp, name: &str) -> String {
+pub(crate) async fn token(app: &TestApp, name: &str) -> String {
     vocloud::auth::create_worker_token(app.service.db(), name).await.unwrap()
 }
 

@@ -11,6 +11,7 @@ mod helpers;
 mod import;
 mod links;
 mod ocean;
+mod ocean_split;
 mod plot_inputs;
 mod plots;
 mod quota;

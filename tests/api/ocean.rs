@@ -18,7 +18,7 @@ fn python() -> String {
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ocean/fixtures.py");
 
-fn run_python(args: &[&str]) -> String {
+pub(crate) fn run_python(args: &[&str]) -> String {
     let output = Command::new(python())
         .arg(SCRIPT)
         .args(args)
@@ -34,7 +34,7 @@ fn run_python(args: &[&str]) -> String {
 }
 
 /// Writes the fixtures into a temp dir and uploads every netCDF file through the files API.
-async fn upload_fixtures(app: &TestApp, user: &User) -> (tempfile::TempDir, Value) {
+pub(crate) async fn upload_fixtures(app: &TestApp, user: &User) -> (tempfile::TempDir, Value) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_str().unwrap().to_string();
     tokio::task::spawn_blocking(move || run_python(&["make", &out])).await.unwrap();
@@ -65,13 +65,13 @@ async fn run_job(app: &TestApp, user: &User, kind: &str, form: &[(&str, &str)]) 
     (url, doc)
 }
 
-async fn completed(app: &TestApp, user: &User, kind: &str, form: &[(&str, &str)]) -> String {
+pub(crate) async fn completed(app: &TestApp, user: &User, kind: &str, form: &[(&str, &str)]) -> String {
     let (url, doc) = run_job(app, user, kind, form).await;
     assert_eq!(phase(&doc), "COMPLETED", "{kind} {form:?}: {doc}");
     url
 }
 
-async fn result(app: &TestApp, user: &User, url: &str, name: &str) -> reqwest::Response {
+pub(crate) async fn result(app: &TestApp, user: &User, url: &str, name: &str) -> reqwest::Response {
     let response = app.get(user, &format!("{url}/results/{name}")).send().await.unwrap();
     let response = match response.status().as_u16() {
         303 | 302 => app.get(user, &crate::helpers::location(&response)).send().await.unwrap(),

@@ -305,11 +305,28 @@ def check_subset(result, csv_path):
     print("subset ok", len(got))
 
 
+def compare_timeavg(merged, single):
+    """A merged timeavg.nc vs the single job's: counts and grid identical, means to 1e-12."""
+    got, want = xr.open_dataset(merged), xr.open_dataset(single)
+    assert got["mean"].shape == want["mean"].shape, (got["mean"].shape, want["mean"].shape)
+    assert np.array_equal(got.lat.values, want.lat.values) and np.array_equal(got.lon.values, want.lon.values)
+    assert np.array_equal(got["count"].values, want["count"].values), "counts differ"
+    g, w = got["mean"].values, want["mean"].values
+    assert np.array_equal(np.isnan(g), np.isnan(w)), "no-data pixels differ"
+    diff = float(np.nanmax(np.abs(g - w)))
+    assert diff < 1e-12, f"max |mean diff| = {diff}"
+    assert got.attrs["time_coverage_start"] == want.attrs["time_coverage_start"]
+    assert got.attrs["time_coverage_end"] == want.attrs["time_coverage_end"]
+    print("merged timeavg ok", int(got["count"].values.sum()), diff, "identical" if np.array_equal(g, w, equal_nan=True) else "")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2])
     elif sys.argv[1] == "check-timeavg":
         check_timeavg(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "compare-timeavg":
+        compare_timeavg(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "check-subset":
         check_subset(sys.argv[2], sys.argv[3])
     else:

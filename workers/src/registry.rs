@@ -89,6 +89,7 @@ impl Registry {
         registry.add::<crate::ocean::dda::OceanDda>();
         registry.add::<crate::ocean::subset::OceanSubset>();
         registry.add::<crate::ocean::maps::OceanMaps>();
+        registry.add::<crate::ocean::merge::OceanMerge>();
         registry.add::<crate::import::Import>();
         registry.add::<crate::som::Som>();
         registry

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::Request;
 use super::dataset::{self, Dataset};
+use super::part::{self, Body, Key, Part};
 use super::read::{Buffers, StepReader, fold_files};
 use super::series::{Band, Row, Series};
 use super::stats::Partial;
@@ -29,11 +30,15 @@ pub struct DdaParams {
     pub request: Request,
     /// Folder, file or glob of the climatology (same variable name and grid).
     pub climatology: String,
+    /// A folder of the user's storage: write the exact partial state there (see [`super::part`]).
+    pub partial: Option<String>,
 }
 
 impl Kind for OceanDda {
     type Params = DdaParams;
     const NAME: &'static str = "ocean-dda";
+    /// With `partial`, the job writes its part into the user\'s storage.
+    const USES_QUOTA: bool = true;
     const DESCRIPTION: &'static str = "Daily difference average against a day-of-year climatology (SDAP dailydifferenceaverage): per day mean, std, cnt of data minus climatology.";
 
     fn parameters() -> Vec<ParamSpec> {
@@ -46,6 +51,7 @@ impl Kind for OceanDda {
             )
             .required(),
         );
+        specs.push(super::part::spec());
         specs
     }
 
@@ -56,6 +62,9 @@ impl Kind for OceanDda {
     fn check_inputs(params: &DdaParams, user_dir: &std::path::Path) -> Result<(), ParamError> {
         params.request.check_inputs(user_dir)?;
         super::check_dataset("climatology", &params.climatology, user_dir)?;
+        if let Some(folder) = params.partial.as_deref().filter(|f| !f.trim().is_empty()) {
+            super::part::check_folder("partial", folder, user_dir)?;
+        }
         Ok(())
     }
 
@@ -106,6 +115,15 @@ impl Kind for OceanDda {
                 Row { time: midnight, iso_time: iso_utc(midnight), stats, extra: Vec::new() }
             })
             .collect();
+        if let Some(folder) = params.partial.as_deref().filter(|f| !f.trim().is_empty()) {
+            let options = json!({ "climatology": params.climatology.trim() });
+            let key = Key::new(Self::NAME, req, &opened, options);
+            return part::write(
+                ctx,
+                folder,
+                &Part { key, start: opened.start, end: opened.end, body: Body::Series(rows) },
+            );
+        }
         let (start, end) = (opened.start, opened.end);
         let series = Series {
             dataset: &req.dataset,

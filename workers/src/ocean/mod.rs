@@ -17,6 +17,7 @@
 //! - [`series`]: time series outputs (SDAP JSON, CSV, VOTable).
 //! - [`timeseries`], [`dda`], [`timeavg`], [`subset`], [`maps`]: the job kinds.
 //! - [`render`]: PNG maps with a colour bar.
+//! - [`part`], [`merge`]: a request split by time range into parts (`partial`), merged exactly.
 
 pub mod cf;
 pub mod chunks;
@@ -24,6 +25,8 @@ pub mod dataset;
 pub mod dda;
 pub mod lowpass;
 pub mod maps;
+pub mod merge;
+pub mod part;
 pub mod read;
 pub mod render;
 pub mod select;

@@ -15,7 +15,7 @@ use crate::votable::{Datatype, Field, Table, Value as Cell};
 use crate::{Failure, JobContext, ResultFile};
 
 /// One time step's statistics.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub time: i64,
     pub iso_time: String,

@@ -4,16 +4,17 @@
 //! (SDAP writes -9999 or 0 there).
 //!
 //! The accumulator is (Σx, n) per pixel, merged by addition: time slices computed on different
-//! workers combine exactly. Results: `timeavg.nc` (CF: lat/lon, or y/x with 2-D lat/lon) and
+//! workers (`partial`, see [`super::part`]) combine exactly in `ocean-merge`. Results: `timeavg.nc` (CF: lat/lon, or y/x with 2-D lat/lon) and
 //! `timeavg.png`.
 
 use serde::{Deserialize, Serialize};
 
+use super::Request;
+use super::part::{self, Body, Key, MapState, Part};
 use super::read::fold_files;
 use super::render::{self, Map};
 use super::select::Selection;
 use super::time::Stamp;
-use super::{Opened, Request};
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ResultFile};
 
 pub struct OceanTimeavg;
@@ -22,6 +23,8 @@ pub struct OceanTimeavg;
 pub struct TimeavgParams {
     #[serde(flatten)]
     pub request: Request,
+    /// A folder of the user's storage: write the exact partial state there (see [`super::part`]).
+    pub partial: Option<String>,
 }
 
 /// Per-pixel partial sums.
@@ -34,7 +37,7 @@ pub struct PixelSums {
 }
 
 impl PixelSums {
-    fn new(n: usize) -> Self {
+    pub fn new(n: usize) -> Self {
         PixelSums { sum: vec![0.0; n], count: vec![0; n], span: None }
     }
 
@@ -75,10 +78,14 @@ impl PixelSums {
 impl Kind for OceanTimeavg {
     type Params = TimeavgParams;
     const NAME: &'static str = "ocean-timeavg";
+    /// With `partial`, the job writes its part into the user\'s storage.
+    const USES_QUOTA: bool = true;
     const DESCRIPTION: &'static str = "Per-pixel time-average map (mean and count) over a box and period (SDAP timeAvgMapSpark), as CF netCDF and PNG.";
 
     fn parameters() -> Vec<ParamSpec> {
-        super::request_specs()
+        let mut specs = super::request_specs();
+        specs.push(part::spec());
+        specs
     }
 
     fn check(params: &TimeavgParams) -> Result<(), ParamError> {
@@ -87,6 +94,9 @@ impl Kind for OceanTimeavg {
 
     fn check_inputs(params: &TimeavgParams, user_dir: &std::path::Path) -> Result<(), ParamError> {
         params.request.check_inputs(user_dir)?;
+        if let Some(folder) = params.partial.as_deref().filter(|f| !f.trim().is_empty()) {
+            part::check_folder("partial", folder, user_dir)?;
+        }
         Ok(())
     }
 
@@ -106,34 +116,68 @@ impl Kind for OceanTimeavg {
             },
             PixelSums::merge,
         )?;
-        let Some((first, last)) = sums.span.clone() else { return Err(req.no_steps()) };
-        let coverage = (first.iso.as_str(), last.iso.as_str());
-        let mean = sums.mean();
-        let nc = ctx.work_dir.join("timeavg.nc");
-        write_netcdf(&nc, &opened, &mean, &sums.count, req, coverage)
-            .map_err(|e| Failure::fatal("writing timeavg.nc", e))?;
-        std::fs::rename(&nc, ctx.results_dir.join("timeavg.nc")).map_err(|e| Failure::Retryable(e.to_string()))?;
-        let (lo, hi) = finite_range(&mean);
-        let title = format!("mean {} {} .. {} ({steps} steps)", req.variable, &first.iso[..10], &last.iso[..10]);
-        let map = Map {
-            values: &mean,
-            rows: opened.sel.rows,
-            cols: opened.sel.cols,
-            flip: lat_ascends(&opened.sel),
-            vmin: lo,
-            vmax: hi,
-            title,
-            units: opened.units().unwrap_or("").to_string(),
-        };
-        ctx.write_result("timeavg.png", &render::png(&map).map_err(Failure::Fatal)?)?;
-        ctx.progress(1.0, format!("{steps} time steps averaged"));
-        Ok(Outputs {
-            results: vec![
-                ResultFile { name: "timeavg.nc".into(), mime_type: "application/x-netcdf".into() },
-                ResultFile { name: "timeavg.png".into(), mime_type: "image/png".into() },
-            ],
-        })
+        if sums.span.is_none() {
+            return Err(req.no_steps());
+        }
+        if let Some(folder) = params.partial.as_deref().filter(|f| !f.trim().is_empty()) {
+            let options = serde_json::json!({});
+            let map = MapState {
+                sum: sums.sum,
+                count: sums.count,
+                lat: opened.sel.lat.clone(),
+                lon: opened.sel.lon.clone(),
+                lat_1d: opened.sel.lat_1d.clone(),
+                lon_1d: opened.sel.lon_1d.clone(),
+                span: sums.span,
+                steps,
+            };
+            let key = Key::new(Self::NAME, req, &opened, options);
+            return part::write(
+                ctx,
+                folder,
+                &Part { key, start: opened.start, end: opened.end, body: Body::Map(Box::new(map)) },
+            );
+        }
+        write_map(ctx, &opened.sel, opened.units(), req, &sums, steps)
     }
+}
+
+/// Writes `timeavg.nc` and `timeavg.png` from the sums of `steps` time steps (at least one).
+pub fn write_map(
+    ctx: &JobContext,
+    sel: &Selection,
+    units: Option<&str>,
+    req: &Request,
+    sums: &PixelSums,
+    steps: usize,
+) -> Result<Outputs, Failure> {
+    let Some((first, last)) = sums.span.clone() else { return Err(req.no_steps()) };
+    let coverage = (first.iso.as_str(), last.iso.as_str());
+    let mean = sums.mean();
+    let nc = ctx.work_dir.join("timeavg.nc");
+    write_netcdf(&nc, sel, units, &mean, &sums.count, req, coverage)
+        .map_err(|e| Failure::fatal("writing timeavg.nc", e))?;
+    std::fs::rename(&nc, ctx.results_dir.join("timeavg.nc")).map_err(|e| Failure::Retryable(e.to_string()))?;
+    let (lo, hi) = finite_range(&mean);
+    let title = format!("mean {} {} .. {} ({steps} steps)", req.variable, &first.iso[..10], &last.iso[..10]);
+    let map = Map {
+        values: &mean,
+        rows: sel.rows,
+        cols: sel.cols,
+        flip: lat_ascends(sel),
+        vmin: lo,
+        vmax: hi,
+        title,
+        units: units.unwrap_or("").to_string(),
+    };
+    ctx.write_result("timeavg.png", &render::png(&map).map_err(Failure::Fatal)?)?;
+    ctx.progress(1.0, format!("{steps} time steps averaged"));
+    Ok(Outputs {
+        results: vec![
+            ResultFile { name: "timeavg.nc".into(), mime_type: "application/x-netcdf".into() },
+            ResultFile { name: "timeavg.png".into(), mime_type: "image/png".into() },
+        ],
+    })
 }
 
 /// Min and max of the finite values (0, 1 when there are none).
@@ -152,13 +196,13 @@ pub fn lat_ascends(sel: &Selection) -> bool {
 
 fn write_netcdf(
     path: &std::path::Path,
-    opened: &Opened,
+    sel: &Selection,
+    units: Option<&str>,
     mean: &[f64],
     count: &[u32],
     req: &Request,
     (first, last): (&str, &str),
 ) -> Result<(), netcdf::Error> {
-    let sel = &opened.sel;
     super::cf::quiet_hdf5();
     let mut file = netcdf::create(path)?;
     file.add_attribute("Conventions", "CF-1.8")?;
@@ -185,7 +229,7 @@ fn write_netcdf(
     let mut var = file.add_variable::<f64>("mean", &grid)?;
     var.set_fill_value(f64::NAN)?;
     var.put_attribute("long_name", format!("time mean of {}", req.variable))?;
-    if let Some(units) = opened.units() {
+    if let Some(units) = units {
         var.put_attribute("units", units)?;
     }
     if sel.lat_1d.is_none() {

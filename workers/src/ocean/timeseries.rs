@@ -2,9 +2,9 @@
 //!
 //! For each time step in `[start, end]`: `cnt`, `min`, `max`, `mean` (cos-latitude weighted),
 //! `mean_plain`, `std` (population, about the unweighted mean). Steps with no valid pixel are
-//! dropped, as SDAP does. Each step is a [`Partial`](super::stats::Partial), so the same code
-//! can later run on a time slice per worker and the slices be concatenated (or merged per step
-//! when a step is split by area).
+//! dropped, as SDAP does. Each step is a [`Partial`](super::stats::Partial): with `partial`,
+//! the job runs on a time slice and writes its steps as a part for `ocean-merge`
+//! ([`super::part`]), which concatenates the slices and applies the low-pass filter.
 //!
 //! Seasonal variant (`seasonal_climatology`, SDAP's `seasonalFilter`): the same statistics are
 //! computed on a climatology dataset of the same grid, indexed by calendar month of its time
@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Request;
+use super::part::{self, Body, Key, Part};
 use super::read::map_files;
 use super::series::{Band, Row, Series};
 use super::stats::Partial;
@@ -33,11 +34,15 @@ pub struct TimeseriesParams {
     pub seasonal_climatology: Option<String>,
     /// Add SDAP's low-pass variants.
     pub low_pass: bool,
+    /// A folder of the user's storage: write the exact partial state there (see [`super::part`]).
+    pub partial: Option<String>,
 }
 
 impl Kind for OceanTimeseries {
     type Params = TimeseriesParams;
     const NAME: &'static str = "ocean-timeseries";
+    /// With `partial`, the job writes its part into the user\'s storage.
+    const USES_QUOTA: bool = true;
     const DESCRIPTION: &'static str = "Area time series of a netCDF variable over a box (SDAP timeSeriesSpark): per time step cnt, min, max, mean (cos-latitude weighted), mean_plain, std; JSON, CSV and VOTable.";
 
     fn parameters() -> Vec<ParamSpec> {
@@ -55,6 +60,7 @@ impl Kind for OceanTimeseries {
             )
             .default(true),
         );
+        specs.push(super::part::spec());
         specs
     }
 
@@ -66,6 +72,9 @@ impl Kind for OceanTimeseries {
         params.request.check_inputs(user_dir)?;
         if let Some(clim) = params.seasonal_climatology.as_deref().filter(|c| !c.trim().is_empty()) {
             super::check_dataset("seasonal_climatology", clim, user_dir)?;
+        }
+        if let Some(folder) = params.partial.as_deref().filter(|f| !f.trim().is_empty()) {
+            super::part::check_folder("partial", folder, user_dir)?;
         }
         Ok(())
     }
@@ -96,6 +105,17 @@ impl Kind for OceanTimeseries {
                 Row { time: stamp.epoch, iso_time: stamp.iso, stats, extra }
             })
             .collect();
+        if let Some(folder) = params.partial.as_deref().filter(|f| !f.trim().is_empty()) {
+            // The low-pass filter runs over the whole series: the merge applies it.
+            let seasonal = params.seasonal_climatology.as_deref().map(str::trim).filter(|c| !c.is_empty());
+            let options = serde_json::json!({ "seasonal_climatology": seasonal, "low_pass": params.low_pass });
+            let key = Key::new(Self::NAME, req, &opened, options);
+            return part::write(
+                ctx,
+                folder,
+                &Part { key, start: opened.start, end: opened.end, body: Body::Series(rows) },
+            );
+        }
         if params.low_pass {
             add_low_pass(&mut rows);
         }
@@ -130,7 +150,7 @@ fn area_stats(
 }
 
 /// Appends SDAP's `*LowPass` fields (in SDAP's order) when the filter applies to this length.
-fn add_low_pass(rows: &mut [Row]) {
+pub fn add_low_pass(rows: &mut [Row]) {
     let mut columns: Vec<(&'static str, Vec<f64>)> = vec![
         ("meanLowPass", rows.iter().map(|r| r.stats.mean_coslat()).collect()),
         ("maxLowPass", rows.iter().map(|r| r.stats.max).collect()),

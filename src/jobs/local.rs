@@ -60,6 +60,13 @@ impl LocalPool {
     async fn run(&self, service: &JobService, job: Claimed) {
         let cancel = CancelToken::new();
         self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(job.id.clone(), cancel.clone());
+        // An ABORT between the claim and the line above found no token to cancel; it changed the
+        // phase before looking for one, so the phase read now shows it.
+        match crate::db::jobs::get(service.db(), &job.id).await {
+            Ok(Some(row)) if row.phase == crate::uws::ExecutionPhase::Executing.as_str() => {}
+            Ok(_) => cancel.cancel(),
+            Err(e) => tracing::warn!(error.message = %e, "re-reading the claimed job failed"),
+        }
         let outcome = self.execute(service, &job, cancel).await;
         self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&job.id);
         if let Err(e) = service.record(&job.id, job.attempt, outcome).await {

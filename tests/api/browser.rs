@@ -8,6 +8,38 @@ use std::process::Stdio;
 
 use crate::helpers::{location, spawn_app};
 
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn require_browser() {
+    assert!(
+        root().join("target/node/node_modules/playwright-core").is_dir() && Path::new("/usr/bin/chromium").exists(),
+        "the browser test needs Chromium and playwright-core: run ./x setup --test"
+    );
+}
+
+/// Runs `tests/browser/<script>` under node with `env`; screenshots go to
+/// `target/browser-shots/`. Returns the JSON the script prints on its last line.
+async fn run_script(script: &str, env: &[(&str, &str)]) -> serde_json::Value {
+    let shots = root().join("target/browser-shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let output = tokio::process::Command::new("node")
+        .arg(root().join("tests/browser").join(script))
+        .env("NODE_PATH", root().join("target/node/node_modules"))
+        .env("OUT_DIR", &shots)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("running node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
 /// A 1,000 × 4,000 FITS image, one synthetic spectrum per row, linear WCS 3800..9200 Å.
 fn write_spectra(path: &Path, n: usize, len: usize) {
     use fitsio::images::{ImageDescription, ImageType};
@@ -30,12 +62,7 @@ fn write_spectra(path: &Path, n: usize, len: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_chromium_pans_zooms_and_goes_home_on_1000_spectra() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let modules = root.join("target/node/node_modules");
-    assert!(
-        modules.join("playwright-core").is_dir() && Path::new("/usr/bin/chromium").exists(),
-        "the browser test needs Chromium and playwright-core: run ./x setup --test"
-    );
+    require_browser();
     let app = spawn_app().await;
     let alice = app.add_user("alice").await;
     let dir = tempfile::tempdir().unwrap();
@@ -54,24 +81,8 @@ async fn headless_chromium_pans_zooms_and_goes_home_on_1000_spectra() {
     assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
     let page = location(&response);
 
-    let shots = root.join("target/browser-shots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let output = tokio::process::Command::new("node")
-        .arg(root.join("tests/browser/plot.cjs"))
-        .env("NODE_PATH", &modules)
-        .env("PLOT_URL", &page)
-        .env("PLOT_USER", &alice.name)
-        .env("PLOT_PASSWORD", &alice.password)
-        .env("OUT_DIR", &shots)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("running node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}");
-    assert!(output.status.success(), "browser test failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let results: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let env = [("PLOT_URL", page.as_str()), ("PLOT_USER", &alice.name), ("PLOT_PASSWORD", &alice.password)];
+    let results = run_script("plot.cjs", &env).await;
     // Debug builds render ~10x slower than release; the 100 ms target is checked on a release
     // server (README, "Plots"), here only that the page settles at interactive speed at all.
     let median = results["latency_ms"]["median"].as_f64().unwrap();
@@ -84,12 +95,7 @@ async fn headless_chromium_pans_zooms_and_goes_home_on_1000_spectra() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_chromium_explores_a_som_map_and_opens_a_neuron_in_the_plotter() {
     use crate::som::{BINS, spectrum};
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let modules = root.join("target/node/node_modules");
-    assert!(
-        modules.join("playwright-core").is_dir() && Path::new("/usr/bin/chromium").exists(),
-        "the browser test needs Chromium and playwright-core: run ./x setup --test"
-    );
+    require_browser();
     let app = spawn_app().await;
     let alice = app.add_user("alice").await;
     let header: Vec<String> = (0..BINS).map(|j| format!("{}", 6400 + j)).collect();
@@ -103,24 +109,9 @@ async fn headless_chromium_explores_a_som_map_and_opens_a_neuron_in_the_plotter(
     let url = app.create_job(&alice, "som", &form).await;
     assert_eq!(crate::helpers::phase(&app.run_to_end(&alice, &url).await), "COMPLETED");
 
-    let shots = root.join("target/browser-shots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let output = tokio::process::Command::new("node")
-        .arg(root.join("tests/browser/som.cjs"))
-        .env("NODE_PATH", &modules)
-        .env("SOM_URL", format!("{url}/results/index.html"))
-        .env("SOM_USER", &alice.name)
-        .env("SOM_PASSWORD", &alice.password)
-        .env("OUT_DIR", &shots)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("running node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}");
-    assert!(output.status.success(), "browser test failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let results: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let viewer = format!("{url}/results/index.html");
+    let env = [("SOM_URL", viewer.as_str()), ("SOM_USER", &alice.name), ("SOM_PASSWORD", &alice.password)];
+    let results = run_script("som.cjs", &env).await;
     assert_eq!(results["reference_series"], 1);
     assert_eq!(results["member_series"], results["hits"]);
 }

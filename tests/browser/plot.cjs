@@ -7,15 +7,11 @@
 //
 // Prints one JSON line of results last; exits non-zero on the first failed check.
 "use strict";
-const { chromium } = require("playwright-core");
+const { ok, launch, echoConsole, logIn } = require("./common.cjs");
 
 const url = new URL(process.env.PLOT_URL);
 const outDir = process.env.OUT_DIR || ".";
 const results = {};
-const ok = (cond, what) => {
-  if (!cond) throw new Error("check failed: " + what);
-  console.log("ok - " + what);
-};
 const near = (a, b, tol) => Math.abs(a - b) <= tol * Math.max(Math.abs(a), Math.abs(b), 1e-12);
 
 // Runs an interaction, waits until its input has gone out (drag and wheel go out on the next
@@ -36,21 +32,13 @@ async function settled(page) {
 }
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--disable-gpu", "--disable-dev-shm-usage"],
-  });
+  const browser = await launch();
   try {
     const page = await browser.newPage({ viewport: { width: 1040, height: 720 }, deviceScaleFactor: 1 });
-    page.on("console", (m) => console.log("[console] " + m.text()));
-    page.on("pageerror", (e) => console.log("[page error] " + e.message));
+    echoConsole(page);
 
     // Log in through the form; it redirects back to the plot page.
-    await page.goto(`${url.origin}/login?next=${encodeURIComponent(url.pathname)}`);
-    await page.fill('input[name="user"]', process.env.PLOT_USER);
-    await page.fill('input[name="password"]', process.env.PLOT_PASSWORD);
-    await Promise.all([page.waitForURL(url.href), page.click('button[type="submit"]')]);
+    await logIn(page, url, process.env.PLOT_USER, process.env.PLOT_PASSWORD);
     const first = await settled(page);
     const info = await page.evaluate(() => window.plotState.info);
     ok(info.count >= 1, `first frame drawn: ${info.count} spectra, ${first.bytes} B PNG, density=${first.density}`);

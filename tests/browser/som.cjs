@@ -8,15 +8,11 @@
 //
 // Prints one JSON line of results last; exits non-zero on the first failed check.
 "use strict";
-const { chromium } = require("playwright-core");
+const { ok, launch, echoConsole, logIn } = require("./common.cjs");
 
 const url = new URL(process.env.SOM_URL);
 const outDir = process.env.OUT_DIR || ".";
 const results = {};
-const ok = (cond, what) => {
-  if (!cond) throw new Error("check failed: " + what);
-  console.log("ok - " + what);
-};
 
 // Fraction of the canvas' pixels close to the given colour.
 function inkOf(page, id, rgb) {
@@ -49,21 +45,13 @@ async function openInPlotter(context, page, selector, what) {
 }
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--disable-gpu", "--disable-dev-shm-usage"],
-  });
+  const browser = await launch();
   try {
     const context = await browser.newContext({ viewport: { width: 1300, height: 900 }, deviceScaleFactor: 1 });
     const page = await context.newPage();
-    page.on("console", (m) => console.log("[console] " + m.text()));
-    page.on("pageerror", (e) => console.log("[page error] " + e.message));
+    echoConsole(page);
 
-    await page.goto(`${url.origin}/login?next=${encodeURIComponent(url.pathname)}`);
-    await page.fill('input[name="user"]', process.env.SOM_USER);
-    await page.fill('input[name="password"]', process.env.SOM_PASSWORD);
-    await Promise.all([page.waitForURL(url.href), page.click('button[type="submit"]')]);
+    await logIn(page, url, process.env.SOM_USER, process.env.SOM_PASSWORD);
     await page.waitForFunction(() => /spectra, \d+×\d+/.test(document.getElementById("summary").textContent));
     results.map_drawn_ms = await page.evaluate(() => performance.now());
     const summary = await page.textContent("#summary");

@@ -96,7 +96,7 @@ pub fn input_bytes(path: &Path, shown: &str) -> Result<u64, Failure> {
 mod tests {
     use super::*;
     use crate::som::grid::Grid;
-    use crate::som::train::{Config, Init, initial_codebook, train};
+    use crate::som::train::{Config, initial_codebook, train};
 
     fn temp_dir(tag: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("vocloud-som-stream-{tag}-{}", std::process::id()));
@@ -147,17 +147,8 @@ mod tests {
         let config = Config {
             grid: Grid { rows: 3, cols: 4, hexagonal: true, toroid: false },
             epochs: 5,
-            gaussian: true,
-            compact_support: true,
-            radius0: 2.0,
-            radius_n: 1.0,
-            radius_exponential: false,
-            scale0: 0.1,
-            scale_n: 0.01,
-            scale_exponential: false,
-            init: Init::Random,
             seed: 9,
-            online: false,
+            ..crate::som::train::tests::config(3, 4)
         };
         let run = |data: &Data| {
             let w0 = initial_codebook(&config, data, |p| p.into()).unwrap();

@@ -470,10 +470,11 @@ fn pca_plane(config: &Config, data: &Data, rng: &mut SplitMix64) -> Vec<f32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn config(rows: usize, cols: usize) -> Config {
+    /// A rectangular planar map with somoclu's batch defaults, for tests.
+    pub(in crate::som) fn config(rows: usize, cols: usize) -> Config {
         Config {
             grid: Grid { rows, cols, hexagonal: false, toroid: false },
             epochs: 10,

@@ -91,6 +91,22 @@ impl Drop for Server {
     }
 }
 
+/// A data folder and database holding the user alice, and a free port for the server.
+struct Fixture {
+    dir: tempfile::TempDir,
+    database: String,
+    port: u16,
+    alice: User,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let database = test_database(dir.path()).await;
+    add_user(dir.path(), &database, "alice", "alice-password");
+    let alice = User { name: "alice".into(), password: "alice-password".into() };
+    Fixture { dir, database, port: free_port(), alice }
+}
+
 fn add_user(dir: &std::path::Path, database: &str, name: &str, password: &str) {
     let mut child = vocloud(dir, database)
         .args(["user", "add", name, "--password-stdin"])
@@ -106,11 +122,7 @@ fn add_user(dir: &std::path::Path, database: &str, name: &str, password: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_loses_no_job_running_queued_or_pending() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = test_database(dir.path()).await;
-    add_user(dir.path(), &database, "alice", "alice-password");
-    let port = free_port();
-    let alice = User { name: "alice".into(), password: "alice-password".into() };
+    let Fixture { dir, database, port, alice } = fixture().await;
 
     let server = Server::start(dir.path(), &database, port, &[]).await;
     let running = server.create(&alice, &[("duration", "2"), ("PHASE", "RUN")]).await;
@@ -138,11 +150,7 @@ async fn a_killed_server_loses_no_job_running_queued_or_pending() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_interrupted_on_its_last_attempt_ends_in_error_with_the_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = test_database(dir.path()).await;
-    add_user(dir.path(), &database, "alice", "alice-password");
-    let port = free_port();
-    let alice = User { name: "alice".into(), password: "alice-password".into() };
+    let Fixture { dir, database, port, alice } = fixture().await;
     let one_attempt = [("VOCLOUD_EXECUTORS__MAX_ATTEMPTS", "1")];
 
     let server = Server::start(dir.path(), &database, port, &one_attempt).await;
@@ -197,11 +205,7 @@ async fn files_with_cookie(server: &Server, cookie: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_logins_survive_a_restart_and_end_at_logout_or_expiry() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = test_database(dir.path()).await;
-    add_user(dir.path(), &database, "alice", "alice-password");
-    let port = free_port();
-    let alice = User { name: "alice".into(), password: "alice-password".into() };
+    let Fixture { dir, database, port, alice } = fixture().await;
 
     let server = Server::start(dir.path(), &database, port, &[]).await;
     let cookie = log_in(&server, &alice).await;

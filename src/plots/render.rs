@@ -207,6 +207,15 @@ fn visible_indices(data: &Dataset, spec: &FrameSpec) -> Vec<usize> {
     (0..data.series.len()).filter(|&i| spec.visible.is_none_or(|v| v.get(i).copied().unwrap_or(true))).collect()
 }
 
+/// What a frame (PNG or SVG) shows and where: the visible series, whether they are drawn as a
+/// density, and the plot rectangle (narrower when the density's colour bar needs room).
+fn frame_plan(data: &Dataset, spec: &FrameSpec) -> (Vec<usize>, bool, PlotRect) {
+    let visible = visible_indices(data, spec);
+    let density = is_density(spec, visible.len());
+    let plot = layout(spec.width, spec.height, spec.scale, density);
+    (visible, density, plot)
+}
+
 fn is_density(spec: &FrameSpec, visible: usize) -> bool {
     match spec.mode {
         Mode::Auto => visible > LINES_MAX,
@@ -219,9 +228,7 @@ fn is_density(spec: &FrameSpec, visible: usize) -> bool {
 pub fn render(data: &Dataset, view: &View, spec: &FrameSpec) -> Frame {
     register_font();
     let (w, h) = (spec.width, spec.height);
-    let visible = visible_indices(data, spec);
-    let density = is_density(spec, visible.len());
-    let plot = layout(w, h, spec.scale, density);
+    let (visible, density, plot) = frame_plan(data, spec);
     let mut rgb = vec![255u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
@@ -739,9 +746,7 @@ fn draw_colour_bar<DB: DrawingBackend>(root: &DrawingArea<DB, plotters::coord::S
 pub fn render_svg(data: &Dataset, view: &View, spec: &FrameSpec) -> String {
     register_font();
     let (w, h) = (spec.width, spec.height);
-    let visible = visible_indices(data, spec);
-    let density = is_density(spec, visible.len());
-    let plot = layout(w, h, spec.scale, density);
+    let (visible, density, plot) = frame_plan(data, spec);
     let mut svg = String::new();
     let mut image_tag = String::new();
     {

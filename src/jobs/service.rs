@@ -178,8 +178,8 @@ impl JobService {
                 )));
             }
         }
-        let user_dir = self.storage().user_dir(&caller.name).context("opening user storage")?;
-        kind.check_inputs(&parameters, &user_dir)?;
+        // Read-only: creating a job must not cost a mkdir.
+        kind.check_inputs(&parameters, &self.storage().user_root(&caller.name))?;
         Ok(parameters)
     }
 

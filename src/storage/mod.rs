@@ -170,9 +170,14 @@ impl Storage {
 
     /// The user's folder, created on first use.
     pub fn user_dir(&self, user: &str) -> io::Result<PathBuf> {
-        let dir = self.root.join("users").join(user);
+        let dir = self.user_root(user);
         std::fs::create_dir_all(&dir)?;
         Ok(dir)
+    }
+
+    /// Where the user's folder is, without creating it (for read-only checks).
+    pub fn user_root(&self, user: &str) -> PathBuf {
+        self.root.join("users").join(user)
     }
 
     /// The absolute path of `rel` inside the user's folder.
@@ -187,7 +192,7 @@ impl Storage {
 /// (`jobs/<id>/`: parameters, scratch and results). Hidden and partial files count too: they
 /// take disk space all the same. Symlinks are not followed (nor counted beyond the link).
 pub fn usage(storage: &Storage, user: &str, job_ids: &[String]) -> u64 {
-    let mut total = tree_size(&storage.root.join("users").join(user));
+    let mut total = tree_size(&storage.user_root(user));
     for id in job_ids {
         total += tree_size(&storage.job_dir(id));
     }

@@ -2,7 +2,7 @@
 """vocloud SOM vs somoclu 1.7.6 on the same seeded synthetic H-alpha spectra, same machine, same run.
 
 For each size (N spectra x D bins) and map (rows x cols): generate the five-class spectra of
-shared/refs/som.md (seeded), draw the shared initial codebook W0 (M rows of X without replacement,
+docs/refs/som.md (seeded), draw the shared initial codebook W0 (M rows of X without replacement,
 numpy PCG64 seed 12345, index order), train 10 batch epochs with somoclu's defaults (Gaussian,
 compact support, radius min(rows,cols)/2 -> 1 linear) in vocloud (examples/som_bench.rs, release)
 and in somoclu, then compute QE, TE8, TE4 and purity of both final codebooks with the same float64

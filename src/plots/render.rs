@@ -264,7 +264,7 @@ pub fn render(data: &Dataset, view: &View, spec: &FrameSpec) -> Frame {
 }
 
 /// PNG bytes for an RGB frame, at the fastest zlib setting: it costs several times less CPU
-/// than the default for nearly the same size (measured, `../shared/refs/plots`).
+/// than the default for nearly the same size (measured, `docs/refs/plots`).
 pub fn encode_png(frame: &Frame) -> Vec<u8> {
     use image::ImageEncoder;
     use image::codecs::png::{CompressionType, FilterType, PngEncoder};

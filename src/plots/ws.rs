@@ -1,6 +1,6 @@
 //! The plot WebSocket, `/plots/<id>/ws`: the browser sends input as small JSON text messages,
 //! the server answers with frames (a JSON `frame` text message, then the PNG as one binary
-//! message). Modelled on matplotlib's WebAgg (see `../shared/refs/plots/webagg-protocol.md`)
+//! message). Modelled on matplotlib's WebAgg (see `docs/refs/plots/webagg-protocol.md`)
 //! with its measured lessons: full opaque PNG frames at the fastest zlib level (diff frames do
 //! not pay for pans), overlays (zoom box, hover line) drawn in the browser.
 //!

@@ -1,5 +1,5 @@
 //! The Slurm command-line tools as functions: `sbatch`, `squeue`, `scontrol`, `sacct -c`,
-//! `scancel`. Output parsing is pure and unit-tested; see `../shared/refs/slurm.md` for the
+//! `scancel`. Output parsing is pure and unit-tested; see `docs/refs/slurm.md` for the
 //! formats (verified on Slurm 22.05).
 
 use std::process::Command;

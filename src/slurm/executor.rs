@@ -1,6 +1,6 @@
 //! The Slurm executor: each QUEUED job becomes an `sbatch` of
 //! `vocloud run-job <job-dir> --attempt N`, followed with `squeue`/`scontrol` and mapped to UWS
-//! phases (table in `../shared/refs/slurm.md`):
+//! phases (table in `docs/refs/slurm.md`):
 //!
 //! | Slurm | UWS |
 //! |---|---|

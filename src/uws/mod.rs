@@ -1,5 +1,5 @@
 //! UWS 1.1 (IVOA REC-UWS-1.1-20161024): phases, control parameters, the XML documents and the
-//! REST binding. See `../shared/refs/uws/checklist.md` for the rules this module follows.
+//! REST binding. See `docs/refs/uws/checklist.md` for the rules this module follows.
 
 pub mod http;
 pub mod params;

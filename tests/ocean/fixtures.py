@@ -7,7 +7,7 @@
 The references are computed with xarray (default CF decoding: _FillValue masked, packed int16
 unpacked as raw * scale_factor + add_offset in float64), plus the valid_min/valid_max mask that
 CF asks for (xarray leaves it to the user), and SDAP's definitions from
-shared/refs/ocean/sdap-algorithms.md: cnt, min, max, mean = cos(lat)-weighted, mean_plain,
+docs/refs/ocean/sdap-algorithms.md: cnt, min, max, mean = cos(lat)-weighted, mean_plain,
 std = population std about the plain mean; box edges inclusive on pixel centres; minLon > maxLon
 crosses the antimeridian.
 """

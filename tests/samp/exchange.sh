@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every SAMP exchange of `vocloud samp` against a real hub and real third-party clients, run
-# inside a private network namespace (JSAMP binds all interfaces; see ../shared/refs/samp).
+# inside a private network namespace (JSAMP binds all interfaces; see docs/refs/samp).
 #
 #   unshare --net bash tests/samp/exchange.sh jsamp|astropy VOCLOUD_BINARY PYTHON
 #

@@ -1,7 +1,7 @@
 //! Ocean analytics on CF-convention netCDF datasets: the SDAP/NEXUS operations (area time
 //! series, time-average map, daily difference average, subset) and per-step map rendering.
 //!
-//! Definitions follow `shared/refs/ocean/sdap-algorithms.md` (SDAP's field names and formulas),
+//! Definitions follow `docs/refs/ocean/sdap-algorithms.md` (SDAP's field names and formulas),
 //! with its antimeridian bug fixed. Every kind shares the contract parameters `dataset`,
 //! `variable`, `bbox`, `start`, `end` ([`Request`]).
 //!

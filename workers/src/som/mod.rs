@@ -8,7 +8,7 @@
 //! - [`train`]: initialisation, the batch epoch (BMU search as an f32 GEMM, update from per-node
 //!   sums smoothed by the neighbourhood) and the online variant.
 //! - [`quality`]: exact (float64) BMUs, quantisation and topographic error as defined in
-//!   `shared/refs/som.md`, purity when the inputs carry class labels.
+//!   `docs/refs/som.md`, purity when the inputs carry class labels.
 //! - [`output`]: codebook (FITS + VOTable), BMUs (VOTable), U-matrix and hit-map PNGs,
 //!   `quality.json`, and the data files of the interactive viewer `index.html`.
 //!

@@ -1,4 +1,4 @@
-//! Map quality after training, with the exact definitions of `shared/refs/som.md`:
+//! Map quality after training, with the exact definitions of `docs/refs/som.md`:
 //! - BMU b(i) = argmin_k ‖x_i − w_k‖², second BMU s(i) the argmin over k ≠ b(i), ties to the
 //!   lowest k, decided in float64 on the stored float32 values;
 //! - QE = mean Euclidean distance to the BMU (float64, explicit differences);

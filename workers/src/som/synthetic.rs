@@ -1,5 +1,5 @@
 //! Seeded synthetic H-alpha spectra with known classes, for tests and the benchmark: the five
-//! classes of `shared/refs/som.md` (Gaussian and Lorentzian absorption, emission, double-peaked
+//! classes of `docs/refs/som.md` (Gaussian and Lorentzian absorption, emission, double-peaked
 //! emission, P-Cygni) on a continuum of 1 over 6250–6770 Å, with random depth, width, shift
 //! and noise.
 

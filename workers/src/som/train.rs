@@ -1,6 +1,6 @@
 //! Training: initial codebook, the batch epoch, and the online variant.
 //!
-//! Batch epoch (somoclu's algorithm, reorganised as in `shared/refs/som.md` "What a faster
+//! Batch epoch (somoclu's algorithm, reorganised as in `docs/refs/som.md` "What a faster
 //! implementation would do"):
 //! 1. BMU search as an f32 GEMM: ‖x−w‖² = ‖x‖² − 2x·w + ‖w‖², where only −2x·w + ‖w‖² matters for
 //!    the arg-min. Data and codebook are centred on the mean spectrum first (distances unchanged,

@@ -25,6 +25,7 @@ use crate::db::{self, Db, users::UserRow};
 use crate::error::ApiError;
 use crate::jobs::Caller;
 
+pub mod csrf;
 pub mod session;
 
 const CACHE_TTL: Duration = Duration::from_secs(60);

@@ -42,9 +42,11 @@ async fn main() -> anyhow::Result<()> {
     settings.executors.local_workers = Some(0);
     settings.log.filter = "warn".into();
     vocloud::telemetry::init(&settings.log);
+    let database_url = settings.database_url();
     let app = vocloud::app::Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
-    let token = vocloud::auth::create_worker_token(app.service().db(), "bench").await?;
+    let db = vocloud::db::Db::connect(&database_url, Some(1)).await?;
+    let token = vocloud::auth::create_worker_token(&db, "bench").await?;
     tokio::spawn(app.run_until_stopped());
 
     let storage = dir.path().join("storage");

@@ -2,6 +2,7 @@
 //! HTTP server — and runs it. Binding happens in [`Application::build`], so `127.0.0.1:0` gives
 //! tests a free port they can read back.
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +17,12 @@ use vocloud_workers::Registry;
 use crate::auth::{self, Authenticator};
 use crate::config::Settings;
 use crate::db::{self, Db};
-use crate::fleet::Timing;
-use crate::fleet::executor::FleetExecutor;
-use crate::jobs::{JobService, local::LocalPool, reaper};
-use crate::slurm::executor::SlurmExecutor;
+use crate::executors::fleet::executor::FleetExecutor;
+use crate::executors::fleet::{Registrations, Timing};
+use crate::executors::local::LocalPool;
+use crate::executors::slurm::executor::SlurmExecutor;
+use crate::jobs::service::RetryPolicy;
+use crate::jobs::{JobService, reaper};
 use crate::storage::Storage;
 
 pub struct Application {
@@ -38,16 +41,12 @@ impl Application {
         seed_admin(&db, &settings).await?;
         crate::respond::set_public_url(settings.http.public_url.clone());
 
-        let service = JobService::new(
-            db.clone(),
-            storage,
-            Registry::builtin(),
-            settings.limits.clone(),
-            settings.executors.max_attempts,
-        );
+        let retry =
+            RetryPolicy { max_attempts: settings.executors.max_attempts, max_crashes: settings.executors.max_crashes };
+        let service = JobService::new(db.clone(), storage, Registry::builtin(), settings.limits.clone(), retry);
         let slots = settings.local_workers();
         if slots > 0 {
-            service.add_executor(LocalPool::new(slots, settings.job_settings()));
+            service.add_executor(LocalPool::new(slots, settings.launcher()?));
         }
         let timing = Timing {
             lease: Duration::from_secs(settings.fleet.lease_seconds),
@@ -65,11 +64,12 @@ impl Application {
         let server = http_server(
             listener,
             service.clone(),
-            Authenticator::new(db).with_login_lifetime(std::time::Duration::from_secs(settings.http.login_seconds)),
+            Authenticator::new(db.clone())
+                .with_login_lifetime(std::time::Duration::from_secs(settings.http.login_seconds)),
             timing,
             &settings,
         )?;
-        tracing::info!(address = %settings.http.bind, port, local_workers = slots, backend = ?service.db().backend, "vocloud listening");
+        tracing::info!(address = %settings.http.bind, port, local_workers = slots, backend = ?db.backend, "vocloud listening");
         Ok(Application { port, server, service })
     }
 
@@ -95,6 +95,7 @@ fn http_server(
 ) -> anyhow::Result<Server> {
     let service = web::Data::new(service);
     let timing = web::Data::new(timing);
+    let registrations = web::Data::new(Registrations::default());
     let auth = web::Data::from(Arc::new(auth));
     let form_limit = settings.limits.max_form_bytes;
     let plots = crate::plots::Plots::start(settings.plots.clone());
@@ -104,11 +105,12 @@ fn http_server(
             .app_data(service.clone())
             .app_data(auth.clone())
             .app_data(timing.clone())
+            .app_data(registrations.clone())
             .app_data(web::PayloadConfig::new(form_limit))
             .app_data(web::JsonConfig::default().limit(form_limit))
             .configure(crate::uws::http::configure)
             .configure(crate::api::configure)
-            .configure(crate::fleet::http::configure)
+            .configure(crate::executors::fleet::http::configure)
             .configure(|cfg| crate::plots::http::configure(cfg, plots.clone()))
             .configure(crate::auth::session::configure)
             .route("/", web::get().to(index))
@@ -137,7 +139,9 @@ async fn seed_admin(db: &Db, settings: &Settings) -> anyhow::Result<()> {
     };
     auth::add_user(db, "admin", &password, true).await.context("creating the admin account")?;
     if generated {
-        println!(
+        // A closed standard output must not stop the service (see main's SIGPIPE note).
+        let _ = writeln!(
+            std::io::stdout(),
             "vocloud: created user 'admin' with password {password}\n         (shown only once; set VOCLOUD_ADMIN_PASSWORD before the first start to choose it)"
         );
     } else {

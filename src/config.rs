@@ -63,10 +63,21 @@ pub struct StorageSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExecutorSettings {
-    /// In-process worker slots; unset means one per core, 0 runs no job in-process.
+    /// Local worker slots (attempts the master runs at once, each in a child process); unset
+    /// means one per core, 0 runs no job on the master.
     pub local_workers: Option<usize>,
     /// Attempts a job gets when its run is interrupted (restart, lost worker) before it ends in ERROR.
     pub max_attempts: i64,
+    /// Crashes of a job's process (a signal, an abort) after which the job ends in ERROR
+    /// instead of being retried.
+    pub max_crashes: i64,
+    /// Memory limit of each attempt's process in MiB (RLIMIT_DATA); unset means half the RAM,
+    /// at most 8 GiB.
+    pub attempt_memory_mb: Option<u64>,
+    /// The `vocloud` binary that runs attempts (`vocloud run-job`); default: this executable.
+    pub attempt_binary: Option<PathBuf>,
+    /// Seconds a cancelled attempt gets to stop (after SIGTERM) before it is killed.
+    pub cancel_grace_seconds: u64,
 }
 
 /// The remote worker fleet (`vocloud worker` processes).
@@ -145,6 +156,16 @@ pub struct Limits {
     pub user_quota_bytes: u64,
     /// How often the reaper looks for expired destruction times and overrun jobs, in milliseconds.
     pub reaper_interval_ms: u64,
+    /// Largest memory a job may need, by its kind's estimate, in MiB; bigger jobs are refused at
+    /// creation. Unset means half the RAM, at most 8 GiB (the default attempt limit).
+    pub max_job_memory_mb: Option<u64>,
+}
+
+impl Limits {
+    /// [`Limits::max_job_memory_mb`] with its default applied.
+    pub fn job_memory_mb(&self) -> u64 {
+        self.max_job_memory_mb.unwrap_or_else(crate::runner::process::default_memory_mb)
+    }
 }
 
 /// The `import` job kind (downloads of spectra collections).
@@ -180,7 +201,14 @@ impl Default for StorageSettings {
 
 impl Default for ExecutorSettings {
     fn default() -> Self {
-        ExecutorSettings { local_workers: None, max_attempts: 3 }
+        ExecutorSettings {
+            local_workers: None,
+            max_attempts: 3,
+            max_crashes: 2,
+            attempt_memory_mb: None,
+            attempt_binary: None,
+            cancel_grace_seconds: 10,
+        }
     }
 }
 
@@ -197,6 +225,7 @@ impl Default for Limits {
             max_upload_bytes: 64 << 30,
             user_quota_bytes: 10 << 30,
             reaper_interval_ms: 1000,
+            max_job_memory_mb: None,
         }
     }
 }
@@ -285,6 +314,12 @@ impl Settings {
         if self.executors.max_attempts < 1 {
             bail!("executors.max_attempts must be at least 1");
         }
+        if self.executors.max_crashes < 1 {
+            bail!("executors.max_crashes must be at least 1");
+        }
+        if self.executors.attempt_memory_mb.is_some_and(|mb| mb < 64) {
+            bail!("executors.attempt_memory_mb must be at least 64 (MiB)");
+        }
         if let Some(url) = &self.database.url {
             let url = url.expose_secret();
             if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -305,13 +340,62 @@ impl Settings {
         }
     }
 
+    /// How attempts are started as child processes (local pool, `vocloud worker`).
+    pub fn launcher(&self) -> anyhow::Result<crate::runner::Launcher> {
+        let binary = match &self.executors.attempt_binary {
+            Some(path) => path.clone(),
+            None => std::env::current_exe().context("finding the vocloud binary to run attempts with")?,
+        };
+        Ok(crate::runner::Launcher {
+            binary,
+            memory_mb: self.executors.attempt_memory_mb.unwrap_or_else(crate::runner::process::default_memory_mb),
+            job_settings: self.job_settings(),
+            log_filter: self.log.filter.clone(),
+            grace: std::time::Duration::from_secs(self.executors.cancel_grace_seconds),
+        })
+    }
+
     pub fn local_workers(&self) -> usize {
         self.executors.local_workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 }
 
-/// The process environment minus the variables the test tooling sets (`VOCLOUD_TEST_*`), which
-/// are not settings and would otherwise be rejected as unknown keys.
+/// `VOCLOUD_*` variables that are not settings: options of one command (clap reads them), data
+/// for jobs, and the tooling's own. They must never reach the strict settings source, where
+/// every command would die on them as unknown keys. A name ending in `_` is a prefix.
+pub const NOT_SETTINGS: &[&str] = &[
+    // `vocloud worker --token`
+    "VOCLOUD_WORKER_TOKEN",
+    // `vocloud samp listen --token`
+    "VOCLOUD_TOKEN",
+    // deployment settings of jobs (`JobContext::setting`)
+    "VOCLOUD_JOB_",
+    // the test suite and the benchmarks
+    "VOCLOUD_TEST_",
+    "VOCLOUD_BENCH_",
+];
+
+/// Whether the environment variable `name` is one of [`NOT_SETTINGS`].
+pub fn is_not_a_setting(name: &str) -> bool {
+    NOT_SETTINGS.iter().any(|n| if n.ends_with('_') { name.starts_with(n) } else { name == *n })
+}
+
+/// The `VOCLOUD_*` settings of the process environment (without [`NOT_SETTINGS`]).
 fn settings_env() -> config::Map<String, String> {
-    std::env::vars().filter(|(k, _)| k.starts_with("VOCLOUD_") && !k.starts_with("VOCLOUD_TEST_")).collect()
+    std::env::vars().filter(|(k, _)| k.starts_with("VOCLOUD_") && !is_not_a_setting(k)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_options_and_job_data_are_not_settings() {
+        for name in ["VOCLOUD_WORKER_TOKEN", "VOCLOUD_TOKEN", "VOCLOUD_JOB_SOM_MEMORY_BUDGET_MB", "VOCLOUD_TEST_X"] {
+            assert!(is_not_a_setting(name), "{name}");
+        }
+        for name in ["VOCLOUD_HTTP__BIND", "VOCLOUD_ADMIN_PASSWORD", "VOCLOUD_WORKER_TOKENS", "VOCLOUD_JOB"] {
+            assert!(!is_not_a_setting(name), "{name}");
+        }
+    }
 }

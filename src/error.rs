@@ -1,4 +1,6 @@
-//! `ApiError`: the one error type handlers return, and its HTTP form.
+//! `ApiError`: the one error type handlers return, and its HTTP form — the one place where each
+//! layer's typed errors (`jobs::Error`, the fleet's `Error`, `uws` and `storage` errors) get
+//! their status codes.
 //!
 //! Bodies are short `text/plain` messages that say what was wrong; internal errors show only
 //! "internal error" while their cause chain is logged.
@@ -24,6 +26,9 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Too many requests of one kind; the client may retry after the given time.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: std::time::Duration },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -38,6 +43,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -54,6 +60,9 @@ impl ResponseError for ApiError {
                 HeaderValue::from_static("Basic realm=\"vocloud\", charset=\"UTF-8\""),
             ));
         }
+        if let ApiError::TooManyRequests { retry_after, .. } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()));
+        }
         response.body(format!("{self}\n"))
     }
 }
@@ -61,11 +70,27 @@ impl ResponseError for ApiError {
 impl From<crate::jobs::Error> for ApiError {
     fn from(e: crate::jobs::Error) -> Self {
         use crate::jobs::Error as E;
+        let message = e.to_string();
         match e {
-            E::NotFound => ApiError::NotFound("no such job".into()),
-            E::BadRequest(m) => ApiError::BadRequest(m),
-            E::NotAllowed(m) => ApiError::Forbidden(m),
+            E::NotFound | E::NoExperiment(_) => ApiError::NotFound(message),
+            E::Parameter(_) | E::MissingInput { .. } | E::TooMuchMemory { .. } => ApiError::BadRequest(message),
+            E::NotAllowed { .. } | E::OverQuota { .. } => ApiError::Forbidden(message),
+            E::LeaseLost { .. } | E::ExperimentExists(_) | E::ExperimentBusy { .. } => ApiError::Conflict(message),
             E::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<crate::executors::fleet::Error> for ApiError {
+    fn from(e: crate::executors::fleet::Error) -> Self {
+        use crate::executors::fleet::Error as E;
+        let message = e.to_string();
+        match e {
+            E::NoToken | E::BadToken | E::UnknownWorker => ApiError::Unauthorized(message),
+            E::MalformedWorkerId | E::BadRegistration(_) => ApiError::BadRequest(message),
+            E::ForeignStorage => ApiError::Forbidden(message),
+            E::TooManyRegistrations { retry_after, .. } => ApiError::TooManyRequests { message, retry_after },
+            E::Jobs(e) => e.into(),
         }
     }
 }

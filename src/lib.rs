@@ -4,10 +4,11 @@
 //! - [`app`]: builds the service (database, storage, executors, HTTP server) and runs it.
 //! - [`config`]: the typed settings and where they come from.
 //! - [`uws`]: UWS 1.1 — phases, control parameters, XML documents, the REST binding.
-//! - [`jobs`]: the job service (the only code that changes phases), executors, the reaper.
-//! - [`slurm`]: the Slurm executor and `vocloud run-job`.
-//! - [`fleet`]: remote `vocloud worker`s: the fleet API, its executor, and the worker's loop.
-//! - [`db`]: the pool, migrations and every SQL statement.
+//! - [`jobs`]: the job service, the one owner of a job's phase, attempts and leases; the reaper.
+//! - [`executors`]: where attempts run — the local pool, remote `vocloud worker`s (the fleet
+//!   API and the worker's loop), Slurm.
+//! - [`runner`]: the one way an attempt runs: `vocloud run-job` in a process of its own.
+//! - [`db`]: the pool, migrations and every SQL statement (used by `jobs` and `auth` only).
 //! - [`storage`]: the storage root and the only code that builds paths.
 //! - [`auth`]: accounts, tokens, and the `Caller` extractor.
 //! - [`api`]: JSON endpoints (files, experiments, health, VOSI).
@@ -23,12 +24,12 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
-pub mod fleet;
+pub mod executors;
 pub mod jobs;
 pub mod plots;
 pub mod respond;
+pub mod runner;
 pub mod samp;
-pub mod slurm;
 pub mod storage;
 pub mod telemetry;
 pub mod uws;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use vocloud::app::Application;
 use vocloud::config::{Overrides, Settings};
 use vocloud::db::Db;
-use vocloud::fleet::client::WorkerOptions;
+use vocloud::executors::fleet::client::WorkerOptions;
 
 #[derive(Parser)]
 #[command(name = "vocloud", version, about = "IVOA UWS 1.1 job service for astronomy and ocean spectra")]
@@ -69,11 +69,18 @@ enum Command {
         #[arg(long)]
         slots: Option<usize>,
     },
-    /// Run one attempt of a job from its folder (what Slurm runs on a compute node).
+    /// Run one attempt of a job from its folder, in this process: what the local pool, remote
+    /// workers and Slurm all start for every attempt.
     RunJob {
         job_dir: PathBuf,
         #[arg(long, default_value_t = 1)]
         attempt: i64,
+        /// Where the attempt runs, for the job's diagnostics (default: the Slurm job, or this host).
+        #[arg(long)]
+        runner: Option<String>,
+        /// Set by Slurm on compute nodes.
+        #[arg(long, env = "SLURM_JOB_ID", hide = true)]
+        slurm_job_id: Option<String>,
     },
     /// Exchange tables and spectra with desktop VO tools over SAMP.
     Samp {
@@ -115,7 +122,11 @@ enum TokenCommand {
 }
 
 fn main() {
-    let cli = match Cli::parse() {
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. } | Command::Worker { .. }) {
+        restore_sigpipe();
+    }
+    let cli = match cli {
         // A desktop client: no settings, database or runtime of the server.
         Cli { command: Command::Samp { command }, .. } => std::process::exit(vocloud::samp::run(command)),
         cli => cli,
@@ -163,18 +174,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Worker { master, token, kinds, slots, .. } => {
             let slots = slots.unwrap_or_else(|| settings.local_workers().max(1));
-            let options = WorkerOptions {
-                master,
-                token,
-                storage: settings.storage_root(),
-                kinds,
-                slots,
-                job_settings: settings.job_settings(),
-            };
-            vocloud::fleet::client::run(options).await
+            let launcher = settings.launcher()?;
+            let options = WorkerOptions { master, token, storage: settings.storage_root(), kinds, slots, launcher };
+            vocloud::executors::fleet::client::run(options).await
         }
-        Command::RunJob { job_dir, attempt } => {
-            if !vocloud::slurm::run_job::run(&job_dir, attempt, settings.job_settings()).await? {
+        Command::RunJob { job_dir, attempt, runner, slurm_job_id } => {
+            let host = vocloud::runner::process::hostname();
+            let runner = runner.unwrap_or_else(|| match slurm_job_id {
+                Some(id) => format!("slurm job {id} on {host}"),
+                None => format!("run-job on {host}"),
+            });
+            let outcome = vocloud::runner::run_job::run(&job_dir, attempt, runner, settings.job_settings()).await?;
+            if !outcome.is_completed() {
                 std::process::exit(1);
             }
             Ok(())
@@ -186,16 +197,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("{}", vocloud::auth::create_worker_token(&db, &name).await?)
                 }
                 WorkerTokenCommand::Revoke { name } => {
-                    anyhow::ensure!(
-                        vocloud::db::fleet::revoke_token(&db, &name).await?,
-                        "no live worker token named '{name}'"
-                    );
+                    vocloud::auth::revoke_worker_token(&db, &name).await?;
                     println!("revoked worker token '{name}'");
                 }
             }
             Ok(())
         }
         Command::Samp { .. } => anyhow::bail!("`samp` runs without the server settings (see main)"),
+    }
+}
+
+/// Lets a closed standard output end the process quietly, as it ends any Unix tool
+/// (`vocloud samp listen | head -1`): Rust ignores SIGPIPE, which turns the write into an error
+/// and `println!` into a panic. The services (`serve`, `worker`) keep ignoring it: there a write
+/// to a closed connection must stay an error to handle, and the few lines they print ignore a
+/// closed standard output.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

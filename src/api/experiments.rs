@@ -9,10 +9,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::db::experiments::{self, ExperimentRow};
-use crate::db::jobs::ListFilter;
-use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::jobs::experiments::ExperimentRow;
 use crate::jobs::{Caller, JobService};
 use crate::respond::base_url;
 use crate::uws::{params, time::format_ms};
@@ -38,14 +36,8 @@ fn view(e: &ExperimentRow) -> serde_json::Value {
     })
 }
 
-async fn find(service: &JobService, caller: &Caller, name: &str) -> ApiResult<ExperimentRow> {
-    experiments::get(service.db(), caller.user_id, name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no experiment '{name}'")))
-}
-
 async fn list(service: web::Data<JobService>, caller: Caller) -> ApiResult {
-    let rows = experiments::list(service.db(), caller.user_id).await?;
+    let rows = service.experiments(&caller).await?;
     Ok(HttpResponse::Ok().json(json!({ "experiments": rows.iter().map(view).collect::<Vec<_>>() })))
 }
 
@@ -64,18 +56,15 @@ async fn create(service: web::Data<JobService>, caller: Caller, body: web::Json<
     if body.description.len() > MAX_DESCRIPTION {
         return Err(ApiError::BadRequest(format!("description longer than {MAX_DESCRIPTION} bytes")));
     }
-    if !experiments::create(service.db(), caller.user_id, &name, &body.description, now_ms()).await? {
-        return Err(ApiError::Conflict(format!("experiment '{name}' already exists")));
-    }
-    Ok(HttpResponse::Created().json(view(&find(&service, &caller, &name).await?)))
+    let experiment = service.create_experiment(&caller, &name, &body.description).await?;
+    Ok(HttpResponse::Created().json(view(&experiment)))
 }
 
 async fn get(service: web::Data<JobService>, caller: Caller, name: web::Path<String>, req: HttpRequest) -> ApiResult {
-    let experiment = find(&service, &caller, &name).await?;
-    let filter = ListFilter { experiment_id: Some(experiment.id), ..ListFilter::default() };
+    let experiment = service.experiment(&caller, &name).await?;
     let base = base_url(&req);
     let jobs: Vec<_> = service
-        .list(&caller, filter)
+        .experiment_jobs(&caller, &name)
         .await?
         .into_iter()
         .map(|j| {
@@ -106,12 +95,11 @@ async fn update(
     name: web::Path<String>,
     body: web::Json<ExperimentUpdate>,
 ) -> ApiResult {
-    let experiment = find(&service, &caller, &name).await?;
     if body.description.len() > MAX_DESCRIPTION {
         return Err(ApiError::BadRequest(format!("description longer than {MAX_DESCRIPTION} bytes")));
     }
-    experiments::set_description(service.db(), experiment.id, &body.description).await?;
-    Ok(HttpResponse::Ok().json(view(&find(&service, &caller, &name).await?)))
+    let experiment = service.describe_experiment(&caller, &name, &body.description).await?;
+    Ok(HttpResponse::Ok().json(view(&experiment)))
 }
 
 async fn delete(
@@ -120,7 +108,6 @@ async fn delete(
     name: web::Path<String>,
     req: HttpRequest,
 ) -> ApiResult {
-    let experiment = find(&service, &caller, &name).await?;
     let query = params::decode(req.query_string())?;
     let delete_jobs = match params::single(&query, "delete_jobs")? {
         None | Some("false") => false,
@@ -129,19 +116,7 @@ async fn delete(
             return Err(ApiError::BadRequest(format!("delete_jobs must be true or false, got '{other}'")));
         }
     };
-    if delete_jobs {
-        if experiment.active_jobs > 0 {
-            return Err(ApiError::Conflict(format!(
-                "experiment '{}' has {} queued or running jobs; abort them first, or delete the experiment without delete_jobs to keep its jobs",
-                experiment.name, experiment.active_jobs
-            )));
-        }
-        let filter = ListFilter { experiment_id: Some(experiment.id), ..ListFilter::default() };
-        for job in service.list(&caller, filter).await? {
-            service.destroy_job(&job.id).await?;
-        }
-    }
-    experiments::delete(service.db(), experiment.id).await?;
+    service.delete_experiment(&caller, &name, delete_jobs).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -16,7 +16,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Whether the database answers; the one dependency without which nothing works.
 async fn database_ok(service: &JobService) -> Result<(), String> {
-    sqlx::query("SELECT 1").execute(&service.db().pool).await.map(drop).map_err(|e| e.to_string())
+    service.database_ok().await.map_err(|e| format!("{e:#}"))
 }
 
 async fn health(service: web::Data<JobService>) -> HttpResponse {

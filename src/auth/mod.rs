@@ -92,6 +92,12 @@ pub async fn create_worker_token(db: &Db, name: &str) -> anyhow::Result<String> 
     Ok(token)
 }
 
+/// Revokes the worker token `name`: its workers are refused from their next request on.
+pub async fn revoke_worker_token(db: &Db, name: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(db::fleet::revoke_token(db, name).await?, "no live worker token named '{name}'");
+    Ok(())
+}
+
 /// Checks credentials against the database, with a cache of recent successes.
 pub struct Authenticator {
     db: Db,

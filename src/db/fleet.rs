@@ -1,5 +1,6 @@
-//! The `worker_tokens` and `workers` tables, and the lease statements of remote jobs.
-//! Only token hashes are stored, as for user tokens.
+//! The `worker_tokens` and `workers` tables: who may run a remote worker, and the workers that
+//! registered. Only token hashes are stored, as for user tokens. The leases workers hold are
+//! columns of `jobs` (see [`super::jobs`]).
 
 use anyhow::Context;
 use sqlx::FromRow;
@@ -100,57 +101,4 @@ pub async fn workers_seen_since(db: &Db, since: i64) -> anyhow::Result<Vec<Worke
     .fetch_all(&db.pool)
     .await
     .context("listing workers")
-}
-
-/// The ids of the jobs a worker holds leases on.
-pub async fn jobs_of_worker(db: &Db, worker_id: &str) -> anyhow::Result<Vec<String>> {
-    let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT id FROM jobs WHERE phase = 'EXECUTING' AND executor = 'fleet' AND lease_owner = $1")
-            .bind(worker_id)
-            .fetch_all(&db.pool)
-            .await
-            .context("listing a worker's jobs")?;
-    Ok(rows.into_iter().map(|r| r.0).collect())
-}
-
-/// Renews the lease of a running attempt; false when the lease is no longer this worker's
-/// (aborted, destroyed, re-queued after a lapse).
-pub async fn renew_lease(db: &Db, id: &str, attempt: i64, worker_id: &str, until: i64) -> anyhow::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE jobs SET lease_expires_at = $4 \
-         WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND phase = 'EXECUTING'",
-    )
-    .bind(id)
-    .bind(attempt)
-    .bind(worker_id)
-    .bind(until)
-    .execute(&db.pool)
-    .await
-    .context("renewing lease")?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// EXECUTING jobs of `executor` whose lease ran out before `now`: (id, attempt, lease owner).
-pub async fn lapsed_leases(db: &Db, executor: &str, now: i64) -> anyhow::Result<Vec<(String, i64, String)>> {
-    sqlx::query_as(
-        "SELECT id, attempt, COALESCE(lease_owner, '') FROM jobs \
-         WHERE executor = $1 AND phase = 'EXECUTING' AND lease_expires_at < $2",
-    )
-    .bind(executor)
-    .bind(now)
-    .fetch_all(&db.pool)
-    .await
-    .context("finding lapsed leases")
-}
-
-/// Gives every running job of `executor` a fresh lease (after a master restart, so that workers
-/// that kept running get the chance to renew before anything is re-queued).
-pub async fn extend_leases(db: &Db, executor: &str, until: i64) -> anyhow::Result<u64> {
-    let done = sqlx::query("UPDATE jobs SET lease_expires_at = $2 WHERE executor = $1 AND phase = 'EXECUTING'")
-        .bind(executor)
-        .bind(until)
-        .execute(&db.pool)
-        .await
-        .context("extending leases")?;
-    Ok(done.rows_affected())
 }

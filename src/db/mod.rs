@@ -1,11 +1,13 @@
 //! The database: connection pool, migrations, and every SQL statement (one file per table).
 //!
+//! Only the services that own the tables call these statements: `jobs` (jobs, experiments,
+//! workers) and `auth` (users, tokens, sessions). Everyone else asks those services.
+//!
 //! Both backends go through sqlx's `Any` driver with one SQL text: instants are Unix
 //! milliseconds passed from Rust, flags are 0/1 integers, placeholders are `$n` (SQLite accepts
 //! them too). Where the backends really differ (claiming a queued job) the statement is chosen by
 //! [`Backend`].
 
-pub mod batch;
 pub mod experiments;
 pub mod fleet;
 pub mod jobs;
@@ -75,7 +77,12 @@ impl Db {
     }
 }
 
-/// Milliseconds since the Unix epoch, now. The one clock of the service.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+impl Db {
+    /// One round trip: whether the database answers.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.context("pinging the database")?;
+        Ok(())
+    }
 }
+
+pub use crate::uws::time::now_ms;

@@ -1,41 +1,34 @@
-//! Jobs: the model, the state machine and who runs them.
+//! Jobs: the model, the state machine, and the one owner of a job's life.
 //!
-//! - [`service`]: the only code that changes a job's phase; every UWS action lands here.
-//! - [`executor`]: the interface an executor implements (local pool now; fleet and Slurm later).
-//! - [`local`]: the in-process pool, running job kinds from `vocloud-workers` on blocking threads.
+//! Only this module changes a job's phase, attempt or lease (through `db::jobs`, where every
+//! such statement lives):
+//! - [`service`]: [`JobService`] and what handlers ask of it — create, get, list, run, abort,
+//!   destroy, parameters, WAIT, results.
+//! - [`attempts`]: what executors ask of it — claim, hand over, start, renew, progress, finish,
+//!   requeue, release — every write after the claim fenced by the attempt *and* the lease owner.
+//! - [`parameters`]: parameters as posted, validated against the owner's storage, the memory
+//!   estimate, and the `params.json` snapshot an attempt runs from.
+//! - [`commit`]: group commit of concurrent creations.
+//! - [`executor`]: the interface executors implement (they live in `crate::executors`).
 //! - [`reaper`]: enforces execution durations and destruction times.
 //! - [`events`]: phase-change notifications, which make blocking WAIT cost no polling.
+//! - [`experiments`], [`workers`]: a user's groups of jobs; the fleet's registered workers.
+//! - [`quota`]: per-user storage usage.
 
+pub mod attempts;
+mod commit;
+pub mod error;
 pub mod events;
 pub mod executor;
-pub mod local;
+pub mod experiments;
 pub mod model;
+pub mod parameters;
 pub mod quota;
 pub mod reaper;
 pub mod service;
+pub mod workers;
 
-pub use model::{Caller, JobId};
+pub use attempts::Claimed;
+pub use error::{Error, Result};
+pub use model::{Caller, JobId, JobRef, JobView, Lease, ListFilter, ShownParameter};
 pub use service::JobService;
-
-/// What a job operation can fail with; mapped to HTTP by `crate::error`.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// No such job, or it belongs to someone else (we never reveal which).
-    #[error("no such job")]
-    NotFound,
-    #[error("{0}")]
-    BadRequest(String),
-    /// The request is valid but not in the job's current phase (UWS: 403).
-    #[error("{0}")]
-    NotAllowed(String),
-    #[error("internal error")]
-    Internal(#[from] anyhow::Error),
-}
-
-impl From<vocloud_workers::ParamError> for Error {
-    fn from(e: vocloud_workers::ParamError) -> Self {
-        Error::BadRequest(e.to_string())
-    }
-}
-
-pub type Result<T> = std::result::Result<T, Error>;

@@ -1,6 +1,11 @@
 //! Identifiers and the view of a job that the protocol layers render.
 
 use rand::Rng;
+use serde_json::{Map, Value};
+use vocloud_workers::ResultFile;
+
+pub use crate::db::jobs::{JobRef, JobRow, Lease, ListFilter};
+use crate::uws::ExecutionPhase;
 
 /// A job id: 12 characters, a digit then lower-case letters and digits. URL-safe, and never
 /// starting with h, t, p or s, which uws-client strips from redirect paths.
@@ -51,6 +56,64 @@ impl Caller {
     pub fn may_access(&self, owner_id: i64) -> bool {
         self.is_admin || self.user_id == owner_id
     }
+}
+
+/// A job with its parsed phase, as the protocol layers render it.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    pub row: JobRow,
+    pub phase: ExecutionPhase,
+}
+
+/// One parameter as UWS shows it: the value as the client posted it, or the kind's default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShownParameter {
+    pub name: String,
+    pub value: String,
+    /// True when the client gave this value (UWS `isPost`); false for a default.
+    pub is_post: bool,
+}
+
+impl JobView {
+    pub fn new(row: JobRow) -> JobView {
+        let phase = row.phase.parse().unwrap_or(ExecutionPhase::Unknown);
+        JobView { row, phase }
+    }
+
+    /// The validated parameters (typed values, defaults filled in) the job runs with.
+    pub fn parameters(&self) -> Map<String, Value> {
+        serde_json::from_str(&self.row.parameters).unwrap_or_default()
+    }
+
+    /// The parameters as the client posted them (name → text).
+    pub fn posted_parameters(&self) -> Map<String, Value> {
+        match &self.row.posted_parameters {
+            Some(text) => serde_json::from_str(text).unwrap_or_default(),
+            // Jobs from before posted values were kept: their typed values stand in.
+            None => self.parameters().into_iter().map(|(k, v)| (k, Value::String(display(&v)))).collect(),
+        }
+    }
+
+    /// Every parameter by name: posted values exactly as sent, defaults marked as such.
+    pub fn shown_parameters(&self) -> Vec<ShownParameter> {
+        let posted = self.posted_parameters();
+        self.parameters()
+            .into_iter()
+            .map(|(name, typed)| match posted.get(&name) {
+                Some(value) => ShownParameter { value: display(value), name, is_post: true },
+                None => ShownParameter { value: display(&typed), name, is_post: false },
+            })
+            .collect()
+    }
+
+    /// The result files the kind declared, with their MIME types.
+    pub fn declared_results(&self) -> Vec<ResultFile> {
+        self.row.results.as_deref().and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default()
+    }
+}
+
+fn display(value: &Value) -> String {
+    vocloud_workers::params::display_value(value)
 }
 
 #[cfg(test)]

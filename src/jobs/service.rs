@@ -1,25 +1,26 @@
-//! The job service: the only code that changes a job's phase.
+//! The job service: the one owner of a job's life, and what handlers ask of it.
 //!
 //! Each operation checks who asks (another user's job is `NotFound`), makes one conditional
 //! database write, publishes the phase change, and tells the executor when running work must
-//! stop. Executors call [`JobService::claim`], [`JobService::record`] and
-//! [`JobService::progress`]; the UWS and JSON handlers call the rest.
+//! stop. Handlers (UWS, web pages, JSON) call the methods here; executors call those in
+//! [`super::attempts`]. Nobody else touches the `jobs` table.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use tokio::sync::Notify;
-use vocloud_workers::{DynKind, Failure, Outputs, Registry};
+use vocloud_workers::{DynKind, Registry};
 
+use super::commit::Committer;
 use super::events::Events;
 use super::executor::Executor;
-use super::{Caller, Error, JobId, Result};
+use super::{Caller, Error, JobId, JobRef, JobView, ListFilter, Result};
 use crate::config::Limits;
-use crate::db::jobs::{self as store, JobRow, ListFilter, Outcome};
+use crate::db::jobs::{self as store, NewJob, Released};
 use crate::db::{Db, experiments, now_ms};
-use crate::storage::{RelPath, ResultEntry, Storage};
+use crate::storage::Storage;
 use crate::uws::ExecutionPhase;
 use crate::uws::params::Control;
 
@@ -28,47 +29,50 @@ pub struct JobService {
     pub(super) inner: Arc<Inner>,
 }
 
+/// When an interrupted or crashed attempt gets another try.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts a job gets in all (`executors.max_attempts`).
+    pub max_attempts: i64,
+    /// Crashes of a job's process after which it ends in ERROR (`executors.max_crashes`).
+    pub max_crashes: i64,
+}
+
 pub(super) struct Inner {
-    db: Db,
-    storage: Storage,
-    registry: Registry,
-    limits: Limits,
-    max_attempts: i64,
-    events: Events,
+    pub(super) db: Db,
+    pub(super) storage: Storage,
+    pub(super) registry: Registry,
+    pub(super) limits: Limits,
+    pub(super) retry: RetryPolicy,
+    pub(super) events: Events,
     /// Wakes executors waiting for work when a job is queued.
-    queued: Notify,
+    pub(super) queued: Notify,
     /// Registered executors, so that an abort reaches whoever runs the job.
     executors: RwLock<Vec<Arc<dyn Executor>>>,
     /// Cached storage totals per user (see [`super::quota`]).
     pub(super) usage: super::quota::UsageCache,
+    /// Inserts new jobs, grouping concurrent creations into one commit.
+    committer: Committer,
 }
 
-/// A job with its parsed phase, as the protocol layers render it.
-pub struct JobView {
-    pub row: JobRow,
-    pub phase: ExecutionPhase,
-}
-
-impl JobView {
-    fn new(row: JobRow) -> JobView {
-        let phase = row.phase.parse().unwrap_or(ExecutionPhase::Unknown);
-        JobView { row, phase }
-    }
-
-    /// The validated parameters, in the kind's declaration order.
-    pub fn parameters(&self) -> Map<String, Value> {
-        serde_json::from_str(&self.row.parameters).unwrap_or_default()
-    }
+/// A file of a job's results, as UWS lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultView {
+    pub name: String,
+    pub size: u64,
+    /// The type the kind declared for it, else one guessed from the file name.
+    pub mime_type: String,
 }
 
 impl JobService {
-    pub fn new(db: Db, storage: Storage, registry: Registry, limits: Limits, max_attempts: i64) -> Self {
+    pub fn new(db: Db, storage: Storage, registry: Registry, limits: Limits, retry: RetryPolicy) -> Self {
         let inner = Inner {
+            committer: Committer::start(db.clone()),
             db,
             storage,
             registry,
             limits,
-            max_attempts,
+            retry,
             events: Events::new(),
             queued: Notify::new(),
             executors: RwLock::new(Vec::new()),
@@ -85,7 +89,8 @@ impl JobService {
         &self.inner.storage
     }
 
-    pub fn db(&self) -> &Db {
+    /// The database, for the modules of `jobs` only: everyone else asks the service.
+    pub(super) fn db(&self) -> &Db {
         &self.inner.db
     }
 
@@ -97,6 +102,11 @@ impl JobService {
         &self.inner.limits
     }
 
+    /// Whether the database answers (health checks).
+    pub async fn database_ok(&self) -> anyhow::Result<()> {
+        self.db().ping().await
+    }
+
     /// Registers an executor and starts it; the executor itself first deals with the jobs it was
     /// running when the master last stopped (see [`Executor::start`]).
     pub fn add_executor(&self, executor: Arc<dyn Executor>) {
@@ -104,11 +114,14 @@ impl JobService {
         executor.start(self.clone());
     }
 
-    fn kind(&self, name: &str) -> Result<Arc<dyn DynKind>> {
+    pub(super) fn kind(&self, name: &str) -> Result<Arc<dyn DynKind>> {
         self.inner.registry.get(name).ok_or(Error::NotFound)
     }
 
-    /// Creates a job of `kind` from posted parameters (control parameters included).
+    /// Creates a job of `kind` from posted parameters (control parameters split off). Refused
+    /// while the caller is over their storage quota, or when the kind's memory estimate exceeds
+    /// `limits.max_job_memory_mb`. No folder and no file is made: the job's folder appears when
+    /// its first attempt is handed out.
     #[tracing::instrument(skip_all, fields(job.kind = kind, job.id = tracing::field::Empty))]
     pub async fn create(
         &self,
@@ -118,43 +131,37 @@ impl JobService {
         raw: Vec<(String, String)>,
     ) -> Result<JobId> {
         let kind = self.kind(kind)?;
-        let parameters = self.validate(caller, kind.as_ref(), &raw)?;
+        self.refuse_over_quota(caller).await?;
+        let parameters = self.validate(kind.as_ref(), &caller.name, raw)?;
         let now = now_ms();
         let id = JobId::generate();
         tracing::Span::current().record("job.id", id.as_str());
-        let execution_duration =
-            self.clamp_duration(control.execution_duration.unwrap_or(self.limits().default_execution_duration));
-        let destruction =
-            self.clamp_destruction(now, control.destruction.unwrap_or(now + self.limits().default_destruction * 1000));
+        let limits = self.limits();
+        let execution_duration = clamp_duration(
+            limits.max_execution_duration,
+            control.execution_duration.unwrap_or(limits.default_execution_duration),
+        );
+        let wanted = control.destruction.unwrap_or(now + limits.default_destruction * 1000);
+        let destruction = clamp_destruction(now, now, wanted, limits.max_destruction);
         let experiment_id = match &control.experiment {
             Some(name) => Some(experiments::ensure(self.db(), caller.user_id, name, now).await?),
             None => None,
         };
-        let params_json = self.params_file(kind.name(), caller, &parameters);
-        let storage = self.storage().clone();
-        let dir_id = id.clone();
-        tokio::task::spawn_blocking(move || storage.create_job_dir(dir_id.as_str(), &params_json))
-            .await
-            .context("joining job-folder task")?
-            .context("creating job folder")?;
         let phase = if control.run { ExecutionPhase::Queued } else { ExecutionPhase::Pending };
-        let parameters_text = Value::Object(parameters).to_string();
-        let row = store::NewJob {
-            id: id.as_str(),
-            kind: kind.name(),
+        let row = NewJob {
+            id: id.as_str().to_string(),
+            kind: kind.name().to_string(),
             owner_id: caller.user_id,
             experiment_id,
-            run_id: control.run_id.as_deref(),
+            run_id: control.run_id,
             phase: phase.as_str(),
-            parameters: &parameters_text,
+            parameters: Value::Object(parameters.typed).to_string(),
+            posted_parameters: Value::Object(parameters.posted).to_string(),
             creation_time: now,
             execution_duration,
             destruction_time: destruction,
         };
-        if let Err(e) = store::insert(self.db(), &row).await {
-            let _ = self.storage().remove_job_dir(id.as_str());
-            return Err(e.into());
-        }
+        self.inner.committer.insert(row).await?;
         tracing::info!(job.phase = %phase, "job created");
         if control.run {
             self.inner.queued.notify_waiters();
@@ -162,39 +169,13 @@ impl JobService {
         Ok(id)
     }
 
-    /// Checks raw kind parameters, including that input paths exist in the caller's storage.
-    fn validate(&self, caller: &Caller, kind: &dyn DynKind, raw: &[(String, String)]) -> Result<Map<String, Value>> {
-        let parameters = kind.validate(&raw.to_vec())?;
-        for spec in kind.parameters().iter().filter(|s| s.kind == vocloud_workers::ParamType::Path) {
-            let Some(Value::String(path)) = parameters.get(spec.name) else {
-                continue;
-            };
-            let rel = RelPath::parse(path).map_err(|e| Error::BadRequest(format!("parameter '{}': {e}", spec.name)))?;
-            let full = self.storage().user_path(&caller.name, &rel).context("opening user storage")?;
-            if !full.exists() {
-                return Err(Error::BadRequest(format!(
-                    "parameter '{}': '{path}' does not exist in your storage",
-                    spec.name
-                )));
-            }
+    /// Over quota, nothing new: a job writes its results into the owner's storage.
+    async fn refuse_over_quota(&self, caller: &Caller) -> Result<()> {
+        if self.limits().user_quota_bytes == 0 {
+            return Ok(());
         }
-        // Read-only: creating a job must not cost a mkdir.
-        kind.check_inputs(&parameters, &self.storage().user_root(&caller.name))?;
-        Ok(parameters)
-    }
-
-    fn params_file(&self, kind: &str, owner: &Caller, parameters: &Map<String, Value>) -> Vec<u8> {
-        let doc = json!({ "kind": kind, "owner": owner.name, "parameters": parameters });
-        serde_json::to_vec_pretty(&doc).unwrap_or_default()
-    }
-
-    fn clamp_duration(&self, seconds: i64) -> i64 {
-        let max = self.limits().max_execution_duration;
-        if max > 0 && (seconds == 0 || seconds > max) { max } else { seconds }
-    }
-
-    fn clamp_destruction(&self, created: i64, at: i64) -> i64 {
-        at.clamp(now_ms(), created + self.limits().max_destruction * 1000)
+        let usage = self.usage(caller.user_id, &caller.name).await?;
+        if usage.over_quota() { Err(Error::OverQuota { usage }) } else { Ok(()) }
     }
 
     /// The job, if the caller may see it and it is of `kind` (when given).
@@ -210,7 +191,7 @@ impl JobService {
     }
 
     /// Jobs the caller may see (admins see everyone's).
-    pub async fn list(&self, caller: &Caller, mut filter: ListFilter) -> Result<Vec<store::JobRef>> {
+    pub async fn list(&self, caller: &Caller, mut filter: ListFilter) -> Result<Vec<JobRef>> {
         if !caller.is_admin {
             filter.owner_id = Some(caller.user_id);
         }
@@ -229,7 +210,7 @@ impl JobService {
         }
         match job.phase {
             ExecutionPhase::Queued | ExecutionPhase::Executing => Ok(()),
-            phase => Err(Error::NotAllowed(format!("job is {phase}; only PENDING or HELD jobs can be run"))),
+            phase => Err(Error::NotAllowed { phase, rule: "only PENDING or HELD jobs can be run" }),
         }
     }
 
@@ -241,20 +222,19 @@ impl JobService {
 
     /// Aborts `id` with an optional reason (shown as error summary), stopping its executor.
     pub async fn abort_job(&self, id: &str, reason: Option<&str>) -> Result<()> {
-        if let Some(executor) = store::abort(self.db(), id, now_ms(), reason).await? {
+        if let Some(released) = store::abort(self.db(), id, now_ms(), reason).await? {
             tracing::info!(job.id = id, reason, "job aborted");
             self.inner.events.publish(id, ExecutionPhase::Aborted);
-            if let Some(name) = executor {
-                self.cancel_on(&name, id);
-            }
+            self.cancel_on(id, &released);
         }
         Ok(())
     }
 
-    fn cancel_on(&self, executor: &str, id: &str) {
+    fn cancel_on(&self, id: &str, released: &Released) {
+        let Some(name) = &released.executor else { return };
         let executors = self.inner.executors.read().unwrap_or_else(|e| e.into_inner());
-        for e in executors.iter().filter(|e| e.name() == executor) {
-            e.cancel(id);
+        for e in executors.iter().filter(|e| e.name() == name) {
+            e.cancel(id, released.lease_owner.as_deref());
         }
     }
 
@@ -276,10 +256,9 @@ impl JobService {
             .context("joining delete task")?
             .context("deleting job folder")?;
         store::delete(self.db(), id).await?;
-        if let Some(Some(user)) = match owner {
-            Some(owner_id) => crate::db::users::by_id(self.db(), owner_id).await.ok(),
-            None => None,
-        } {
+        if let Some(owner_id) = owner
+            && let Ok(Some(user)) = crate::db::users::by_id(self.db(), owner_id).await
+        {
             self.forget_usage(&user.name);
         }
         tracing::info!(job.id = id, "job destroyed");
@@ -288,22 +267,23 @@ impl JobService {
 
     pub async fn set_execution_duration(&self, caller: &Caller, kind: &str, id: &str, seconds: i64) -> Result<()> {
         let job = self.get(caller, Some(kind), id).await?;
-        if !store::set_execution_duration(self.db(), id, self.clamp_duration(seconds)).await? {
-            return Err(Error::NotAllowed(format!(
-                "job is {}; its execution duration can no longer change",
-                job.phase
-            )));
+        let seconds = clamp_duration(self.limits().max_execution_duration, seconds);
+        if !store::set_execution_duration(self.db(), id, seconds).await? {
+            return Err(Error::NotAllowed { phase: job.phase, rule: "its execution duration can no longer change" });
         }
         Ok(())
     }
 
     pub async fn set_destruction(&self, caller: &Caller, kind: &str, id: &str, at: i64) -> Result<()> {
         let job = self.get(caller, Some(kind), id).await?;
-        store::set_destruction(self.db(), id, self.clamp_destruction(job.row.creation_time, at)).await?;
+        let at = clamp_destruction(now_ms(), job.row.creation_time, at, self.limits().max_destruction);
+        store::set_destruction(self.db(), id, at).await?;
         Ok(())
     }
 
-    /// Changes parameters of a PENDING job; the whole set is validated again.
+    /// Changes parameters of a PENDING job: the posted values are merged and the whole set is
+    /// validated again, input paths against the job *owner's* storage (an admin may edit a
+    /// user's job); then one conditional update, which fails if the job left PENDING meanwhile.
     pub async fn update_parameters(
         &self,
         caller: &Caller,
@@ -312,24 +292,24 @@ impl JobService {
         raw: Vec<(String, String)>,
     ) -> Result<()> {
         let job = self.get(caller, Some(kind), id).await?;
+        let not_pending = |phase| Error::NotAllowed { phase, rule: "parameters can only change while PENDING" };
         if job.phase != ExecutionPhase::Pending {
-            return Err(Error::NotAllowed(format!("job is {}; parameters can only change while PENDING", job.phase)));
+            return Err(not_pending(job.phase));
         }
         let kind = self.kind(&job.row.kind)?;
         let mut merged: Vec<(String, String)> = job
-            .parameters()
+            .posted_parameters()
             .into_iter()
             .filter(|(name, _)| !raw.iter().any(|(n, _)| n == name))
             .map(|(name, value)| (name, vocloud_workers::params::display_value(&value)))
             .collect();
         merged.extend(raw);
-        let parameters = self.validate(caller, kind.as_ref(), &merged)?;
-        let owner = Caller { user_id: job.row.owner_id, name: job.row.owner_name.clone(), is_admin: false };
-        self.storage()
-            .rewrite_params(id, &self.params_file(kind.name(), &owner, &parameters))
-            .context("rewriting params.json")?;
-        if !store::set_parameters(self.db(), id, &Value::Object(parameters).to_string()).await? {
-            return Err(Error::NotAllowed("job left PENDING while its parameters were updated".into()));
+        let parameters = self.validate(kind.as_ref(), &job.row.owner_name, merged)?;
+        let typed = Value::Object(parameters.typed).to_string();
+        let posted = Value::Object(parameters.posted).to_string();
+        if !store::set_parameters(self.db(), id, &typed, &posted).await? {
+            let now = self.get(caller, Some(&job.row.kind), id).await?.phase;
+            return Err(not_pending(now));
         }
         Ok(())
     }
@@ -373,7 +353,8 @@ impl JobService {
         self.get(caller, Some(kind), id).await
     }
 
-    async fn promote_results(&self, id: &str, attempt: i64) {
+    /// Makes the staged results of `attempt` the job's results (see `Storage::promote_results`).
+    pub(super) async fn promote_results(&self, id: &str, attempt: i64) {
         let storage = self.storage().clone();
         let id_owned = id.to_string();
         let promoted = tokio::task::spawn_blocking(move || storage.promote_results(&id_owned, attempt)).await;
@@ -382,109 +363,61 @@ impl JobService {
         }
     }
 
-    /// The job's result files. A finished job whose results were not published yet (the master
-    /// stopped between recording the outcome and the rename) gets them published now.
-    pub async fn results(&self, job: &JobView) -> Result<Vec<ResultEntry>> {
+    /// The job's result files with their MIME types (the kind's, where it declared them). A
+    /// finished job whose results were not published yet (the master stopped between recording
+    /// the outcome and the rename) gets them published now.
+    pub async fn results(&self, job: &JobView) -> Result<Vec<ResultView>> {
         if matches!(job.phase, ExecutionPhase::Completed | ExecutionPhase::Error) {
             self.promote_results(&job.row.id, job.row.attempt).await;
         }
-        Ok(self.storage().list_results(&job.row.id).context("listing results")?)
+        let declared = job.declared_results();
+        let files = self.storage().list_results(&job.row.id).context("listing results")?;
+        Ok(files
+            .into_iter()
+            .map(|f| {
+                let mime_type = match declared.iter().find(|d| d.name == f.name) {
+                    Some(d) => d.mime_type.clone(),
+                    None => f.mime_type.to_string(),
+                };
+                ResultView { name: f.name, size: f.size, mime_type }
+            })
+            .collect())
+    }
+}
+
+/// An execution duration within the service's cap (`max` > 0); 0 (unlimited) becomes the cap.
+fn clamp_duration(max: i64, seconds: i64) -> i64 {
+    if max > 0 && (seconds == 0 || seconds > max) { max } else { seconds }
+}
+
+/// A destruction time no later than `created + max_seconds` and not in the past — unless the
+/// latest allowed time itself has passed, which then wins (the job is due for destruction).
+fn clamp_destruction(now: i64, created: i64, at: i64, max_seconds: i64) -> i64 {
+    let latest = created.saturating_add(max_seconds.saturating_mul(1000));
+    at.clamp(now.min(latest), latest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destruction_is_clamped_even_when_the_latest_time_has_passed() {
+        let (now, day) = (1_000_000_000_000, 86_400_000);
+        assert_eq!(clamp_destruction(now, now, now + day, 365 * 86_400), now + day);
+        assert_eq!(clamp_destruction(now, now, now - day, 365 * 86_400), now, "not in the past");
+        assert_eq!(clamp_destruction(now, now, now + 400 * day, 365 * 86_400), now + 365 * day);
+        // Created two days ago with a one-day maximum: the latest time lies before now.
+        let created = now - 2 * day;
+        assert_eq!(clamp_destruction(now, created, now + day, 86_400), created + day);
+        assert_eq!(clamp_destruction(now, created, now - 5 * day, 86_400), created + day);
     }
 
-    // ---- executor side ----
-
-    /// Waits until a job may have been queued (or `max` passes). Create the future before
-    /// looking for work, so a job queued in between still wakes the caller.
-    pub fn queued_notification(&self) -> tokio::sync::futures::Notified<'_> {
-        self.inner.queued.notified()
-    }
-
-    /// Claims the oldest QUEUED job of `kinds` for `executor`; it becomes EXECUTING.
-    pub async fn claim(
-        &self,
-        executor: &str,
-        lease_owner: &str,
-        kinds: &[&str],
-        lease: Duration,
-    ) -> anyhow::Result<Option<store::Claimed>> {
-        let now = now_ms();
-        let claimed =
-            store::claim(self.db(), executor, lease_owner, kinds, now, now + lease.as_millis() as i64).await?;
-        if let Some(job) = &claimed {
-            tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = job.attempt, executor, "job claimed");
-            self.inner.events.publish(&job.id, ExecutionPhase::Executing);
-            if let Err(e) = self.hand_quota_to_job(&job.id, &job.kind, job.owner_id).await {
-                // The job then runs without a quota of its own; uploads stay guarded.
-                tracing::warn!(job.id = %job.id, error.message = %e, "could not hand the quota to the job");
-            }
-        }
-        Ok(claimed)
-    }
-
-    /// Records how an attempt ended. Outcomes of attempts that no longer count (the job was
-    /// aborted, destroyed or re-queued meanwhile) are dropped.
-    pub async fn record(
-        &self,
-        id: &str,
-        attempt: i64,
-        outcome: std::result::Result<Outputs, Failure>,
-    ) -> anyhow::Result<()> {
-        let now = now_ms();
-        let (phase, error_type, message) = match &outcome {
-            Ok(_) => (ExecutionPhase::Completed, None, None),
-            Err(Failure::Cancelled) => (ExecutionPhase::Aborted, None, None),
-            Err(Failure::Fatal(m)) => (ExecutionPhase::Error, Some("fatal"), Some(m.clone())),
-            Err(Failure::Retryable(m)) => return self.requeue_or_fail(id, attempt, m).await,
-        };
-        let recorded = Outcome {
-            phase: phase.as_str(),
-            error_type,
-            error_message: message.as_deref(),
-            error_detail: message.as_deref(),
-        };
-        self.recount_before_finish(id).await;
-        if store::finish(self.db(), id, attempt, now, &recorded).await? {
-            tracing::info!(job.id = id, job.phase = %phase, attempt, "job finished");
-            self.inner.events.publish(id, phase);
-        }
-        Ok(())
-    }
-
-    pub async fn progress(&self, id: &str, attempt: i64, fraction: f64, message: &str) -> anyhow::Result<()> {
-        store::set_progress(self.db(), id, attempt, fraction, message).await?;
-        Ok(())
-    }
-
-    /// Puts an interrupted attempt back in the queue, or ends the job in ERROR (transient) with
-    /// `reason` once it has used its attempts.
-    pub async fn requeue_or_fail(&self, id: &str, attempt: i64, reason: &str) -> anyhow::Result<()> {
-        if attempt < self.inner.max_attempts {
-            if store::requeue(self.db(), id, attempt, now_ms()).await? {
-                tracing::warn!(job.id = id, attempt, reason, "attempt interrupted; job re-queued");
-                self.inner.events.publish(id, ExecutionPhase::Queued);
-                self.inner.queued.notify_waiters();
-            }
-            return Ok(());
-        }
-        let message = format!("{reason} (attempt {attempt} of {}); giving up", self.inner.max_attempts);
-        let outcome = Outcome {
-            phase: "ERROR",
-            error_type: Some("transient"),
-            error_message: Some(&message),
-            error_detail: Some(&message),
-        };
-        if store::finish(self.db(), id, attempt, now_ms(), &outcome).await? {
-            tracing::warn!(job.id = id, attempt, reason, "attempt interrupted; out of attempts");
-            self.inner.events.publish(id, ExecutionPhase::Error);
-        }
-        Ok(())
-    }
-
-    /// Jobs `executor` was running when the master stopped, which nothing runs any more.
-    pub async fn recover_interrupted(&self, executor: &str, reason: &str) -> anyhow::Result<()> {
-        for (id, attempt) in store::executing_on(self.db(), executor).await? {
-            self.requeue_or_fail(&id, attempt, reason).await?;
-        }
-        Ok(())
+    #[test]
+    fn execution_durations_respect_the_cap() {
+        assert_eq!(clamp_duration(100, 0), 100);
+        assert_eq!(clamp_duration(100, 500), 100);
+        assert_eq!(clamp_duration(100, 50), 50);
+        assert_eq!(clamp_duration(0, 0), 0);
     }
 }

@@ -102,7 +102,8 @@ impl Storage {
         self.root.join("jobs").join(id)
     }
 
-    /// Creates `jobs/<id>/` with `work/` and `params.json`.
+    /// Creates `jobs/<id>/` with `work/` and `params.json` (when a job's first attempt is handed
+    /// out: a job has no folder before).
     pub fn create_job_dir(&self, id: &str, params_json: &[u8]) -> io::Result<()> {
         let dir = self.job_dir(id);
         std::fs::create_dir_all(dir.join("work"))?;
@@ -118,10 +119,6 @@ impl Storage {
             return Ok(());
         }
         std::fs::rename(staged, results)
-    }
-
-    pub fn rewrite_params(&self, id: &str, params_json: &[u8]) -> io::Result<()> {
-        write_atomic(&self.job_dir(id).join("params.json"), params_json)
     }
 
     /// Deletes the job's folder. A job that was cancelled a moment ago may still be creating

@@ -11,9 +11,8 @@ use serde_json::json;
 use super::params::{self, PhaseAction};
 use super::time::format_ms;
 use super::xml;
-use crate::db::jobs::ListFilter;
 use crate::error::{ApiError, ApiResult};
-use crate::jobs::{Caller, JobService};
+use crate::jobs::{Caller, JobService, ListFilter};
 use crate::respond::{base_url, encode_segment};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -314,12 +313,9 @@ async fn parameter(
 ) -> ApiResult {
     let (kind, id, name) = path.into_inner();
     let view = service.get(&caller, Some(&kind), &id).await?;
-    let value = view
-        .parameters()
-        .get(&name.to_ascii_lowercase())
-        .cloned()
-        .ok_or_else(|| ApiError::NotFound(format!("no parameter '{name}'")))?;
-    Ok(text(vocloud_workers::params::display_value(&value)))
+    let wanted = name.to_ascii_lowercase();
+    let shown = view.shown_parameters().into_iter().find(|p| p.name == wanted);
+    Ok(text(shown.ok_or_else(|| ApiError::NotFound(format!("no parameter '{name}'")))?.value))
 }
 
 async fn results(service: web::Data<JobService>, caller: Caller, path: JobPath, req: HttpRequest) -> ApiResult {

@@ -3,6 +3,12 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 
+/// Milliseconds since the Unix epoch, now: the one clock of the service (instants are stored
+/// and compared as Unix milliseconds everywhere).
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
 /// `2016-10-24T10:01:02.000Z` for Unix milliseconds.
 pub fn format_ms(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)

@@ -8,13 +8,11 @@
 use std::fmt::Write;
 
 use quick_xml::escape::escape;
-use serde_json::{Map, Value};
-use vocloud_workers::params::display_value;
 
+use super::ExecutionPhase;
 use super::time::format_ms;
-use crate::db::jobs::JobRef;
-use crate::jobs::service::JobView;
-use crate::storage::ResultEntry;
+use crate::jobs::service::ResultView;
+use crate::jobs::{JobRef, JobView, ShownParameter};
 
 const HEADER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
 const NAMESPACES: &str = r#"xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" xmlns:xlink="http://www.w3.org/1999/xlink" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance""#;
@@ -60,7 +58,7 @@ fn instant(out: &mut String, element: &str, value: Option<i64>) {
 }
 
 /// `<uws:job>`: the whole job summary; `job_url` is the job's absolute URL.
-pub fn job(job_url: &str, view: &JobView, results: &[ResultEntry]) -> String {
+pub fn job(job_url: &str, view: &JobView, results: &[ResultView]) -> String {
     let row = &view.row;
     let mut out = String::with_capacity(2048);
     let _ = write!(out, "{HEADER}\n<uws:job {NAMESPACES} xmlns:vocloud=\"{VOCLOUD_NS}\" version=\"1.1\">\n");
@@ -76,7 +74,7 @@ pub fn job(job_url: &str, view: &JobView, results: &[ResultEntry]) -> String {
     instant(&mut out, "endTime", row.end_time);
     let _ = writeln!(out, "  <uws:executionDuration>{}</uws:executionDuration>", row.execution_duration);
     instant(&mut out, "destruction", row.destruction_time);
-    out.push_str(&parameters_body(&view.parameters(), "  "));
+    out.push_str(&parameters_body(&view.shown_parameters(), "  "));
     out.push_str(&results_body(job_url, results, "  "));
     if let (Some(kind), Some(message)) = (&row.error_type, &row.error_message) {
         let _ = writeln!(
@@ -104,7 +102,9 @@ fn job_info(view: &JobView) -> String {
     if !row.notes.is_empty() {
         let _ = writeln!(out, "    <vocloud:notes>{}</vocloud:notes>", escape(&row.notes));
     }
-    if let (Some(fraction), Some(message)) = (row.progress_fraction, &row.progress_message) {
+    if let (ExecutionPhase::Executing, Some(fraction), Some(message)) =
+        (view.phase, row.progress_fraction, &row.progress_message)
+    {
         let _ =
             writeln!(out, "    <vocloud:progress fraction=\"{fraction:.4}\">{}</vocloud:progress>", escape(message));
     }
@@ -113,21 +113,23 @@ fn job_info(view: &JobView) -> String {
     out
 }
 
-fn parameters_body(parameters: &Map<String, Value>, indent: &str) -> String {
+/// Posted values exactly as sent; defaults marked `isPost="false"` (the client did not post them).
+fn parameters_body(parameters: &[ShownParameter], indent: &str) -> String {
     let mut out = format!("{indent}<uws:parameters>\n");
-    for (name, value) in parameters {
+    for p in parameters {
+        let default = if p.is_post { "" } else { " isPost=\"false\"" };
         let _ = writeln!(
             out,
-            "{indent}  <uws:parameter id=\"{}\">{}</uws:parameter>",
-            escape(name),
-            escape(display_value(value))
+            "{indent}  <uws:parameter id=\"{}\"{default}>{}</uws:parameter>",
+            escape(&p.name),
+            escape(&p.value)
         );
     }
     let _ = writeln!(out, "{indent}</uws:parameters>");
     out
 }
 
-fn results_body(job_url: &str, results: &[ResultEntry], indent: &str) -> String {
+fn results_body(job_url: &str, results: &[ResultView], indent: &str) -> String {
     let mut out = format!("{indent}<uws:results>\n");
     for r in results {
         let _ = writeln!(
@@ -137,7 +139,7 @@ fn results_body(job_url: &str, results: &[ResultEntry], indent: &str) -> String 
             href = escape(crate::respond::encode_segment(&r.name)),
             url = escape(job_url),
             size = r.size,
-            mime = r.mime_type,
+            mime = escape(&r.mime_type),
         );
     }
     let _ = writeln!(out, "{indent}</uws:results>");
@@ -145,13 +147,13 @@ fn results_body(job_url: &str, results: &[ResultEntry], indent: &str) -> String 
 }
 
 /// `<uws:results>` as a document of its own (`/{job}/results`).
-pub fn results(job_url: &str, results: &[ResultEntry]) -> String {
+pub fn results(job_url: &str, results: &[ResultView]) -> String {
     let body = results_body(job_url, results, "");
     format!("{HEADER}\n{}", body.replacen("<uws:results>", &format!("<uws:results {NAMESPACES}>"), 1))
 }
 
 /// `<uws:parameters>` as a document of its own (`/{job}/parameters`).
 pub fn parameters(view: &JobView) -> String {
-    let body = parameters_body(&view.parameters(), "");
+    let body = parameters_body(&view.shown_parameters(), "");
     format!("{HEADER}\n{}", body.replacen("<uws:parameters>", &format!("<uws:parameters {NAMESPACES}>"), 1))
 }

@@ -65,7 +65,7 @@ pub(crate) fn storage(app: &TestApp) -> std::path::PathBuf {
 }
 
 pub(crate) async fn token(app: &TestApp, name: &str) -> String {
-    vocloud::auth::create_worker_token(app.service.db(), name).await.unwrap()
+    vocloud::auth::create_worker_token(&app.db, name).await.unwrap()
 }
 
 /// The worker holding `job_id`, from the admin's fleet view.
@@ -170,7 +170,7 @@ fn refused_worker(app: &TestApp, token: &str, storage: &Path) -> String {
 async fn revoked_tokens_user_tokens_and_foreign_storage_are_refused() {
     let app = fleet_app(3).await;
     let token = token(&app, "host-a").await;
-    assert!(vocloud::db::fleet::revoke_token(app.service.db(), "host-a").await.unwrap());
+    assert!(vocloud::auth::revoke_worker_token(&app.db, "host-a").await.is_ok());
     let stderr = tokio::task::spawn_blocking({
         let (app_base, token, storage) = (app.base.clone(), token.clone(), storage(&app));
         move || {
@@ -189,7 +189,7 @@ async fn revoked_tokens_user_tokens_and_foreign_storage_are_refused() {
 
     let alice_token = {
         app.add_user("alice").await;
-        vocloud::auth::create_token(app.service.db(), "alice").await.unwrap()
+        vocloud::auth::create_token(&app.db, "alice").await.unwrap()
     };
     let response = app
         .client

@@ -11,6 +11,7 @@ use sqlx::Connection;
 use tempfile::TempDir;
 use vocloud::app::Application;
 use vocloud::config::Settings;
+use vocloud::db::Db;
 
 pub const ADMIN_PASSWORD: &str = "admin-password";
 
@@ -18,8 +19,13 @@ pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub data_dir: TempDir,
-    pub service: vocloud::jobs::JobService,
+    /// A connection of the test's own to the service's database, for accounts and tokens
+    /// (what `vocloud user add` and `vocloud token create` do).
+    pub db: Db,
 }
+
+/// The vocloud binary, which runs every attempt (`vocloud run-job`): the test binary is not it.
+pub const BIN: &str = env!("CARGO_BIN_EXE_vocloud");
 
 /// A user of the test app: name and password.
 #[derive(Clone)]
@@ -71,26 +77,27 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::default();
     settings.http.bind = "127.0.0.1:0".into();
     settings.storage.data_dir = data_dir.path().to_path_buf();
-    settings.database.url = Some(database_url.into());
+    settings.database.url = Some(database_url.clone().into());
     settings.admin_password = Some(ADMIN_PASSWORD.to_string().into());
     settings.executors.local_workers = Some(2);
+    settings.executors.attempt_binary = Some(BIN.into());
     settings.limits.reaper_interval_ms = 100;
     settings.log.filter = if std::env::var("TEST_LOG").is_ok() { "info".into() } else { "off".into() };
     configure(&mut settings);
     vocloud::telemetry::init(&settings.log);
     let app = Application::build(settings).await.expect("building the app");
     let base = format!("http://127.0.0.1:{}", app.port());
-    let service = app.service().clone();
     tokio::spawn(app.run_until_stopped());
     let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { base, client, data_dir, service }
+    let db = Db::connect(&database_url, Some(2)).await.expect("connecting to the test database");
+    TestApp { base, client, data_dir, db }
 }
 
 impl TestApp {
     /// Creates a user with a random password.
     pub async fn add_user(&self, name: &str) -> User {
         let password = format!("{name}-password");
-        vocloud::auth::add_user(self.service.db(), name, &password, false).await.expect("adding user");
+        vocloud::auth::add_user(&self.db, name, &password, false).await.expect("adding user");
         User { name: name.into(), password }
     }
 

@@ -9,7 +9,7 @@ async fn uws_root_lists_kinds_with_their_parameters() {
     let diag = body["kinds"].as_array().unwrap().iter().find(|k| k["name"] == "diag").expect("diag listed");
     assert_eq!(diag["url"], format!("{}/uws/diag", app.base));
     let names: Vec<_> = diag["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["duration", "fail", "output"]);
+    assert_eq!(names, ["duration", "fail", "output", "crash"]);
     assert_eq!(diag["parameters"][0]["type"], "float");
     assert!(diag["parameters"][0]["description"].as_str().unwrap().contains("seconds"));
 }

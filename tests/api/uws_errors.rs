@@ -93,7 +93,7 @@ async fn anonymous_and_wrong_credentials_get_401_with_a_basic_challenge() {
 async fn bearer_tokens_work_on_uws_and_api() {
     let app = spawn_app().await;
     let alice = app.add_user("alice").await;
-    let token = vocloud::auth::create_token(app.service.db(), "alice").await.unwrap();
+    let token = vocloud::auth::create_token(&app.db, "alice").await.unwrap();
     let response =
         app.client.post(app.url("/uws/diag")).bearer_auth(&token).form(&[("duration", "0")]).send().await.unwrap();
     assert_eq!(response.status(), 303);

@@ -138,16 +138,14 @@ impl JobContext {
         self
     }
 
-    /// A deployment setting: the value the executor passed, else the environment variable
-    /// `VOCLOUD_JOB_<KEY>` (upper case) of the process running the job, so remote workers and
-    /// `run-job` under Slurm are configured where they run. Settings never come from clients.
+    /// A deployment setting: the environment variable `VOCLOUD_JOB_<KEY>` (upper case) of the
+    /// process running the job — which the local pool and `vocloud worker` set from their own
+    /// configuration when they start the attempt — else the value of this process's own
+    /// configuration ([`JobContext::with_setting`]). Settings never come from clients.
     pub fn setting(&self, key: &str) -> Option<String> {
-        self.settings
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .or_else(|| std::env::var(format!("VOCLOUD_JOB_{}", key.to_ascii_uppercase())).ok())
+        std::env::var(format!("VOCLOUD_JOB_{}", key.to_ascii_uppercase()))
+            .ok()
+            .or_else(|| self.settings.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
     }
 
     /// A boolean setting ("true"/"1"/"yes"); false when unset.

@@ -69,19 +69,29 @@ pub struct Outputs {
     pub results: Vec<ResultFile>,
 }
 
-/// What one run of a job needs, for batch systems that must be told (Slurm's `--cpus-per-task`,
+/// What one run of a job needs: its cores, and the memory the kind estimates from its
+/// parameters and inputs. The master refuses a job whose estimate exceeds
+/// `limits.max_job_memory_mb` at creation, and tells batch systems (Slurm's `--cpus-per-task`,
 /// `--mem`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Resources {
     pub cores: u32,
-    /// Memory in MiB; `None` leaves it to the batch system's default.
+    /// Peak memory in MiB; `None` when the kind gives no estimate (no check, no `--mem`).
     pub memory_mb: Option<u64>,
+    /// What the estimate follows from, for the message that refuses a job
+    /// ("rows=500 cols=500 bins=1000000").
+    pub basis: String,
 }
 
 impl Default for Resources {
     fn default() -> Self {
-        Resources { cores: 1, memory_mb: None }
+        Resources { cores: 1, memory_mb: None, basis: String::new() }
     }
+}
+
+/// Bytes to whole MiB, rounded up (estimates must not shrink).
+pub fn bytes_to_mb(bytes: u64) -> u64 {
+    bytes.div_ceil(1 << 20)
 }
 
 /// A job kind: typed parameters, their description, and the computation.
@@ -115,8 +125,10 @@ pub trait Kind: Send + Sync + 'static {
         Ok(())
     }
 
-    /// What a run with these parameters needs (cores, memory).
-    fn resources(_params: &Self::Params) -> Resources {
+    /// What a run with these parameters needs (cores, memory), estimated at job creation from
+    /// the parameters and the owner's storage (`user_dir`, read only: input sizes). Keep it
+    /// cheap — it runs on every creation — and err on the high side.
+    fn resources(_params: &Self::Params, _user_dir: &std::path::Path) -> Resources {
         Resources::default()
     }
 

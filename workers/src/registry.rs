@@ -1,7 +1,7 @@
 //! The object-safe face of a [`Kind`], and the registry of all kinds this build knows.
 //!
-//! The master validates parameters through it at job creation; executors run jobs through it
-//! from the `params.json` the master wrote.
+//! The master validates parameters and estimates resources through it at job creation;
+//! `run-job` runs jobs through it from the `params.json` snapshot the master wrote.
 
 use std::sync::Arc;
 
@@ -18,8 +18,8 @@ pub trait DynKind: Send + Sync {
     fn validate(&self, raw: &RawParams) -> Result<Map<String, Value>, ParamError>;
     /// Runs the job from a parameter object produced by [`DynKind::validate`].
     fn run(&self, params: &Map<String, Value>, ctx: &JobContext) -> Result<Outputs, Failure>;
-    /// What a run with these parameters needs.
-    fn resources(&self, params: &Map<String, Value>) -> Resources;
+    /// What a run with these parameters and the owner's inputs needs ([`Kind::resources`]).
+    fn resources(&self, params: &Map<String, Value>, user_dir: &std::path::Path) -> Resources;
     /// See [`Kind::USES_QUOTA`].
     fn uses_quota(&self) -> bool;
     /// [`Kind::check_inputs`] on validated parameters and the owner's storage folder.
@@ -59,8 +59,8 @@ impl<K: Kind> DynKind for Erased<K> {
         K::run(typed, ctx)
     }
 
-    fn resources(&self, params: &Map<String, Value>) -> Resources {
-        Self::typed(params).map(|p| K::resources(&p)).unwrap_or_default()
+    fn resources(&self, params: &Map<String, Value>, user_dir: &std::path::Path) -> Resources {
+        Self::typed(params).map(|p| K::resources(&p, user_dir)).unwrap_or_default()
     }
 
     fn uses_quota(&self) -> bool {

@@ -40,7 +40,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::votable::{self, Datatype, Field, Table, Value};
-use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType, ResultFile};
+use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType, Resources, ResultFile};
 use budget::Budget;
 pub use http::is_internal;
 use http::{Client, FetchError, check_url};
@@ -184,6 +184,26 @@ impl Kind for Import {
                 "a file in your storage with `host login password` lines: HTTP Basic credentials, sent only to their host",
             ),
         ]
+    }
+
+    /// The memory an import holds: the source list (a VOTable in storage by its size, a remote
+    /// list up to its limit, a directory walk one index page at a time) about three times over
+    /// once parsed, ~2 KiB per listed file, a buffer per concurrent download, and the runtime.
+    fn resources(p: &ImportParams, user_dir: &std::path::Path) -> Resources {
+        const BASE: u64 = 64 << 20;
+        const PER_FILE: u64 = 2 << 10;
+        const PER_DOWNLOAD: u64 = 1 << 20;
+        let list = match (&p.votable, &p.directory) {
+            (Some(votable), _) => std::fs::metadata(user_dir.join(votable)).map_or(LIST_LIMIT, |m| m.len()),
+            (None, Some(_)) => PAGE_LIMIT,
+            _ => LIST_LIMIT,
+        };
+        let bytes = BASE
+            .saturating_add(list.min(LIST_LIMIT).saturating_mul(3))
+            .saturating_add((p.max_files.max(0) as u64).saturating_mul(PER_FILE))
+            .saturating_add((p.concurrency.max(0) as u64).saturating_mul(PER_DOWNLOAD));
+        let basis = format!("max_files={} concurrency={}", p.max_files, p.concurrency);
+        Resources { cores: 1, memory_mb: Some(crate::bytes_to_mb(bytes)), basis }
     }
 
     fn check(p: &ImportParams) -> Result<(), ParamError> {

@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType};
+use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType, Resources};
 
 pub struct Som;
 
@@ -128,6 +128,22 @@ impl Kind for Som {
         Ok(())
     }
 
+    fn resources(p: &SomParams, user_dir: &Path) -> Resources {
+        let files = input::input_files(&user_dir.join(&p.input), &p.input).unwrap_or_default();
+        let input_bytes = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+        let input = InputSize { bytes: input_bytes, files: files.len() as u64 };
+        let needed = memory_estimate(p, input, DEFAULT_MEMORY_BUDGET_MB << 20);
+        let bins = p.bins.map_or_else(|| "native".to_string(), |b| b.to_string());
+        let basis = format!(
+            "rows={} cols={} bins={bins} on {} MiB of input in {} files",
+            p.rows,
+            p.cols,
+            input_bytes >> 20,
+            input.files
+        );
+        Resources { cores: 1, memory_mb: Some(crate::bytes_to_mb(needed)), basis }
+    }
+
     fn run(params: SomParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         run(&params, ctx)
     }
@@ -137,6 +153,46 @@ impl Kind for Som {
 fn is_relative_safe(path: &str) -> bool {
     let p = Path::new(path);
     !path.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// The input of a run as it lies on disk.
+#[derive(Debug, Clone, Copy)]
+pub struct InputSize {
+    pub bytes: u64,
+    pub files: u64,
+}
+
+/// Longest spectrum the estimate assumes when `bins` is not given and the input's length per
+/// spectrum is unknown (a single file may hold many spectra).
+const MAX_NATIVE_BINS: u64 = 16_384;
+/// Rows of one BMU block (`train::BLOCK`), whose distances to every node are held at once.
+const DISTANCE_ROWS: u64 = 512;
+
+/// Bytes a run needs at its peak, estimated before any spectrum is read, from the parameters
+/// and the input's size on disk (`budget` is the streaming threshold):
+/// - the spectra as read: wavelength and flux as f64, four times the f32 values on disk; an
+///   input above the budget is streamed and holds one chunk of files at a time;
+/// - the training matrix, spectra × bins f32 (memory-mapped from a file, so not counted, when
+///   streamed); spectra are at least the files, bins the `bins` parameter or the native length;
+/// - the codebook and the per-node sums of a batch epoch: 2 × rows × cols × bins f32;
+/// - the distances of one block of rows to every node, f32.
+///
+/// Saturating arithmetic: absurd parameters give `u64::MAX`, which any limit refuses.
+pub fn memory_estimate(p: &SomParams, input: InputSize, budget: u64) -> u64 {
+    let files = input.files.max(1);
+    let native = (input.bytes / files / 4).clamp(2, MAX_NATIVE_BINS);
+    let bins = p.bins.map_or(native, |b| b as u64);
+    let spectra = (input.bytes / (native * 4)).max(files);
+    let streamed = input.bytes > budget;
+    let raw = match streamed {
+        true => (input.bytes / files).saturating_mul(stream::CHUNK_FILES as u64).saturating_mul(4),
+        false => input.bytes.saturating_mul(4),
+    };
+    let matrix = if streamed { 0 } else { spectra.saturating_mul(bins).saturating_mul(4) };
+    let nodes = (p.rows as u64).saturating_mul(p.cols as u64);
+    let codebook = nodes.saturating_mul(bins).saturating_mul(8);
+    let distances = DISTANCE_ROWS.saturating_mul(nodes).saturating_mul(4);
+    raw.saturating_add(matrix).saturating_add(codebook).saturating_add(distances)
 }
 
 /// Input size on disk above which the training matrix is streamed to a memory-mapped file.
@@ -255,6 +311,29 @@ mod tests {
         assert_eq!(bits(&a), bits(&b));
         assert_eq!(bits(&a), bits(&single));
         assert_ne!(bits(&a), bits(&fit(&config(6, 7, 10), &data)), "another seed, another map");
+    }
+
+    #[test]
+    fn the_memory_estimate_follows_map_size_bins_and_input() {
+        let mut p: SomParams = serde_json::from_value(serde_json::json!({
+            "input": "x", "rows": 500, "cols": 500, "epochs": 10, "grid": "rectangular", "map": "planar",
+            "neighborhood": "gaussian", "compact_support": true, "radius0": 0.0, "radiusn": 1.0,
+            "radius_cooling": "linear", "scale0": 0.1, "scalen": 0.01, "scale_cooling": "linear",
+            "init": "random", "seed": 1, "normalize": "none", "wave_min": null, "wave_max": null,
+            "bins": 1_000_000, "training": "batch"
+        }))
+        .unwrap();
+        let small = InputSize { bytes: 1 << 20, files: 64 };
+        // 500 × 500 nodes × 10^6 bins: the codebook alone is 2 TB in two copies.
+        assert!(memory_estimate(&p, small, 8 << 30) > 1_000_000_000_000);
+        (p.rows, p.cols, p.bins) = (20, 20, None);
+        let estimate = memory_estimate(&p, small, 8 << 30);
+        assert!(estimate > 4 << 20 && estimate < 64 << 20, "{estimate}");
+        // The same input streamed from disk holds only a chunk of it.
+        let big = InputSize { bytes: 100 << 30, files: 100_000 };
+        assert!(memory_estimate(&p, big, 8 << 30) < 4 << 30);
+        p.rows = usize::MAX;
+        assert_eq!(memory_estimate(&p, small, 8 << 30), u64::MAX, "saturates instead of wrapping");
     }
 
     #[test]

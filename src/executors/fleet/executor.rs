@@ -1,13 +1,13 @@
 //! The master's executor for remote workers. Workers pull jobs themselves (see [`super::http`]),
 //! so this executor only keeps leases honest: after a master restart it gives running remote
 //! jobs one lease of grace (their workers may still be at it and will renew), and from then on
-//! it re-queues — or ends in ERROR after the last attempt — every job whose lease lapsed.
+//! it has the job service re-queue — or end in ERROR after the last attempt — every job whose
+//! lease lapsed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Timing;
-use crate::db::{fleet as store, now_ms};
 use crate::jobs::JobService;
 use crate::jobs::executor::Executor;
 
@@ -22,31 +22,26 @@ impl FleetExecutor {
         Arc::new(FleetExecutor { timing })
     }
 
-    async fn watch_leases(self: Arc<Self>, service: JobService) {
-        let grace = now_ms() + self.timing.lease.as_millis() as i64;
-        match store::extend_leases(service.db(), NAME, grace).await {
+    async fn watch_leases(self: Arc<Self>, jobs: JobService) {
+        match jobs.extend_leases(NAME, self.timing.lease).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(jobs = n, "remote jobs running at start-up get one lease of grace"),
             Err(e) => tracing::error!(error.message = %e, "extending leases at start-up failed"),
         }
         let mut ticker = tokio::time::interval(self.timing.heartbeat.min(Duration::from_secs(1)));
+        let lease_seconds = self.timing.lease.as_secs();
         loop {
             ticker.tick().await;
-            if let Err(e) = self.requeue_lapsed(&service).await {
+            let reason = |lease: &crate::jobs::Lease| {
+                format!(
+                    "worker {} stopped renewing its lease (killed, hung or cut off) for {lease_seconds} s",
+                    lease.owner
+                )
+            };
+            if let Err(e) = jobs.requeue_lapsed(NAME, reason).await {
                 tracing::error!(error.message = %e, error.cause_chain = ?e, "checking leases failed");
             }
         }
-    }
-
-    async fn requeue_lapsed(&self, service: &JobService) -> anyhow::Result<()> {
-        for (id, attempt, worker) in store::lapsed_leases(service.db(), NAME, now_ms()).await? {
-            let reason = format!(
-                "worker {worker} stopped renewing its lease (killed, hung or cut off) for {} s",
-                self.timing.lease.as_secs()
-            );
-            service.requeue_or_fail(&id, attempt, &reason).await?;
-        }
-        Ok(())
     }
 }
 
@@ -56,9 +51,9 @@ impl Executor for FleetExecutor {
     }
 
     /// Nothing to do here: the worker learns on its next heartbeat (409) and stops the job.
-    fn cancel(&self, _job_id: &str) {}
+    fn cancel(&self, _job_id: &str, _lease_owner: Option<&str>) {}
 
-    fn start(self: Arc<Self>, service: JobService) {
-        tokio::spawn(self.watch_leases(service));
+    fn start(self: Arc<Self>, jobs: JobService) {
+        tokio::spawn(self.watch_leases(jobs));
     }
 }

@@ -2,13 +2,24 @@
 //!
 //! Exchange: `register` once → `claim` in a long-poll loop per slot → while a job runs,
 //! `heartbeat` every `heartbeat_ms` (renews its lease, carries progress, answers 409 when the job
-//! must stop) → `finish` with the outcome. Every job message names the `attempt` it is about;
-//! the master fences all writes by it, so a worker that lost its lease cannot overwrite anything.
+//! must stop) → `finish` with the [`Outcome`]. Every job message names the `attempt` it is about;
+//! the master fences all writes by it and by the worker's id, so a worker that lost its lease
+//! cannot overwrite anything. Refusals are plain-text bodies; the status code says what to do:
+//! 401 the worker must stop, 409 the job must stop, 429 wait, 400 a bug.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use vocloud_workers::Progress;
+
+use crate::runner::Outcome;
 
 pub const PREFIX: &str = "/fleet/v1";
+
+/// Limits of what a worker may register (a registration is stored and shown to admins).
+pub const MAX_HOSTNAME: usize = 253;
+pub const MAX_KINDS: usize = 64;
+pub const MAX_SLOTS: u32 = 1024;
+/// Worker ids are `w` and ten lower-case letters or digits; anything longer is not one.
+pub const MAX_WORKER_ID: usize = 32;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RegisterRequest {
@@ -37,30 +48,20 @@ pub struct ClaimRequest {
     pub wait_seconds: u64,
 }
 
-/// A job handed to a worker. Paths are relative to the shared storage root, so master and
-/// workers may mount it at different places.
+/// An attempt handed to a worker. The job's folder is `jobs/<id>` below the shared storage
+/// root, wherever the worker mounts it; its `params.json` snapshot holds the rest.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ClaimedJob {
     pub id: String,
     pub kind: String,
     pub attempt: i64,
-    pub owner: String,
-    pub parameters: Map<String, Value>,
-    pub job_dir: String,
-    pub user_dir: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ProgressReport {
-    pub fraction: f64,
-    pub message: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct HeartbeatRequest {
     pub worker_id: String,
     pub attempt: i64,
-    pub progress: Option<ProgressReport>,
+    pub progress: Option<Progress>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -68,26 +69,9 @@ pub struct WorkerHeartbeat {
     pub worker_id: String,
 }
 
-/// How an attempt ended, as the worker saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutcomeKind {
-    Completed,
-    Failed,
-    Retryable,
-    Cancelled,
-}
-
 #[derive(Debug, Serialize, Deserialize)]
 pub struct FinishRequest {
     pub worker_id: String,
     pub attempt: i64,
-    pub outcome: OutcomeKind,
-    pub message: Option<String>,
-}
-
-/// Why the master refused a request (409, 401, 400…).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Refusal {
-    pub reason: String,
+    pub outcome: Outcome,
 }

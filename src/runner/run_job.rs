@@ -1,0 +1,130 @@
+//! `vocloud run-job JOB_DIR --attempt N`: one attempt of a job, in this process. It reads the
+//! `params.json` snapshot the master wrote when it handed the attempt out, runs the kind on a
+//! blocking thread, and keeps [`status.json`](super::status) up to date: progress while running
+//! (at most once a second), the [`Outcome`] at the end. SIGTERM (an abort, an overrun, Slurm's
+//! time limit, a worker shutting down) trips the job's cancellation token, and the kind stops at
+//! its next checkpoint.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use vocloud_workers::{CancelToken, JobContext, Registry, attempt_dir};
+
+use super::Outcome;
+use super::status::{self, Status};
+
+/// Progress is written at most this often; readers poll no faster.
+const PROGRESS_WRITE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// `jobs/<id>/params.json`, written once by the master when the first attempt was handed out.
+#[derive(Deserialize)]
+pub struct Snapshot {
+    pub kind: String,
+    pub owner: String,
+    pub parameters: Map<String, Value>,
+}
+
+/// Runs attempt `attempt` of the job in `job_dir` and returns its outcome (also in status.json).
+/// `runner` says where it runs, for the job's diagnostics; `job_settings` are the deployment
+/// settings of this process's configuration (`VOCLOUD_JOB_*` in the environment win).
+pub async fn run(
+    job_dir: &Path,
+    attempt: i64,
+    runner: String,
+    job_settings: Vec<(String, String)>,
+) -> anyhow::Result<Outcome> {
+    let job_dir = std::fs::canonicalize(job_dir).with_context(|| format!("no job folder at {}", job_dir.display()))?;
+    let snapshot: Snapshot = serde_json::from_slice(
+        &std::fs::read(job_dir.join("params.json"))
+            .with_context(|| format!("reading {}/params.json", job_dir.display()))?,
+    )
+    .context("parsing params.json")?;
+    let root = job_dir.parent().and_then(Path::parent).context("the job folder must be <storage>/jobs/<id>")?;
+    std::fs::create_dir_all(attempt_dir(&job_dir, attempt)).context("creating the attempt's folder")?;
+    let status = Arc::new(Mutex::new(Status {
+        host: crate::runner::process::hostname(),
+        pid: std::process::id(),
+        started_ms: chrono::Utc::now().timestamp_millis(),
+        progress: None,
+        outcome: None,
+        ended_ms: None,
+    }));
+    write(&job_dir, attempt, &status.lock().unwrap_or_else(|e| e.into_inner()));
+
+    let cancel = CancelToken::new();
+    let ctx = context(&job_dir, attempt, &root.join("users").join(&snapshot.owner), runner, &cancel, &status);
+    let ctx = job_settings.into_iter().fold(ctx, |ctx, (key, value)| ctx.with_setting(&key, value));
+    let kind = Registry::builtin().get(&snapshot.kind);
+    let parameters = snapshot.parameters;
+    let span = tracing::Span::current();
+    let mut work = tokio::task::spawn_blocking(move || {
+        let Some(kind) = kind else {
+            return Outcome::Failed { message: "this vocloud build does not know the job's kind".into() };
+        };
+        if let Err(e) = ctx.create_dirs() {
+            return Outcome::Retryable { message: format!("creating the attempt's folders: {e}") };
+        }
+        span.in_scope(|| kind.run(&parameters, &ctx)).into()
+    });
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let joined = tokio::select! {
+        joined = &mut work => joined,
+        _ = term.recv() => {
+            cancel.cancel();
+            work.await
+        }
+    };
+    let outcome = joined.unwrap_or_else(|e| Outcome::Crashed { reason: panic_reason(e) });
+    let mut last = status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    last.outcome = Some(outcome.clone());
+    last.ended_ms = Some(chrono::Utc::now().timestamp_millis());
+    write(&job_dir, attempt, &last);
+    Ok(outcome)
+}
+
+/// The job's context: progress goes to status.json, at most every [`PROGRESS_WRITE_INTERVAL`].
+fn context(
+    job_dir: &Path,
+    attempt: i64,
+    user_dir: &Path,
+    runner: String,
+    cancel: &CancelToken,
+    status: &Arc<Mutex<Status>>,
+) -> JobContext {
+    let sink = (status.clone(), job_dir.to_path_buf(), Mutex::new(None::<Instant>));
+    JobContext::new(job_dir, attempt, user_dir, runner, cancel.clone()).with_progress(move |p| {
+        let (status, dir, last) = &sink;
+        let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
+        status.progress = Some(p);
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|at| at.elapsed() >= PROGRESS_WRITE_INTERVAL) {
+            *last = Some(Instant::now());
+            write(dir, attempt, &status);
+        }
+    })
+}
+
+fn write(job_dir: &Path, attempt: i64, status: &Status) {
+    if let Err(e) = status::write(job_dir, attempt, status) {
+        tracing::warn!(error.message = %e, "writing status.json failed");
+    }
+}
+
+/// "the job's code panicked: index out of bounds …" from a join error.
+fn panic_reason(error: tokio::task::JoinError) -> String {
+    match error.try_into_panic() {
+        Ok(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            format!("the job's code panicked: {message}")
+        }
+        Err(e) => format!("the job's thread ended abnormally: {e}"),
+    }
+}

@@ -215,12 +215,13 @@ pub struct Released {
 }
 
 /// Any active phase → ABORTED, with an optional reason as error summary. Returns who held the
-/// job, or `None` if the job was not active. The lease owner stays as a record of who ran it;
-/// the phase alone already fences every later write of that attempt.
+/// job, or `None` if the job was not active. The lease owner stays as a record of who ran it
+/// (the phase alone fences every later write of that attempt), the last progress as a record
+/// of where it stopped.
 pub async fn abort(db: &Db, id: &str, now: i64, reason: Option<&str>) -> anyhow::Result<Option<Released>> {
     sqlx::query_as(
         "UPDATE jobs SET phase = 'ABORTED', end_time = $2, error_type = CASE WHEN $3 IS NULL THEN NULL ELSE 'fatal' END, \
-         error_message = $3, lease_expires_at = NULL, progress_fraction = NULL, progress_message = NULL \
+         error_message = $3, lease_expires_at = NULL \
          WHERE id = $1 AND phase IN ('PENDING', 'QUEUED', 'EXECUTING', 'HELD', 'SUSPENDED') \
          RETURNING executor, lease_owner",
     )
@@ -380,12 +381,16 @@ pub struct Outcome<'a> {
 }
 
 /// The held attempt → `outcome.phase`. Returns false when the lease is gone (aborted,
-/// destroyed, re-queued, held by someone else): that attempt's outcome no longer counts.
+/// destroyed, re-queued, held by someone else): that attempt's outcome no longer counts. A
+/// completed job drops its progress (it would only be stale); a failed one keeps it, to show
+/// where it stopped.
 pub async fn finish(db: &Db, lease: &Lease, now: i64, outcome: &Outcome<'_>) -> anyhow::Result<bool> {
     let done = sqlx::query(
         "UPDATE jobs SET phase = $4, start_time = COALESCE(start_time, $5), end_time = $5, error_type = $6, \
          error_message = $7, error_detail = $8, results = $9, crashes = crashes + $10, lease_owner = NULL, \
-         lease_expires_at = NULL, progress_fraction = NULL, progress_message = NULL \
+         lease_expires_at = NULL, \
+         progress_fraction = CASE WHEN $4 = 'COMPLETED' THEN NULL ELSE progress_fraction END, \
+         progress_message = CASE WHEN $4 = 'COMPLETED' THEN NULL ELSE progress_message END \
          WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND phase IN ('QUEUED', 'EXECUTING')",
     )
     .bind(&lease.id)

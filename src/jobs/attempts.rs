@@ -167,7 +167,8 @@ impl JobService {
             Outcome::Crashed { reason } => {
                 let crashes = store::get(self.db(), &lease.id).await?.map_or(0, |j| j.crashes) + 1;
                 if crashes >= max_crashes {
-                    let message = format!("{reason} (the job's process crashed {crashes} times; giving up)");
+                    let times = if crashes == 1 { "once".to_string() } else { format!("{crashes} times") };
+                    let message = format!("{reason} (the job's process crashed {times}; giving up)");
                     self.record(lease, Ending::error("fatal", message, true)).await
                 } else {
                     self.retry(lease, &reason, true).await

@@ -9,7 +9,6 @@ use std::fmt::Write;
 
 use quick_xml::escape::escape;
 
-use super::ExecutionPhase;
 use super::time::format_ms;
 use crate::jobs::service::ResultView;
 use crate::jobs::{JobRef, JobView, ShownParameter};
@@ -102,9 +101,7 @@ fn job_info(view: &JobView) -> String {
     if !row.notes.is_empty() {
         let _ = writeln!(out, "    <vocloud:notes>{}</vocloud:notes>", escape(&row.notes));
     }
-    if let (ExecutionPhase::Executing, Some(fraction), Some(message)) =
-        (view.phase, row.progress_fraction, &row.progress_message)
-    {
+    if let (Some(fraction), Some(message)) = (row.progress_fraction, &row.progress_message) {
         let _ =
             writeln!(out, "    <vocloud:progress fraction=\"{fraction:.4}\">{}</vocloud:progress>", escape(message));
     }

@@ -19,8 +19,16 @@ pub(crate) struct Worker {
 impl Worker {
     /// Starts `vocloud worker` and waits until it has registered.
     pub(crate) fn start(app: &TestApp, token: &str, storage: &Path) -> Worker {
-        let mut child =
-            worker_command(app, token, storage).stdout(Stdio::piped()).spawn().expect("starting vocloud worker");
+        Worker::start_with(app, token, storage, &[])
+    }
+
+    /// Starts `vocloud worker` with extra environment variables (its settings).
+    pub(crate) fn start_with(app: &TestApp, token: &str, storage: &Path, env: &[(&str, &str)]) -> Worker {
+        let mut child = worker_command(app, token, storage)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting vocloud worker");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let id =
@@ -244,4 +252,66 @@ async fn a_worker_that_comes_back_after_its_lease_lapsed_cannot_overwrite_the_ne
 fn signal(worker: &Worker, name: &str) {
     let status = Command::new("kill").arg(format!("-{name}")).arg(worker.child.id().to_string()).status().unwrap();
     assert!(status.success());
+}
+
+/// POSTs a fleet API message with a worker token.
+async fn fleet_post(app: &TestApp, token: &str, path: &str, body: serde_json::Value) -> reqwest::Response {
+    app.client.post(app.url(&format!("/fleet/v1{path}"))).bearer_auth(token).json(&body).send().await.unwrap()
+}
+
+async fn register(app: &TestApp, token: &str, hostname: &str) -> reqwest::Response {
+    let marker = std::fs::read_to_string(storage(app).join(".vocloud-storage")).unwrap();
+    let body = serde_json::json!({"hostname": hostname, "kinds": ["diag"], "slots": 1, "storage_marker": marker, "version": "0"});
+    fleet_post(app, token, "/register", body).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_are_bounded_in_size_and_rate() {
+    let app = fleet_app(3).await;
+    let token = token(&app, "host-a").await;
+    let huge = "w".repeat(900 * 1024);
+    let response = fleet_post(&app, &token, "/claim", serde_json::json!({"worker_id": huge, "wait_seconds": 0})).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().len() < 200, "the id is not echoed back");
+    let response = register(&app, &token, &"h".repeat(900 * 1024)).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("hostname must be at most 253 bytes"));
+
+    let mut statuses = Vec::new();
+    for _ in 0..31 {
+        statuses.push(register(&app, &token, "host-a").await);
+    }
+    assert!(statuses[..30].iter().all(|r| r.status() == 200));
+    let refused = statuses.pop().unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let other = self::token(&app, "host-b").await;
+    assert_eq!(register(&app, &other, "host-b").await.status(), 200, "another token is not affected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_worker_holding_the_lease_may_renew_or_finish_the_attempt() {
+    let app = fleet_app(3).await;
+    let alice = app.add_user("alice").await;
+    let token = token(&app, "hosts").await;
+    let id = |r: serde_json::Value| r["worker_id"].as_str().unwrap().to_string();
+    let holder = id(register(&app, &token, "a").await.json().await.unwrap());
+    let intruder = id(register(&app, &token, "b").await.json().await.unwrap());
+    let url = app.create_job(&alice, "diag", &[("duration", "60"), ("PHASE", "RUN")]).await;
+
+    let claim = fleet_post(&app, &token, "/claim", serde_json::json!({"worker_id": holder, "wait_seconds": 5})).await;
+    let job: serde_json::Value = claim.json().await.unwrap();
+    let (job_id, attempt) = (job["id"].as_str().unwrap().to_string(), job["attempt"].as_i64().unwrap());
+    let completed = serde_json::json!({"state": "completed", "results": []});
+    let finish = |worker: &str| serde_json::json!({"worker_id": worker, "attempt": attempt, "outcome": completed});
+    let beat = |worker: &str| serde_json::json!({"worker_id": worker, "attempt": attempt, "progress": null});
+
+    let path = format!("/jobs/{job_id}");
+    assert_eq!(fleet_post(&app, &token, &format!("{path}/heartbeat"), beat(&intruder)).await.status(), 409);
+    assert_eq!(fleet_post(&app, &token, &format!("{path}/finish"), finish(&intruder)).await.status(), 409);
+    assert_eq!(phase(&app.job(&alice, &url, None).await), "EXECUTING", "nothing changed");
+    assert_eq!(fleet_post(&app, &token, &format!("{path}/heartbeat"), beat(&holder)).await.status(), 200);
+    assert_eq!(fleet_post(&app, &token, &format!("{path}/finish"), finish(&holder)).await.status(), 200);
+    assert_eq!(phase(&app.job(&alice, &url, None).await), "COMPLETED");
+    assert_eq!(fleet_post(&app, &token, &format!("{path}/finish"), finish(&holder)).await.status(), 409, "once");
 }

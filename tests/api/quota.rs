@@ -184,14 +184,12 @@ async fn an_import_stops_at_the_quota_keeps_what_it_fetched_and_reports_the_rest
     let used = usage(&app, &carol).await["used"].as_u64().unwrap();
     assert!(used > 6000 && used - reports as u64 <= QUOTA, "used {used}, reports {reports}");
 
-    // Now over the quota (by the reports): a new import fetches nothing and says why.
+    // Now over the quota (by the reports): no new job, and no upload, until space is freed.
     assert!(used >= QUOTA, "the reports were expected to pass the quota: {used}");
     {
-        let again = app.create_job(&carol, "import", &form).await;
-        let doc = app.run_to_end(&carol, &again).await;
-        assert_eq!(phase(&doc), "ERROR");
-        let message = element(&doc, "message").unwrap();
-        assert!(message.contains("nothing imported: your storage is full"), "{message}");
+        let refused = app.post(&carol, "/uws/import", &form).send().await.unwrap();
+        assert_eq!(refused.status(), 403);
+        assert!(refused.text().await.unwrap().contains("storage quota"));
         assert_eq!(archive.count("/blob/4.fits?size=3000"), 0);
         assert_eq!(put(&app, &carol, "more.bin", 1).await.0, 413);
     }

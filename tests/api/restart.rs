@@ -241,3 +241,73 @@ async fn browser_logins_survive_a_restart_and_end_at_logout_or_expiry() {
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(files_with_cookie(&server, &short).await, 401, "expired");
 }
+
+/// A concrete variable for each entry of the list (prefixes get a name of their own).
+fn not_settings() -> Vec<String> {
+    vocloud::config::NOT_SETTINGS
+        .iter()
+        .map(|n| if n.ends_with('_') { format!("{n}SOME_KEY") } else { n.to_string() })
+        .collect()
+}
+
+/// Every subcommand, each failing for a reason of its own once its settings are read.
+fn subcommands(dir: &std::path::Path) -> Vec<(Vec<String>, &'static str)> {
+    let d = dir.display().to_string();
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    vec![
+        (args(&["--data-dir", &d, "serve", "--bind", "256.0.0.1:1"]), "binding"),
+        (args(&["--data-dir", &d, "user", "add", "bob", "--password-stdin"]), "no password"),
+        (args(&["--data-dir", &d, "token", "create", "nobody"]), "no user 'nobody'"),
+        (args(&["--data-dir", &d, "worker-token", "revoke", "nobody"]), "no live worker token"),
+        (
+            args(&["--data-dir", &d, "worker", "--master", "http://127.0.0.1:9", "--storage", "/nonexistent"]),
+            "no vocloud storage",
+        ),
+        (args(&["--data-dir", &d, "run-job", "/nonexistent/jobs/x"]), "no job folder"),
+        (args(&["samp", "send", "/nonexistent.vot"]), ""),
+    ]
+}
+
+#[test]
+fn variables_that_are_not_settings_never_stop_a_command() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in not_settings() {
+        for (args, expected) in subcommands(dir.path()) {
+            let mut command = Command::new(BIN);
+            // `worker` reads its token from VOCLOUD_WORKER_TOKEN when --token is not given.
+            command.args(&args).env(&name, "1").env("VOCLOUD_WORKER_TOKEN", "t").stdin(Stdio::null());
+            let output = command.output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                !stderr.contains("unknown field") && !stderr.contains("reading settings"),
+                "{name} {args:?}: {stderr}"
+            );
+            assert!(stderr.contains(expected), "{name} {args:?}: '{stderr}' lacks '{expected}'");
+        }
+    }
+}
+
+#[test]
+fn commands_exit_quietly_when_their_output_is_a_closed_pipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("vocloud.db").display());
+    add_user(dir.path(), &database, "alice", "alice-password");
+    for args in [
+        vec!["token", "create", "alice"],
+        vec!["worker-token", "create", "host-a"],
+        vec!["user", "add", "carol"],
+        vec!["--help"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = vocloud(dir.path(), &database).args(&args).stdout(writer).stderr(Stdio::piped()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+        assert!(
+            output.status.success() || output.status.signal() == Some(libc::SIGPIPE),
+            "{args:?}: {:?}",
+            output.status
+        );
+    }
+}

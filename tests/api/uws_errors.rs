@@ -143,3 +143,82 @@ async fn another_users_job_is_404_everywhere_and_admins_see_all() {
     assert!(app.get(&admin(), "/uws/diag").send().await.unwrap().text().await.unwrap().contains(id));
     assert_eq!(app.get(&admin(), &url).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_phase_filters_are_a_400_not_a_500() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice").await;
+    let flood = format!("/uws/diag?{}", vec!["PHASE=QUEUED"; 5000].join("&"));
+    let response = app.get(&alice, &flood).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("PHASE is given 5000 times"));
+    let repeated = format!("/uws/diag?{}", vec!["PHASE=PENDING"; 30].join("&"));
+    assert_eq!(app.get(&alice, &repeated).send().await.unwrap().status(), 200, "repeats are merged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destruction_request_after_the_latest_allowed_time_is_clamped_not_a_crash() {
+    let app = spawn_app_with(|s| {
+        s.limits.default_destruction = 1;
+        s.limits.max_destruction = 1;
+        s.limits.reaper_interval_ms = 3_600_000;
+    })
+    .await;
+    let alice = app.add_user("alice").await;
+    let url = app.create_job(&alice, "diag", &[]).await;
+    // Creation + max_destruction (1 s) now lies in the past.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let response = app.post(&alice, &format!("{url}/destruction"), &[("DESTRUCTION", "2999-01-01T00:00:00Z")]);
+    assert_eq!(response.send().await.unwrap().status(), 303);
+    let doc = app.job(&alice, &url, None).await;
+    let (created, destruction) =
+        (crate::helpers::element(&doc, "creationTime").unwrap(), crate::helpers::element(&doc, "destruction").unwrap());
+    let ms = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp_millis();
+    assert_eq!(ms(&destruction) - ms(&created), 1000, "{created} {destruction}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_memory_estimate_exceeds_the_limit_is_refused_with_the_figures() {
+    let app = spawn_app_with(|s| s.limits.max_job_memory_mb = Some(8192)).await;
+    let alice = app.add_user("alice").await;
+    app.upload(&alice, "tables/spectra.csv", b"name,6500,6501,6502\na,1,2,3\nb,2,3,4\n".to_vec()).await;
+    let form = [("input", "tables/spectra.csv"), ("rows", "500"), ("cols", "500"), ("bins", "1000000")];
+    let response = app.post(&alice, "/uws/som", &form).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body = response.text().await.unwrap();
+    assert!(body.starts_with("som with rows=500 cols=500 bins=1000000"), "{body}");
+    assert!(body.contains("needs about 1.8 TiB; the limit is 8 GiB"), "{body}");
+    let small = [("input", "tables/spectra.csv"), ("rows", "4"), ("cols", "4")];
+    assert_eq!(app.post(&alice, "/uws/som", &small).send().await.unwrap().status(), 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_editing_a_users_job_is_checked_against_the_owners_storage() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice").await;
+    app.upload(&alice, "tables/a.csv", b"name,6500,6501,6502\na,1,2,3\nb,2,3,4\n".to_vec()).await;
+    app.upload(&alice, "tables/b.csv", b"name,6500,6501,6502\na,1,2,3\nb,2,3,4\n".to_vec()).await;
+    let url = app.create_job(&alice, "som", &[("input", "tables/a.csv"), ("rows", "2"), ("cols", "2")]).await;
+    let response = app.post(&admin(), &format!("{url}/parameters"), &[("input", "tables/b.csv")]).send().await.unwrap();
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+    let value = app.get(&alice, &format!("{url}/parameters/input")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(value, "tables/b.csv");
+    let response = app.post(&admin(), &format!("{url}/parameters"), &[("input", "tables/c.csv")]).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("'tables/c.csv' does not exist in alice's storage"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_new_jobs_while_the_owner_is_over_quota() {
+    let app = spawn_app_with(|s| s.limits.user_quota_bytes = 2000).await;
+    let alice = app.add_user("alice").await;
+    app.upload(&alice, "data.bin", vec![7u8; 1500]).await;
+    let filler = "x".repeat(1000);
+    let url = app.create_job(&alice, "diag", &[("output", filler.as_str()), ("PHASE", "RUN")]).await;
+    assert_eq!(phase(&app.wait_until_not(&alice, &url, &["QUEUED", "EXECUTING"]).await), "COMPLETED");
+    let response = app.post(&alice, "/uws/diag", &[]).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("byte storage quota"));
+    app.delete(&alice, &url).send().await.unwrap();
+    assert_eq!(app.post(&alice, "/uws/diag", &[]).send().await.unwrap().status(), 303, "space freed");
+}

@@ -272,3 +272,78 @@ async fn parameters_change_while_pending_and_not_after() {
     let response = app.post(&alice, &format!("{url}/parameters"), &[("output", "third")]).send().await.unwrap();
     assert_eq!(response.status(), 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_users_queue_does_not_starve_another_users_job() {
+    let app = spawn_app_with(|s| s.executors.local_workers = Some(2)).await;
+    let alice = app.add_user("alice").await;
+    let bob = app.add_user("bob").await;
+    // Alice fills both slots and queues two more; then Bob queues one short job.
+    let mut alices = Vec::new();
+    for _ in 0..4 {
+        alices.push(app.create_job(&alice, "diag", &[("duration", "1"), ("PHASE", "RUN")]).await);
+    }
+    let bobs = app.create_job(&bob, "diag", &[("PHASE", "RUN")]).await;
+    for url in alices.iter().chain([&bobs]) {
+        let user = if url == &bobs { &bob } else { &alice };
+        assert_eq!(phase(&app.wait_until_not(user, url, &["QUEUED", "EXECUTING"]).await), "COMPLETED");
+    }
+    // In queue order Bob's job would start after Alice's fourth; by fair share it takes the
+    // first slot that frees, as Alice already holds the other.
+    let started = |doc: String| element(&doc, "startTime").unwrap();
+    let bob_start = started(app.job(&bob, &bobs, None).await);
+    let alice_last = started(app.job(&alice, &alices[3], None).await);
+    assert!(bob_start <= alice_last, "bob started {bob_start}, alice's fourth {alice_last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_job_shows_no_stale_progress() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice").await;
+    let url = app.create_job(&alice, "diag", &[("duration", "1.5"), ("PHASE", "RUN")]).await;
+    assert_eq!(phase(&app.wait_until_not(&alice, &url, &["QUEUED"]).await), "EXECUTING");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut doc = app.job(&alice, &url, None).await;
+    while phase(&doc) == "EXECUTING" && !doc.contains("<vocloud:progress") {
+        assert!(Instant::now() < deadline, "no progress while running: {doc}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        doc = app.job(&alice, &url, None).await;
+    }
+    assert!(phase(&doc) != "EXECUTING" || doc.contains(">sleeping</vocloud:progress>"), "{doc}");
+    let doc = app.wait_until_not(&alice, &url, &["QUEUED", "EXECUTING"]).await;
+    assert_eq!(phase(&doc), "COMPLETED");
+    assert!(!doc.contains("<vocloud:progress"), "{doc}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_are_echoed_as_posted_and_defaults_are_marked() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice").await;
+    let url = app.create_job(&alice, "diag", &[("duration", "4"), ("output", " spaced ")]).await;
+    let doc = app.get(&alice, &format!("{url}/parameters")).send().await.unwrap().text().await.unwrap();
+    assert!(doc.contains(r#"<uws:parameter id="duration">4</uws:parameter>"#), "{doc}");
+    assert!(doc.contains(r#"<uws:parameter id="output"> spaced </uws:parameter>"#), "{doc}");
+    assert!(doc.contains(r#"<uws:parameter id="fail" isPost="false">false</uws:parameter>"#), "{doc}");
+    let one = app.get(&alice, &format!("{url}/parameters/duration")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(one, "4");
+    // An update keeps what was posted before and echoes the new value as posted too.
+    app.post(&alice, &format!("{url}/parameters"), &[("fail", "yes")]).send().await.unwrap();
+    let doc = app.get(&alice, &format!("{url}/parameters")).send().await.unwrap().text().await.unwrap();
+    assert!(doc.contains(r#"<uws:parameter id="fail">yes</uws:parameter>"#), "{doc}");
+    assert!(doc.contains(r#"<uws:parameter id="duration">4</uws:parameter>"#), "{doc}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_job_makes_no_folder_until_it_runs() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice").await;
+    let url = app.create_job(&alice, "diag", &[("output", "x")]).await;
+    let id = url.rsplit('/').next().unwrap().to_string();
+    let job_dir = app.data_dir.path().join("storage/jobs").join(&id);
+    assert!(!job_dir.exists(), "a PENDING job has no folder");
+    assert_eq!(phase(&app.run_to_end(&alice, &url).await), "COMPLETED");
+    let snapshot: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(job_dir.join("params.json")).unwrap()).unwrap();
+    assert_eq!(snapshot["parameters"]["output"], "x");
+    assert_eq!(snapshot["owner"], "alice");
+}

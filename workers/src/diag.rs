@@ -82,7 +82,9 @@ impl Kind for Diag {
         });
         ctx.write_result("diag.txt", text.as_bytes())?;
         ctx.progress(1.0, "done");
-        Ok(Outputs { results: vec![ResultFile { name: "diag.txt".into(), mime_type: "text/plain".into() }] })
+        Ok(Outputs {
+            results: vec![ResultFile { name: "diag.txt".into(), mime_type: "text/plain; charset=utf-8".into() }],
+        })
     }
 }
 
@@ -91,8 +93,13 @@ impl Kind for Diag {
 fn crash(how: &str) -> ! {
     match how {
         "segv" => {
-            // SAFETY: raising a signal at ourselves; its default action ends the process.
-            unsafe { libc::raise(libc::SIGSEGV) };
+            // Rust's runtime handles SIGSEGV (to report stack overflows); with the default
+            // action back, the process dies of the signal as a segfaulting kind would.
+            // SAFETY: setting a signal's default action and raising it at ourselves.
+            unsafe {
+                libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+                libc::raise(libc::SIGSEGV);
+            }
             std::process::abort()
         }
         "oom" => {

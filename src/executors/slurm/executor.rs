@@ -34,6 +34,9 @@ pub const NAME: &str = "slurm";
 const OWNER_PREFIX: &str = "slurm:";
 /// The lease owner of a job handed over but not yet submitted (its Slurm id is not known).
 const SUBMITTING: &str = "slurm";
+/// What `vocloud run-job` itself holds beside the kind (runtime, libraries), added to the kind's
+/// estimate for `--mem`.
+const RUN_JOB_BASELINE_MB: u64 = 256;
 
 pub struct SlurmExecutor {
     settings: SlurmSettings,
@@ -147,7 +150,7 @@ impl SlurmExecutor {
             // Slurm counts whole minutes; round up so a job gets at least what it asked for.
             time_minutes: (job.execution_duration > 0).then(|| (job.execution_duration as u64).div_ceil(60)),
             cores: resources.cores,
-            memory_mb: resources.memory_mb,
+            memory_mb: resources.memory_mb.map(|mb| mb.saturating_add(RUN_JOB_BASELINE_MB)),
             partition: self.settings.partition.clone(),
             account: self.settings.account.clone(),
             extra_args: self.settings.extra_args.clone(),

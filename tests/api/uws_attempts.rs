@@ -1,0 +1,113 @@
+//! Attempts run in their own process: a job that aborts, segfaults or runs out of memory ends
+//! in ERROR with the reason in plain words, while the service — and every other job — keeps
+//! running; a crash is retried until `executors.max_crashes`. On the local pool and on a real
+//! `vocloud worker`. The crashes come from `diag`'s `crash` operator check.
+
+use std::process::{Command, Stdio};
+
+use crate::fleet::{Worker, fleet_app, storage, token};
+use crate::helpers::{User, element, phase, spawn_app_with};
+
+/// Runs a `crash=<how>` job to its end and returns its error message.
+async fn crashed(app: &crate::helpers::TestApp, user: &User, how: &str) -> String {
+    let url = app.create_job(user, "diag", &[("crash", how), ("PHASE", "RUN")]).await;
+    let doc = app.wait_until_not(user, &url, &["QUEUED", "EXECUTING"]).await;
+    assert_eq!(phase(&doc), "ERROR", "{how}: {doc}");
+    element(&doc, "message").unwrap().replace("&apos;", "'")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_process_crashes_or_runs_out_of_memory_ends_in_error_and_others_keep_running() {
+    let app = spawn_app_with(|s| {
+        s.executors.local_workers = Some(2);
+        s.executors.attempt_memory_mb = Some(256);
+        s.executors.max_crashes = 1;
+    })
+    .await;
+    let alice = app.add_user("alice").await;
+    let steady = app.create_job(&alice, "diag", &[("duration", "3"), ("output", "still here"), ("PHASE", "RUN")]).await;
+    assert_eq!(phase(&app.wait_until_not(&alice, &steady, &["QUEUED"]).await), "EXECUTING");
+
+    let message = crashed(&app, &alice, "oom").await;
+    assert!(message.starts_with("the job ran out of memory (limit 256 MiB)"), "{message}");
+    let message = crashed(&app, &alice, "segv").await;
+    assert!(message.starts_with("the job's process crashed: signal 11 (SIGSEGV)"), "{message}");
+    let message = crashed(&app, &alice, "abort").await;
+    assert!(message.starts_with("the job's process crashed: signal 6 (SIGABRT)"), "{message}");
+
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "the master keeps serving");
+    let doc = app.wait_until_not(&alice, &steady, &["QUEUED", "EXECUTING"]).await;
+    assert_eq!(phase(&doc), "COMPLETED", "the other job kept running: {doc}");
+    let text = app.get(&alice, &format!("{steady}/results/diag.txt")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(text, "still here");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashing_job_is_retried_until_its_process_crashed_max_crashes_times() {
+    let app = spawn_app_with(|s| {
+        s.executors.max_attempts = 5;
+        s.executors.max_crashes = 2;
+    })
+    .await;
+    let alice = app.add_user("alice").await;
+    let url = app.create_job(&alice, "diag", &[("crash", "segv"), ("PHASE", "RUN")]).await;
+    let doc = app.wait_until_not(&alice, &url, &["QUEUED", "EXECUTING"]).await;
+    assert_eq!(phase(&doc), "ERROR", "{doc}");
+    assert!(doc.contains("<vocloud:attempt>2</vocloud:attempt>"), "retried once, not blindly: {doc}");
+    let message = element(&doc, "message").unwrap().replace("&apos;", "'");
+    assert!(message.contains("signal 11") && message.contains("crashed 2 times; giving up"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_on_a_remote_worker_ends_in_error_and_the_worker_takes_new_work() {
+    let app = fleet_app(3).await;
+    let alice = app.add_user("alice").await;
+    let token = token(&app, "host-a").await;
+    let _worker = Worker::start_with(&app, &token, &storage(&app), &[("VOCLOUD_EXECUTORS__ATTEMPT_MEMORY_MB", "256")]);
+
+    let message = crashed(&app, &alice, "oom").await;
+    assert!(message.starts_with("the job ran out of memory (limit 256 MiB)"), "{message}");
+    let next = app.create_job(&alice, "diag", &[("PHASE", "RUN")]).await;
+    let doc = app.wait_until_not(&alice, &next, &["QUEUED", "EXECUTING"]).await;
+    assert_eq!(phase(&doc), "COMPLETED", "the worker survived its job: {doc}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_list_the_mime_types_the_kind_declared() {
+    let app = spawn_app_with(|_| {}).await;
+    let alice = app.add_user("alice").await;
+    let url = app.create_job(&alice, "diag", &[("PHASE", "RUN")]).await;
+    let doc = app.wait_until_not(&alice, &url, &["QUEUED", "EXECUTING"]).await;
+    // diag declares its text as UTF-8; a guess from the file name would say text/plain only.
+    assert!(doc.contains(r#"mime-type="text/plain; charset=utf-8""#), "{doc}");
+}
+
+/// `ps` lines of `vocloud run-job` processes of this test's data folder.
+fn attempt_processes(data_dir: &std::path::Path) -> Vec<String> {
+    let out = Command::new("ps").args(["-eww", "-o", "pid,args"]).stdout(Stdio::piped()).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("run-job") && l.contains(&*data_dir.to_string_lossy()))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborting_a_job_ends_its_process() {
+    let app = spawn_app_with(|_| {}).await;
+    let alice = app.add_user("alice").await;
+    let url = app.create_job(&alice, "diag", &[("duration", "600"), ("PHASE", "RUN")]).await;
+    assert_eq!(phase(&app.wait_until_not(&alice, &url, &["QUEUED"]).await), "EXECUTING");
+    // The phase changes at the claim, a moment before the process starts.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while attempt_processes(app.data_dir.path()).len() != 1 {
+        assert!(std::time::Instant::now() < deadline, "no attempt process");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.post(&alice, &format!("{url}/phase"), &[("PHASE", "ABORT")]).send().await.unwrap();
+    while !attempt_processes(app.data_dir.path()).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{:?}", attempt_processes(app.data_dir.path()));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -78,33 +78,45 @@ impl JobService {
         if take.phase == "EXECUTING" {
             self.inner.events.publish(&row.id, ExecutionPhase::Executing);
         }
-        let owner = crate::db::users::by_id(self.db(), row.owner_id).await?.context("the job's owner is gone")?.name;
-        if let Err(e) = self.write_snapshot(&row.id, &row.kind, &owner, &row.parameters).await {
-            self.requeue_or_fail(&lease, &format!("{e:#}")).await?;
-            return Err(e.into());
-        }
-        if let Err(e) = self.hand_quota_to_job(&row.id, &row.kind, row.owner_id).await {
-            // The job then runs without a quota of its own; uploads stay guarded.
-            tracing::warn!(job.id = %row.id, error.message = %e, "could not hand the quota to the job");
-        }
-        // A DELETE between the claim and the snapshot removed the folder before we wrote it:
-        // the lease is gone then, and the folder must not outlive the job.
+        let (owner, created) = match self.prepare(&row).await {
+            Ok(prepared) => prepared,
+            // The attempt cannot run without its folder: it counts as interrupted.
+            Err(e) => {
+                self.requeue_or_fail(&lease, &format!("preparing the job's folder: {e:#}")).await?;
+                return Err(e.into());
+            }
+        };
+        // An ABORT or DELETE between the claim and the snapshot: the lease is gone, and a folder
+        // made for this attempt alone must not outlive it (a DELETE removed the folder before we
+        // wrote it).
         if !store::holds(self.db(), &lease).await? {
-            if store::get(self.db(), &lease.id).await?.is_none() {
+            if created {
                 let _ = self.storage().remove_job_dir(&lease.id);
             }
             return Ok(None);
         }
-        let job_dir = self.storage().job_dir(&row.id);
         Ok(Some(Claimed {
+            job_dir: self.storage().job_dir(&row.id),
             lease,
             kind: row.kind,
             owner,
             owner_id: row.owner_id,
             parameters: serde_json::from_str(&row.parameters).unwrap_or_default(),
             execution_duration: row.execution_duration,
-            job_dir,
         }))
+    }
+
+    /// Makes the claimed job's folder ready for its attempt — the `params.json` snapshot, the
+    /// owner's quota for kinds that use it — and returns the owner's name and whether the folder
+    /// was made now.
+    async fn prepare(&self, row: &store::Claimed) -> anyhow::Result<(String, bool)> {
+        let owner = crate::db::users::by_id(self.db(), row.owner_id).await?.context("the job's owner is gone")?.name;
+        let created = self.write_snapshot(&row.id, &row.kind, &owner, &row.parameters).await?;
+        if let Err(e) = self.hand_quota_to_job(&row.id, &row.kind, row.owner_id).await {
+            // The job then runs without a quota of its own; uploads stay guarded.
+            tracing::warn!(job.id = %row.id, error.message = %e, "could not hand the quota to the job");
+        }
+        Ok((owner, created))
     }
 
     /// A handed-over job started running in its batch system: QUEUED → EXECUTING.

@@ -62,8 +62,9 @@ impl JobService {
     }
 
     /// Writes `jobs/<id>/params.json` (and the folder) if this is the job's first attempt; the
-    /// snapshot never changes afterwards, as parameters only change while PENDING.
-    pub(super) async fn write_snapshot(&self, id: &str, kind: &str, owner: &str, typed: &str) -> anyhow::Result<()> {
+    /// snapshot never changes afterwards, as parameters only change while PENDING. Returns
+    /// whether it created the folder.
+    pub(super) async fn write_snapshot(&self, id: &str, kind: &str, owner: &str, typed: &str) -> anyhow::Result<bool> {
         let parameters: Map<String, Value> = serde_json::from_str(typed).context("stored parameters")?;
         let doc = json!({ "kind": kind, "owner": owner, "parameters": parameters });
         let bytes = serde_json::to_vec_pretty(&doc)?;
@@ -71,9 +72,9 @@ impl JobService {
         let id = id.to_string();
         tokio::task::spawn_blocking(move || {
             if storage.job_dir(&id).join("params.json").exists() {
-                return Ok(());
+                return Ok(false);
             }
-            storage.create_job_dir(&id, &bytes)
+            storage.create_job_dir(&id, &bytes).map(|()| true)
         })
         .await
         .context("joining the snapshot write")?

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use vocloud_workers::{CancelToken, JobContext, Registry, attempt_dir};
+use vocloud_workers::{CancelToken, JobContext, Registry};
 
 use super::Outcome;
 use super::status::{self, Status};
@@ -44,7 +44,6 @@ pub async fn run(
     )
     .context("parsing params.json")?;
     let root = job_dir.parent().and_then(Path::parent).context("the job folder must be <storage>/jobs/<id>")?;
-    std::fs::create_dir_all(attempt_dir(&job_dir, attempt)).context("creating the attempt's folder")?;
     let status = Arc::new(Mutex::new(Status {
         host: crate::runner::process::hostname(),
         pid: std::process::id(),
@@ -53,11 +52,14 @@ pub async fn run(
         outcome: None,
         ended_ms: None,
     }));
-    write(&job_dir, attempt, &status.lock().unwrap_or_else(|e| e.into_inner()));
-
     let cancel = CancelToken::new();
     let ctx = context(&job_dir, attempt, &root.join("users").join(&snapshot.owner), runner, &cancel, &status);
     let ctx = job_settings.into_iter().fold(ctx, |ctx, (key, value)| ctx.with_setting(&key, value));
+    // Level by level below the job folder, which is never created here: a job destroyed
+    // meanwhile does not come back.
+    ctx.create_dirs().context("creating the attempt's folders")?;
+    write(&job_dir, attempt, &status.lock().unwrap_or_else(|e| e.into_inner()));
+
     let kind = Registry::builtin().get(&snapshot.kind);
     let parameters = snapshot.parameters;
     let span = tracing::Span::current();
@@ -65,9 +67,6 @@ pub async fn run(
         let Some(kind) = kind else {
             return Outcome::Failed { message: "this vocloud build does not know the job's kind".into() };
         };
-        if let Err(e) = ctx.create_dirs() {
-            return Outcome::Retryable { message: format!("creating the attempt's folders: {e}") };
-        }
         span.in_scope(|| kind.run(&parameters, &ctx)).into()
     });
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -111,3 +111,34 @@ async fn aborting_a_job_ends_its_process() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// A FITS header (one 2,880-byte block, no data) declaring a 1-D image of `naxis1` floats.
+fn fits_header_declaring(naxis1: u64) -> Vec<u8> {
+    let cards = [
+        "SIMPLE  =                    T".to_string(),
+        "BITPIX  =                  -32".to_string(),
+        "NAXIS   =                    1".to_string(),
+        format!("NAXIS1  = {naxis1:>20}"),
+        "CRVAL1  =               6300.0".to_string(),
+        "CDELT1  =                  1.5".to_string(),
+        "END".to_string(),
+    ];
+    let mut block: Vec<u8> = cards.iter().flat_map(|c| format!("{c:<80}").into_bytes()).collect();
+    block.resize(2880, b' ');
+    block
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_som_job_on_a_file_declaring_a_terabyte_of_data_cannot_take_the_service_down() {
+    let app = spawn_app_with(|s| s.executors.attempt_memory_mb = Some(512)).await;
+    let alice = app.add_user("alice").await;
+    for i in 0..2 {
+        app.upload(&alice, &format!("huge/s{i}.fits"), fits_header_declaring(1 << 40)).await;
+    }
+    let url = app.create_job(&alice, "som", &[("input", "huge"), ("rows", "2"), ("cols", "2"), ("PHASE", "RUN")]).await;
+    let doc = app.wait_until_not(&alice, &url, &["QUEUED", "EXECUTING"]).await;
+    assert_eq!(phase(&doc), "ERROR", "{doc}");
+    assert_eq!(app.client.get(app.url("/health")).send().await.unwrap().status(), 200, "the master keeps serving");
+    let next = app.create_job(&alice, "diag", &[("PHASE", "RUN")]).await;
+    assert_eq!(phase(&app.wait_until_not(&alice, &next, &["QUEUED", "EXECUTING"]).await), "COMPLETED");
+}

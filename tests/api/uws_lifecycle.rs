@@ -218,7 +218,8 @@ async fn delete_and_action_delete_destroy_the_job_and_redirect_to_the_list() {
         assert_eq!(location(&response), list);
         assert_eq!(app.get(&alice, &url).send().await.unwrap().status(), 404);
         let id = url.rsplit('/').next().unwrap();
-        assert!(!app.data_dir.path().join("storage/jobs").join(id).exists());
+        let left: Vec<_> = walk(&app.data_dir.path().join("storage/jobs").join(id));
+        assert!(left.is_empty(), "{how}: {left:?}");
         assert!(!app.get(&alice, "/uws/diag").send().await.unwrap().text().await.unwrap().contains(id));
     }
 }
@@ -346,4 +347,13 @@ async fn a_new_job_makes_no_folder_until_it_runs() {
         serde_json::from_slice(&std::fs::read(job_dir.join("params.json")).unwrap()).unwrap();
     assert_eq!(snapshot["parameters"]["output"], "x");
     assert_eq!(snapshot["owner"], "alice");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return if dir.exists() { vec![dir.into()] } else { vec![] } };
+    let mut out = vec![dir.to_path_buf()];
+    for e in entries.flatten() {
+        out.extend(walk(&e.path()));
+    }
+    out
 }

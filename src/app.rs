@@ -36,7 +36,7 @@ impl Application {
         let storage = Storage::open(&root).with_context(|| format!("opening storage root {}", root.display()))?;
         let db = Db::connect(&settings.database_url(), settings.database.max_connections).await?;
         seed_admin(&db, &settings).await?;
-        crate::respond::set_public_url(settings.http.public_url.clone());
+        let site = crate::site::Site::new(settings.http.public_url.as_deref(), &settings.http.trusted_proxies)?;
 
         let service = JobService::new(
             db.clone(),
@@ -65,7 +65,10 @@ impl Application {
         let server = http_server(
             listener,
             service.clone(),
-            Authenticator::new(db).with_login_lifetime(std::time::Duration::from_secs(settings.http.login_seconds)),
+            Authenticator::new(db)
+                .with_login_lifetime(std::time::Duration::from_secs(settings.http.login_seconds))
+                .with_password_settings(&settings.auth),
+            site,
             timing,
             &settings,
         )?;
@@ -90,9 +93,14 @@ fn http_server(
     listener: TcpListener,
     service: JobService,
     auth: Authenticator,
+    site: crate::site::Site,
     timing: Timing,
     settings: &Settings,
 ) -> anyhow::Result<Server> {
+    let site = web::Data::new(site);
+    let guard = web::Data::new(crate::guard::GuardSettings {
+        body_idle: Duration::from_secs(settings.http.body_timeout_seconds),
+    });
     let service = web::Data::new(service);
     let timing = web::Data::new(timing);
     let auth = web::Data::from(Arc::new(auth));
@@ -100,7 +108,10 @@ fn http_server(
     let plots = crate::plots::Plots::start(settings.plots.clone());
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(crate::guard::guard))
             .wrap(TracingLogger::default())
+            .app_data(site.clone())
+            .app_data(guard.clone())
             .app_data(service.clone())
             .app_data(auth.clone())
             .app_data(timing.clone())
@@ -113,6 +124,9 @@ fn http_server(
             .configure(crate::auth::session::configure)
             .route("/", web::get().to(index))
     })
+    .client_request_timeout(Duration::from_secs(settings.http.header_timeout_seconds))
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .keep_alive(Duration::from_secs(settings.http.keep_alive_seconds))
     .listen(listener)?
     .run();
     Ok(server)

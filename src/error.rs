@@ -24,6 +24,12 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Too many attempts (password throttling): 429 with `Retry-After` seconds.
+    #[error("{message}")]
+    Throttled { message: String, retry_after: u64 },
+    /// Overloaded right now (the password check queue is full): 503 with `Retry-After: 1`.
+    #[error("{0}")]
+    Busy(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -38,6 +44,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -53,6 +61,15 @@ impl ResponseError for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"vocloud\", charset=\"UTF-8\""),
             ));
+        }
+        match self {
+            ApiError::Throttled { retry_after, .. } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            ApiError::Busy(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            _ => {}
         }
         response.body(format!("{self}\n"))
     }

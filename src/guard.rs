@@ -8,16 +8,21 @@
 //!   by actix's `client_request_timeout`, idle connections by keep-alive: see `app.rs`.)
 //! - **No connection reuse after an error with a body.** When the answer to a request with a
 //!   body is an error (401, 403, 413, …), the body may not have been read; the connection is
-//!   closed (`Connection: close`) rather than left waiting for the rest of it.
+//!   closed (`Connection: close`) rather than left waiting for the rest of it. actix would
+//!   otherwise drain an unread chunked body it sees dropped, however long the client takes (200
+//!   stalled uploads held 200 connections for minutes): the guard keeps the body alive in the
+//!   answer until its head is written, so actix sees it unread and closes instead.
 //! - **Headers on every answer**: `X-Content-Type-Options: nosniff`, `Referrer-Policy`, and the
 //!   CSP of vocloud's pages ([`PAGE_CSP`]) unless the handler set one (user content sets its
 //!   sandbox, `respond::inert`).
 
+use std::cell::RefCell;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::ConnectionType;
@@ -41,25 +46,46 @@ pub struct GuardSettings {
 pub async fn guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+) -> Result<ServiceResponse<Holding>, actix_web::Error> {
     let has_body = has_body(&req);
-    let origin = Site::of(req.request()).origin(req.request());
-    if let Err(reason) = crate::auth::csrf::check(req.request(), &origin) {
-        let refused = ApiError::Forbidden(reason).error_response();
-        let mut res = req.into_response(refused).map_into_right_body();
-        finish(&mut res, has_body);
-        return Ok(res);
-    }
-    if has_body && !req.headers().contains_key(header::UPGRADE) {
+    let body = (has_body && !req.headers().contains_key(header::UPGRADE)).then(|| {
         let idle = req.app_data::<web::Data<GuardSettings>>().map_or(Duration::from_secs(60), |s| s.body_idle);
-        let payload = req.take_payload();
+        let held = Rc::new(RefCell::new(req.take_payload()));
         let stream: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> =
-            Box::pin(IdleTimeout { inner: payload, idle, timer: None, done: false });
+            Box::pin(IdleTimeout { inner: held.clone(), idle, timer: None, done: false });
         req.set_payload(Payload::from(stream));
-    }
-    let mut res = next.call(req).await?.map_into_left_body();
+        HeldBody(held)
+    });
+    // (Bodies are held whatever the answer: for a success actix has read them to the end.)
+    let origin = Site::of(req.request()).origin(req.request());
+    let mut res = match crate::auth::csrf::check(req.request(), &origin) {
+        Err(reason) => req.into_response(ApiError::Forbidden(reason).error_response()).map_into_boxed_body(),
+        Ok(()) => next.call(req).await?.map_into_boxed_body(),
+    };
     finish(&mut res, has_body);
-    Ok(res)
+    Ok(res.map_body(|_, answer| Holding { answer, _request: body }))
+}
+
+/// The request body, kept alive by the answer (see the module doc).
+struct HeldBody(Rc<RefCell<Payload>>);
+
+/// An answer's body that keeps the request's body alive until it is fully sent: actix decides
+/// whether to close or drain the connection just before it drops the answer.
+pub struct Holding {
+    answer: BoxBody,
+    _request: Option<HeldBody>,
+}
+
+impl MessageBody for Holding {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> BodySize {
+        self.answer.size()
+    }
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.answer).poll_next(cx)
+    }
 }
 
 /// Whether the request announces a body (its bytes may still be on the way).
@@ -87,7 +113,7 @@ fn finish<B>(res: &mut ServiceResponse<B>, has_body: bool) {
 /// A request body that fails with `TimedOut` when no bytes come for `idle`. The clock starts at
 /// the first read, so time spent before the handler reads (authentication) does not count.
 struct IdleTimeout {
-    inner: Payload,
+    inner: Rc<RefCell<Payload>>,
     idle: Duration,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     done: bool,
@@ -103,7 +129,8 @@ impl Stream for IdleTimeout {
         }
         let idle = this.idle;
         let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
-        match Pin::new(&mut this.inner).poll_next(cx) {
+        let polled = Pin::new(&mut *this.inner.borrow_mut()).poll_next(cx);
+        match polled {
             Poll::Ready(item) => {
                 timer.as_mut().reset(tokio::time::Instant::now() + idle);
                 Poll::Ready(item)

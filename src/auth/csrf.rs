@@ -17,6 +17,9 @@
 //! (`Site::origin`: the public URL, or the Host, forwarding headers only from trusted proxies),
 //! else a valid [`HEADER`]. `SameSite=Lax` alone is not enough: it counts another port of the
 //! same host as the same site, and so would send the cookie along with a form posted from it.
+//! A login carrying neither `Sec-Fetch-Site` nor `Origin` is let through: every current browser
+//! sends `Origin` with a POST, so such a request is a script logging in on its own behalf, not a
+//! browser tricked into it (a cookie-authenticated change without them is still refused).
 use actix_web::HttpRequest;
 use actix_web::http::{Method, header};
 use sha2::{Digest, Sha256};
@@ -73,6 +76,10 @@ pub fn check(req: &HttpRequest, our_origin: &str) -> Result<(), String> {
         return Ok(());
     }
     let origin = text("origin");
+    let is_login = req.path() == "/login";
+    if is_login && origin.is_none() && text("sec-fetch-site").is_none() {
+        return Ok(());
+    }
     if origin.is_some_and(|o| crate::site::normalise_origin(o) == our_origin) || verify_header(req) {
         return Ok(());
     }
@@ -107,9 +114,10 @@ mod tests {
             vec![cookie],
             vec![cookie, (HEADER, "wrong")],
             vec![("origin", "http://evil.example")],
+            vec![("sec-fetch-site", "cross-site")],
         ];
         for (i, headers) in refused.iter().enumerate() {
-            let path = if i == 4 { "/login" } else { "/uws/diag" };
+            let path = if i >= 4 { "/login" } else { "/uws/diag" };
             assert!(check(&post(path, headers), ours).is_err(), "{headers:?}");
         }
         let allowed = [
@@ -122,6 +130,7 @@ mod tests {
         for headers in allowed {
             assert!(check(&post("/uws/diag", &headers), ours).is_ok(), "{headers:?}");
         }
+        assert!(check(&post("/login", &[]), ours).is_ok(), "a script logging in");
         let get = TestRequest::get().insert_header(cookie).insert_header(("origin", "http://x")).to_http_request();
         assert!(check(&get, ours).is_ok());
     }

@@ -36,7 +36,6 @@ impl Application {
         let storage = Storage::open(&root).with_context(|| format!("opening storage root {}", root.display()))?;
         let db = Db::connect(&settings.database_url(), settings.database.max_connections).await?;
         seed_admin(&db, &settings).await?;
-        let site = crate::site::Site::new(settings.http.public_url.as_deref(), &settings.http.trusted_proxies)?;
 
         let service = JobService::new(
             db.clone(),
@@ -68,7 +67,6 @@ impl Application {
             Authenticator::new(db)
                 .with_login_lifetime(std::time::Duration::from_secs(settings.http.login_seconds))
                 .with_password_settings(&settings.auth),
-            site,
             timing,
             &settings,
         )?;
@@ -93,10 +91,10 @@ fn http_server(
     listener: TcpListener,
     service: JobService,
     auth: Authenticator,
-    site: crate::site::Site,
     timing: Timing,
     settings: &Settings,
 ) -> anyhow::Result<Server> {
+    let site = crate::site::Site::new(settings.http.public_url.as_deref(), &settings.http.trusted_proxies)?;
     let site = web::Data::new(site);
     let guard = web::Data::new(crate::guard::GuardSettings {
         body_idle: Duration::from_secs(settings.http.body_timeout_seconds),

@@ -6,12 +6,12 @@
 //!   `http.body_timeout_seconds` fails its reader (the handler answers 408 or 400), so a client
 //!   that stops mid-upload does not hold a handler, a file and a connection. (Headers are bounded
 //!   by actix's `client_request_timeout`, idle connections by keep-alive: see `app.rs`.)
-//! - **No connection reuse after an error with a body.** When the answer to a request with a
-//!   body is an error (401, 403, 413, …), the body may not have been read; the connection is
-//!   closed (`Connection: close`) rather than left waiting for the rest of it. actix would
-//!   otherwise drain an unread chunked body it sees dropped, however long the client takes (200
-//!   stalled uploads held 200 connections for minutes): the guard keeps the body alive in the
-//!   answer until its head is written, so actix sees it unread and closes instead.
+//! - **No connection kept for an unread body.** When a handler answers without reading the body
+//!   (401, 403, 413, …), the connection must be closed (`Connection: close`), not left waiting
+//!   for the rest of it. actix closes when it sees the body unread, but drains a chunked body it
+//!   sees dropped, however long the client takes (200 stalled uploads held 200 connections for
+//!   minutes). The guard keeps the body alive in the answer until the answer is sent, so actix
+//!   sees it unread and closes (after a 1 s linger, `client_disconnect_timeout`).
 //! - **Headers on every answer**: `X-Content-Type-Options: nosniff`, `Referrer-Policy`, and the
 //!   CSP of vocloud's pages ([`PAGE_CSP`]) unless the handler set one (user content sets its
 //!   sandbox, `respond::inert`).
@@ -25,7 +25,6 @@ use std::time::Duration;
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
-use actix_web::http::ConnectionType;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
@@ -47,33 +46,30 @@ pub async fn guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<Holding>, actix_web::Error> {
-    let has_body = has_body(&req);
-    let body = (has_body && !req.headers().contains_key(header::UPGRADE)).then(|| {
+    let body = (has_body(&req) && !req.headers().contains_key(header::UPGRADE)).then(|| {
         let idle = req.app_data::<web::Data<GuardSettings>>().map_or(Duration::from_secs(60), |s| s.body_idle);
         let held = Rc::new(RefCell::new(req.take_payload()));
         let stream: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> =
             Box::pin(IdleTimeout { inner: held.clone(), idle, timer: None, done: false });
         req.set_payload(Payload::from(stream));
-        HeldBody(held)
+        // Held whatever the answer: a body read to the end changes nothing, an unread one makes
+        // actix close the connection.
+        held
     });
-    // (Bodies are held whatever the answer: for a success actix has read them to the end.)
     let origin = Site::of(req.request()).origin(req.request());
     let mut res = match crate::auth::csrf::check(req.request(), &origin) {
         Err(reason) => req.into_response(ApiError::Forbidden(reason).error_response()).map_into_boxed_body(),
         Ok(()) => next.call(req).await?.map_into_boxed_body(),
     };
-    finish(&mut res, has_body);
+    finish(&mut res);
     Ok(res.map_body(|_, answer| Holding { answer, _request: body }))
 }
-
-/// The request body, kept alive by the answer (see the module doc).
-struct HeldBody(Rc<RefCell<Payload>>);
 
 /// An answer's body that keeps the request's body alive until it is fully sent: actix decides
 /// whether to close or drain the connection just before it drops the answer.
 pub struct Holding {
     answer: BoxBody,
-    _request: Option<HeldBody>,
+    _request: Option<Rc<RefCell<Payload>>>,
 }
 
 impl MessageBody for Holding {
@@ -94,10 +90,8 @@ fn has_body(req: &ServiceRequest) -> bool {
     req.headers().contains_key(header::TRANSFER_ENCODING) || length.is_some_and(|l| l.trim() != "0")
 }
 
-fn finish<B>(res: &mut ServiceResponse<B>, has_body: bool) {
-    if has_body && (res.status().is_client_error() || res.status().is_server_error()) {
-        res.response_mut().head_mut().set_connection_type(ConnectionType::Close);
-    }
+/// The headers every answer carries.
+fn finish<B>(res: &mut ServiceResponse<B>) {
     let headers = res.headers_mut();
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

@@ -27,9 +27,10 @@ use crate::site::Site;
 /// and styles and load nothing else.
 pub const USER_CONTENT_CSP: &str = "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'";
 
-/// The CSP of vocloud's own pages (added by `guard` to every answer that has none): scripts and
-/// styles from our own files only, connections to us and to the desktop SAMP hub.
-pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+/// The CSP of vocloud's own pages (added by `guard` to every answer that has none): scripts from
+/// our own files only (no inline scripts or handlers, STYLE.md §9), styles from our files and
+/// inline (low risk with escaping templates), connections to us and to the desktop SAMP hub.
+pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data: blob:; connect-src 'self' http://localhost:21012 http://127.0.0.1:21012; \
     object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
 

@@ -79,6 +79,8 @@ impl Passwords {
             max: Duration::from_secs(settings.max_backoff_seconds.max(1)),
             forget: Duration::from_secs(settings.forget_failures_seconds),
         };
+        // Made now, so the first unknown user does not pay for it (and stand out by it).
+        LazyLock::force(&DUMMY_HASH);
         Passwords {
             running: Semaphore::new(workers),
             waiting: AtomicUsize::new(0),

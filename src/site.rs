@@ -44,7 +44,7 @@ impl Site {
         req.app_data::<web::Data<Site>>().map(|s| s.get_ref().clone()).unwrap_or_default()
     }
 
-    fn from_trusted_proxy(&self, req: &HttpRequest) -> bool {
+    fn is_from_trusted_proxy(&self, req: &HttpRequest) -> bool {
         req.peer_addr().is_some_and(|peer| self.is_trusted(peer.ip()))
     }
 
@@ -76,7 +76,7 @@ impl Site {
     }
 
     fn scheme(&self, req: &HttpRequest) -> String {
-        if self.from_trusted_proxy(req)
+        if self.is_from_trusted_proxy(req)
             && let Some(proto) =
                 forwarded_param(req.headers(), "proto").or_else(|| first(req.headers(), "x-forwarded-proto"))
             && (proto.eq_ignore_ascii_case("http") || proto.eq_ignore_ascii_case("https"))
@@ -88,7 +88,7 @@ impl Site {
 
     fn host(&self, req: &HttpRequest) -> String {
         let forwarded = self
-            .from_trusted_proxy(req)
+            .is_from_trusted_proxy(req)
             .then(|| forwarded_param(req.headers(), "host").or_else(|| first(req.headers(), "x-forwarded-host")))
             .flatten();
         let direct = || {

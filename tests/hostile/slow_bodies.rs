@@ -22,7 +22,7 @@ async fn stalled_upload(address: String, authorization: Option<String>, wait: Du
         return true;
     }
     let mut sink = Vec::new();
-    matches!(tokio::time::timeout(wait, stream.read_to_end(&mut sink)).await, Ok(_))
+    tokio::time::timeout(wait, stream.read_to_end(&mut sink)).await.is_ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -120,7 +120,7 @@ async fn hostile_names_and_encodings_get_a_4xx_never_a_500() {
             let code = status(&app, &alice, method.clone(), &format!("/api/files/{name}")).await;
             assert!((200..500).contains(&code), "{method} {name:?}: {code}");
         }
-        for op in [format!("op=mkdir"), format!("op=move&to={name}")] {
+        for op in ["op=mkdir".to_string(), format!("op=move&to={name}")] {
             let url = format!("/api/files/real.txt?{op}");
             let r = app.client.post(app.url(&url)).basic_auth(&alice.name, Some(&alice.password)).send().await.unwrap();
             assert!(r.status().as_u16() < 500, "POST {url}: {}", r.status());

@@ -20,7 +20,8 @@
 //! and with back-off disabled (`auth.*_free_failures` huge), so that only the bounded argon2 pool
 //! stands between the flood and the machine.
 //!
-//! Run: `cargo bench --bench flood` (release profile). Targets: RSS < 300 MB, honest p99
+//! Run: `cargo bench --bench flood` (release profile); `VOCLOUD_BENCH_ONLY=on:64` (or `off:128`,
+//! …) runs one row, so that the RSS figures are one service's alone. Targets: RSS < 300 MB, honest p99
 //! < 100 ms, 0 honest errors.
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ const PASSWORD: &str = "honest-password-1";
 const HONEST_TOKEN_USERS: usize = 4;
 const HONEST_BASIC_USERS: usize = 4;
 const FLOODS: [usize; 2] = [64, 128];
+const FLOOD_PATH: &str = "/api/quota";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -48,8 +50,14 @@ async fn main() -> anyhow::Result<()> {
         "| back-off | flood clients | honest requests | honest p50 | honest p99 | honest errors | flood 401 / 429 / 503 | RSS before → peak |"
     );
     println!("|---|---|---|---|---|---|---|---|");
+    // `VOCLOUD_BENCH_ONLY=on:128` runs one row (in a fresh process, so its RSS is its own).
+    let only = std::env::var("VOCLOUD_BENCH_ONLY").ok();
     for backoff in [true, false] {
         for flood in FLOODS {
+            let name = format!("{}:{flood}", if backoff { "on" } else { "off" });
+            if only.as_ref().is_some_and(|o| *o != name) {
+                continue;
+            }
             let dir = tempfile::tempdir()?;
             let (base, token) = start_service(dir.path(), backoff).await?;
             let row = run(&base, &token, flood, Duration::from_secs(seconds)).await?;
@@ -121,7 +129,7 @@ async fn run(base: &str, token: &str, flood_clients: usize, length: Duration) ->
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 let name = if i % 2 == 0 { "alice".to_string() } else { format!("guess{i}-{n}") };
-                let Ok(r) = client.get(format!("{base}/api/quota")).basic_auth(&name, Some("wrong")).send().await
+                let Ok(r) = client.get(format!("{base}{FLOOD_PATH}")).basic_auth(&name, Some("wrong")).send().await
                 else {
                     continue;
                 };

@@ -54,8 +54,8 @@ impl Throttle {
         (entry.until > now).then(|| entry.until - now)
     }
 
-    /// Records a failed attempt of `key`.
-    pub fn fail(&mut self, key: &str, now: Instant) {
+    /// Records a failed attempt of `key`; returns the wait it now has, if any.
+    pub fn fail(&mut self, key: &str, now: Instant) -> Option<Duration> {
         if !self.entries.contains_key(key) && self.entries.len() >= MAX_KEYS {
             self.make_room(now);
         }
@@ -66,10 +66,13 @@ impl Throttle {
         }
         entry.failures = entry.failures.saturating_add(1);
         entry.last = now;
-        if entry.failures > rule.free {
-            let doublings = (entry.failures - rule.free - 1).min(30);
-            entry.until = now + FIRST_WAIT.saturating_mul(1 << doublings).min(rule.max);
+        if entry.failures <= rule.free {
+            return None;
         }
+        let doublings = (entry.failures - rule.free - 1).min(30);
+        let wait = FIRST_WAIT.saturating_mul(1 << doublings).min(rule.max);
+        entry.until = now + wait;
+        Some(wait)
     }
 
     /// A success: the key starts afresh.

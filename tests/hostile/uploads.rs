@@ -60,7 +60,18 @@ async fn job_results_are_inert_and_vocloud_pages_get_their_own_strict_policy() {
     app.run_to_end(&alice, &job).await;
     let result = app.get(&alice, &format!("{job}/results/diag.txt")).send().await.unwrap();
     assert_inert(&policy(&result), false, "diag.txt");
-    // vocloud's own pages are not sandboxed, but run only their own script (by hash).
+    // A page planted among the results (by anything that can write the storage) stays inert;
+    // only the exact bytes of vocloud's own viewer are served as a page, its script by hash.
+    let results = app.data_dir.path().join("storage/jobs").join(job.rsplit('/').next().unwrap()).join("results");
+    std::fs::write(results.join("index.html"), PAGE).unwrap();
+    let planted = app.get(&alice, &format!("{job}/results/index.html")).send().await.unwrap();
+    assert_inert(&policy(&planted), true, "planted index.html");
+    std::fs::write(results.join("index.html"), vocloud_workers::som::output::VIEWER_HTML).unwrap();
+    let viewer = app.get(&alice, &format!("{job}/results/index.html")).send().await.unwrap();
+    let p = policy(&viewer);
+    assert!(!p["content-security-policy"].contains("sandbox") && p["content-security-policy"].contains("'sha256-"), "{p:?}");
+    assert!(p["content-type"].starts_with("text/html") && p["content-disposition"].is_empty(), "{p:?}");
+    // vocloud's own pages are not sandboxed, but run only their own scripts.
     let page = app.client.get(app.url("/login")).send().await.unwrap();
     let p = policy(&page);
     assert!(p["content-security-policy"].contains("script-src 'self'"), "{p:?}");

@@ -39,7 +39,6 @@ impl Application {
         let storage = Storage::open(&root).with_context(|| format!("opening storage root {}", root.display()))?;
         let db = Db::connect(&settings.database_url(), settings.database.max_connections).await?;
         seed_admin(&db, &settings).await?;
-        crate::respond::set_public_url(settings.http.public_url.clone());
 
         let retry =
             RetryPolicy { max_attempts: settings.executors.max_attempts, max_crashes: settings.executors.max_crashes };
@@ -65,7 +64,8 @@ impl Application {
             listener,
             service.clone(),
             Authenticator::new(db.clone())
-                .with_login_lifetime(std::time::Duration::from_secs(settings.http.login_seconds)),
+                .with_login_lifetime(std::time::Duration::from_secs(settings.http.login_seconds))
+                .with_password_settings(&settings.auth),
             timing,
             &settings,
         )?;
@@ -93,6 +93,11 @@ fn http_server(
     timing: Timing,
     settings: &Settings,
 ) -> anyhow::Result<Server> {
+    let site = crate::site::Site::new(settings.http.public_url.as_deref(), &settings.http.trusted_proxies)?;
+    let site = web::Data::new(site);
+    let guard = web::Data::new(crate::guard::GuardSettings {
+        body_idle: Duration::from_secs(settings.http.body_timeout_seconds),
+    });
     let service = web::Data::new(service);
     let timing = web::Data::new(timing);
     let registrations = web::Data::new(Registrations::default());
@@ -101,7 +106,10 @@ fn http_server(
     let plots = crate::plots::Plots::start(settings.plots.clone());
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(crate::guard::guard))
             .wrap(TracingLogger::default())
+            .app_data(site.clone())
+            .app_data(guard.clone())
             .app_data(service.clone())
             .app_data(auth.clone())
             .app_data(timing.clone())
@@ -115,6 +123,9 @@ fn http_server(
             .configure(crate::auth::session::configure)
             .route("/", web::get().to(index))
     })
+    .client_request_timeout(Duration::from_secs(settings.http.header_timeout_seconds))
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .keep_alive(Duration::from_secs(settings.http.keep_alive_seconds))
     .listen(listener)?
     .run();
     Ok(server)

@@ -24,6 +24,8 @@ pub struct Settings {
     pub limits: Limits,
     pub log: LogSettings,
     pub import: ImportSettings,
+    /// Password checking: the argon2 pool and failed-password back-off.
+    pub auth: crate::auth::AuthSettings,
     /// Limits of interactive plot sessions.
     pub plots: crate::plots::PlotSettings,
     /// Password of the `admin` account created on first start; a random one is printed if unset.
@@ -40,6 +42,15 @@ pub struct HttpSettings {
     pub public_url: Option<String>,
     /// How long a browser login (the session cookie) lasts, in seconds.
     pub login_seconds: u64,
+    /// Proxies (addresses or CIDR ranges) whose `Forwarded`/`X-Forwarded-*` headers are
+    /// believed; from anyone else they are ignored (see `site`).
+    pub trusted_proxies: Vec<String>,
+    /// Longest time a client may take to send a request's headers, in seconds.
+    pub header_timeout_seconds: u64,
+    /// Longest wait for the next bytes of a request body, in seconds.
+    pub body_timeout_seconds: u64,
+    /// How long an idle keep-alive connection stays open, in seconds.
+    pub keep_alive_seconds: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -189,7 +200,15 @@ pub struct LogSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        HttpSettings { bind: "127.0.0.1:8080".into(), public_url: None, login_seconds: 12 * 3600 }
+        HttpSettings {
+            bind: "127.0.0.1:8080".into(),
+            public_url: None,
+            login_seconds: 12 * 3600,
+            trusted_proxies: Vec::new(),
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 60,
+            keep_alive_seconds: 30,
+        }
     }
 }
 

@@ -26,9 +26,13 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// Too many requests of one kind; the client may retry after the given time.
+    /// Too many requests of one kind (registrations, failed passwords); the client may retry
+    /// after the given time.
     #[error("{message}")]
     TooManyRequests { message: String, retry_after: std::time::Duration },
+    /// Overloaded right now (the password check queue is full): 503 with `Retry-After: 1`.
+    #[error("{0}")]
+    Busy(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -44,6 +48,7 @@ impl ResponseError for ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -60,8 +65,14 @@ impl ResponseError for ApiError {
                 HeaderValue::from_static("Basic realm=\"vocloud\", charset=\"UTF-8\""),
             ));
         }
-        if let ApiError::TooManyRequests { retry_after, .. } = self {
-            response.insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()));
+        match self {
+            ApiError::TooManyRequests { retry_after, .. } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()));
+            }
+            ApiError::Busy(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            _ => {}
         }
         response.body(format!("{self}\n"))
     }

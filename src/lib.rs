@@ -15,6 +15,8 @@
 //! - [`plots`]: interactive plots — sessions, rendering, the WebSocket protocol, exports.
 //! - [`samp`]: the `vocloud samp` desktop client (SAMP Standard Profile).
 //! - [`respond`], [`error`], [`telemetry`]: shared HTTP answers, the API error, logging.
+//! - [`site`], [`guard`]: the origin clients see (trusted proxies), and the middleware every
+//!   request passes (CSRF, body timeouts, security headers).
 //!
 //! Job kinds themselves live in the `vocloud-workers` crate, which never sees the database.
 
@@ -25,11 +27,13 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod executors;
+pub mod guard;
 pub mod jobs;
 pub mod plots;
 pub mod respond;
 pub mod runner;
 pub mod samp;
+pub mod site;
 pub mod storage;
 pub mod telemetry;
 pub mod uws;

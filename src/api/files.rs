@@ -3,7 +3,8 @@
 //! `PUT` (upload the body, streamed), `DELETE`, and `POST` with `op=mkdir|move` (+`to=`).
 //! Paths are relative to the caller's storage folder and checked by [`RelPath::parse`].
 //! `GET /api/quota` gives the caller's storage use and quota (see `jobs::quota`); uploads that
-//! would pass the quota are refused with 413 and those numbers.
+//! would pass the quota are refused with 413 and those numbers, before their bytes are written
+//! (each upload reserves its space first).
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::{Caller, JobService};
-use crate::storage::RelPath;
+use crate::storage::{Folders, RelPath};
 use crate::uws::params;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -37,6 +38,7 @@ async fn quota(service: web::Data<JobService>, caller: Caller) -> ApiResult {
     let usage = service.usage(caller.user_id, &caller.name).await?;
     Ok(HttpResponse::Ok().json(json!({
         "used": usage.used,
+        "reserved": usage.reserved,
         "quota": usage.quota,
         "available": usage.quota.map(|_| usage.available()),
         "over_quota": usage.over_quota(),
@@ -118,8 +120,9 @@ fn listing_votable(folder: &str, entries: &[serde_json::Value]) -> vocloud_worke
 }
 
 /// Streams the body into a temp file next to the target and renames it into place, so a failed
-/// or oversized upload never leaves a partial file under the real name.
-async fn put(service: web::Data<JobService>, caller: Caller, req: HttpRequest, mut body: web::Payload) -> ApiResult {
+/// or oversized upload never leaves a partial file under the real name (nor the folders it made).
+/// Quota is reserved before writing: the declared length at once, a chunked body as it streams.
+async fn put(service: web::Data<JobService>, caller: Caller, req: HttpRequest, body: web::Payload) -> ApiResult {
     let rel = rel_path(&req)?;
     if rel.is_root() {
         return Err(ApiError::BadRequest("give a file path to upload to".into()));
@@ -136,49 +139,65 @@ async fn put(service: web::Data<JobService>, caller: Caller, req: HttpRequest, m
     }
     // An upload that replaces a file frees that file's bytes.
     let replaced = tokio::fs::metadata(&path).await.map(|m| m.len()).unwrap_or(0);
-    let usage = service.usage(caller.user_id, &caller.name).await?;
-    let allowed = usage.available().saturating_add(replaced);
-    if declared.is_some_and(|n| n > allowed) {
-        return Err(over_quota(declared.unwrap_or(0), &usage));
-    }
+    let needed = |size: u64| size.saturating_sub(replaced);
+    let mut reservation = service
+        .reserve(caller.user_id, &caller.name, needed(declared.unwrap_or(0)))
+        .await?
+        .map_err(|usage| over_quota(declared.unwrap_or(0), &usage))?;
     let parent = path.parent().context("upload path has no parent")?;
-    create_parents(parent, &rel).await?;
+    let folders = create_parents(parent, &rel).await?;
     let tmp = parent.join(format!(".upload-{}.partial", crate::auth::new_secret("")));
-    let mut file = tokio::fs::File::create(&tmp).await.context("creating upload file")?;
-    let mut size = 0u64;
-    let copied: ApiResult<()> = async {
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("upload interrupted: {e}")))?;
-            size += chunk.len() as u64;
-            if size > limit {
-                return Err(too_large(limit));
-            }
-            if size > allowed {
-                return Err(over_quota(size, &usage));
-            }
-            file.write_all(&chunk).await.context("writing upload")?;
-        }
-        file.sync_all().await.context("syncing upload")?;
-        Ok(())
-    }
+    let written = write_body(&tmp, body, limit, |size| {
+        reservation.grow_to(needed(size)).map_err(|usage| over_quota(size, &usage))
+    })
     .await;
-    if let Err(e) = copied {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(e);
-    }
     let existed = path.exists();
-    tokio::fs::rename(&tmp, &path).await.context("moving upload into place")?;
-    service.charge(&caller.name, size as i64 - replaced as i64);
+    let placed = match written {
+        Ok(size) => tokio::fs::rename(&tmp, &path)
+            .await
+            .map(|()| size)
+            .map_err(|e| ApiError::from(anyhow::Error::from(e).context("moving upload into place"))),
+        Err(e) => Err(e),
+    };
+    let size = match placed {
+        Ok(size) => size,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            let _ = web::block(move || folders.remove()).await;
+            return Err(e);
+        }
+    };
+    reservation.commit(size as i64 - replaced as i64);
     let status = if existed { HttpResponse::Ok() } else { HttpResponse::Created() };
     Ok(with_status(status, json!({ "path": rel.as_string(), "size": size })))
+}
+
+/// Copies the request body into `tmp`; `admit(size)` is asked before each chunk is written.
+async fn write_body(
+    tmp: &Path,
+    mut body: web::Payload,
+    limit: u64,
+    mut admit: impl FnMut(u64) -> ApiResult<()>,
+) -> ApiResult<u64> {
+    let mut file = tokio::fs::File::create(tmp).await.map_err(|e| path_error(e, "creating upload file"))?;
+    let mut size = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("upload interrupted: {e}")))?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(too_large(limit));
+        }
+        admit(size)?;
+        file.write_all(&chunk).await.context("writing upload")?;
+    }
+    file.sync_all().await.context("syncing upload")?;
+    Ok(size)
 }
 
 fn with_status(mut builder: actix_web::HttpResponseBuilder, body: serde_json::Value) -> HttpResponse {
     builder.json(body)
 }
 
-/// Uploads are checked against the usage seen when they start; two uploads racing each other
-/// can together pass the quota by at most the smaller one, which the next check then refuses.
 fn over_quota(size: u64, usage: &crate::jobs::quota::Usage) -> ApiError {
     ApiError::TooLarge(format!(
         "storage quota exceeded: this upload needs {size} bytes or more, and {}; delete files or job results to free space",
@@ -190,13 +209,23 @@ fn too_large(limit: u64) -> ApiError {
     ApiError::TooLarge(format!("upload larger than the limit of {limit} bytes"))
 }
 
-async fn create_parents(parent: &Path, rel: &RelPath) -> ApiResult<()> {
-    match tokio::fs::create_dir_all(parent).await {
-        Ok(()) => Ok(()),
+/// A file system refusal caused by the name (too long, invalid) is the client's 400.
+fn path_error(e: std::io::Error, what: &str) -> ApiError {
+    if e.kind() == std::io::ErrorKind::InvalidFilename {
+        ApiError::BadRequest(format!("{what}: the path is too long or not a valid file name"))
+    } else {
+        anyhow::Error::from(e).context(what.to_string()).into()
+    }
+}
+
+async fn create_parents(parent: &Path, rel: &RelPath) -> ApiResult<Folders> {
+    let dir = parent.to_path_buf();
+    match web::block(move || Folders::create(&dir)).await.context("creating folders")? {
+        Ok(made) => Ok(made),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists || e.kind() == std::io::ErrorKind::NotADirectory => {
             Err(ApiError::Conflict(format!("a parent of '{}' is a file", rel.as_string())))
         }
-        Err(e) => Err(anyhow::Error::from(e).context("creating folders").into()),
+        Err(e) => Err(path_error(e, "creating folders")),
     }
 }
 
@@ -249,8 +278,11 @@ async fn post(service: web::Data<JobService>, caller: Caller, req: HttpRequest, 
             if target.starts_with(&path) {
                 return Err(ApiError::BadRequest("cannot move a folder into itself".into()));
             }
-            create_parents(target.parent().context("move target has no parent")?, &to).await?;
-            tokio::fs::rename(&path, &target).await.context("moving")?;
+            let folders = create_parents(target.parent().context("move target has no parent")?, &to).await?;
+            if let Err(e) = tokio::fs::rename(&path, &target).await {
+                let _ = web::block(move || folders.remove()).await;
+                return Err(path_error(e, "moving"));
+            }
             Ok(HttpResponse::Ok().json(json!({ "path": to.as_string() })))
         }
         Some(other) => Err(ApiError::BadRequest(format!("op must be mkdir or move, got '{other}'"))),

@@ -4,7 +4,7 @@
 //! `POST /api/links` with `path=<storage path>` or `job=<id>&result=<name>` and optional
 //! `ttl=<seconds>` (default 3600, at most 86400) answers `{"url", "expires"}`. The URL is
 //! `/shared/<expiry>/<signature>/u/<user>/<path>` or `/shared/<expiry>/<signature>/j/<job>/<name>`:
-//! the signature is HMAC-SHA256 over the target and the expiry with a key kept in the storage
+//! the signature is HMAC-SHA256 (the `hmac` crate) over the target and the expiry with a key kept in the storage
 //! root (`.link-key`, mode 0600, made on first use), so every master sharing the storage
 //! accepts it. `GET /shared/…` needs no authentication: a bad signature or an expired link is
 //! 403 (with the reason), a missing file 404. The link names one file and cannot be widened.
@@ -19,9 +19,10 @@ use std::path::Path;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context;
+use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::{Caller, JobService};
@@ -35,23 +36,6 @@ const ROW_READ_BUDGET: usize = 512 << 20;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/links", web::post().to(create)).route("/shared/{tail:.*}", web::get().to(fetch));
-}
-
-/// HMAC-SHA256 (RFC 2104) over sha2, which we already depend on.
-pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(message);
-    let mut outer = Sha256::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
 }
 
 /// The signing key: `<storage root>/.link-key`, created once (exclusively, mode 0600).
@@ -78,13 +62,22 @@ fn key(root: &Path) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-fn signature(key: &[u8], target: &str, expires: i64) -> String {
-    hex::encode(hmac_sha256(key, format!("{target}\n{expires}").as_bytes()))
+type HmacSha256 = Hmac<Sha256>;
+
+fn mac(key: &[u8], target: &str, expires: i64) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(format!("{target}\n{expires}").as_bytes());
+    mac
 }
 
-/// Constant-time comparison, so the signature cannot be guessed byte by byte.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+fn signature(key: &[u8], target: &str, expires: i64) -> String {
+    hex::encode(mac(key, target, expires).finalize().into_bytes())
+}
+
+/// Whether `presented` (hex) is the signature of `target` and `expires`, compared in constant
+/// time (`verify_slice`), so a signature cannot be guessed byte by byte.
+fn is_signed(key: &[u8], target: &str, expires: i64, presented: &str) -> bool {
+    hex::decode(presented).is_ok_and(|bytes| mac(key, target, expires).verify_slice(&bytes).is_ok())
 }
 
 fn now() -> i64 {
@@ -159,23 +152,10 @@ pub fn sign(root: &Path, req: &HttpRequest, target: &str, ttl: i64) -> anyhow::R
 }
 
 fn decode(segment: &str) -> ApiResult<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if bytes[i] == b'%' {
-            match (bytes.get(i + 1).and_then(|&c| hex(c)), bytes.get(i + 2).and_then(|&c| hex(c))) {
-                (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
-                _ => return Err(ApiError::BadRequest("bad percent-encoding".into())),
-            }
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| ApiError::BadRequest("path is not UTF-8".into()))
+    Ok(percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map_err(|_| ApiError::BadRequest("path is not UTF-8".into()))?
+        .into_owned())
 }
 
 async fn fetch(service: web::Data<JobService>, req: HttpRequest) -> ApiResult {
@@ -189,7 +169,7 @@ async fn fetch(service: web::Data<JobService>, req: HttpRequest) -> ApiResult {
     let key = key(service.storage().root())?;
     let query = req.uri().query().unwrap_or("");
     let signed = if query.is_empty() { target.to_string() } else { format!("{target}?{query}") };
-    if !same(sig, &signature(&key, &signed, expires)) {
+    if !is_signed(&key, &signed, expires, sig) {
         return Err(ApiError::Forbidden("this link's signature is not valid".into()));
     }
     if now() > expires {
@@ -232,10 +212,15 @@ async fn one_spectrum(shown: String, path: std::path::PathBuf, row: usize) -> Ap
     for (x, y) in x.into_iter().zip(y) {
         table.push(vec![Value::Float(x), Value::Float(y as f64)]);
     }
-    Ok(HttpResponse::Ok()
+    let mut response = HttpResponse::Ok()
         .content_type("application/x-votable+xml")
-        .insert_header((actix_web::http::header::CONTENT_DISPOSITION, format!("inline; filename=\"row-{row}.vot\"")))
-        .body(table.to_bytes()))
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"row-{row}.vot\""),
+        ))
+        .body(table.to_bytes());
+    crate::respond::inert(&mut response);
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -243,12 +228,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hmac_matches_rfc_4231() {
-        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(hex::encode(mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-        let long_key = [0xaau8; 131];
-        let mac = hmac_sha256(&long_key, b"Test Using Larger Than Block-Size Key - Hash Key First");
-        assert_eq!(hex::encode(mac), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
-        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
+    fn signatures_verify_only_for_their_target_and_expiry() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let sig = signature(key, "u/alice/a.fits", 100);
+        assert_eq!(sig.len(), 64);
+        assert!(is_signed(key, "u/alice/a.fits", 100, &sig));
+        assert!(!is_signed(key, "u/alice/b.fits", 100, &sig));
+        assert!(!is_signed(key, "u/alice/a.fits", 101, &sig));
+        assert!(!is_signed(key, "u/alice/a.fits", 100, &sig[..62]));
+        assert!(!is_signed(key, "u/alice/a.fits", 100, "not hex"));
     }
 }

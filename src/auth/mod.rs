@@ -2,14 +2,18 @@
 //! every API and UWS handler takes (HTTP Basic or `Authorization: Bearer <token>`).
 //!
 //! Verifying an argon2 hash costs tens of milliseconds by design, far too much per request for
-//! scripts that poll, so successful verifications are cached for [`CACHE_TTL`] keyed by a
-//! SHA-256 of the credentials (never the credentials themselves). A changed password or a revoked
-//! token therefore takes up to that long to stop working.
+//! scripts that poll, so successful verifications are cached for [`CACHE_TTL`], at most
+//! [`CACHE_MAX`] of them, keyed by an HMAC of the header under a key made at start-up (never the
+//! credentials themselves, nor a plain hash someone could test guesses against). A changed
+//! password or a revoked token therefore takes up to that long to stop working. Passwords that
+//! are not cached go through [`password`]: a bounded pool, back-off, no enumeration by timing.
 //!
-//! Browsers log in through [`session`] and send a cookie instead of a header.
+//! Browsers log in through [`session`] and send a cookie instead of a header; state changes they
+//! make with it are checked by [`csrf`].
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -18,15 +22,21 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use anyhow::Context;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use base64::Engine;
+use hmac::{KeyInit, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::db::{self, Db, users::UserRow};
 use crate::error::ApiError;
 use crate::jobs::Caller;
+use crate::site::Site;
 
 pub mod csrf;
+pub mod password;
 pub mod session;
+mod throttle;
+
+pub use password::AuthSettings;
 
 const CACHE_TTL: Duration = Duration::from_secs(60);
 const CACHE_MAX: usize = 10_000;
@@ -102,6 +112,10 @@ pub async fn revoke_worker_token(db: &Db, name: &str) -> anyhow::Result<()> {
 pub struct Authenticator {
     db: Db,
     cache: Mutex<HashMap<[u8; 32], (Caller, Instant)>>,
+    /// Keys the cache: an HMAC, so the cache holds nothing a guess could be checked against.
+    cache_key: [u8; 32],
+    /// The argon2 pool and the back-off tables.
+    passwords: password::Passwords,
     /// How long a browser login lasts.
     login_lifetime: std::time::Duration,
 }
@@ -112,7 +126,19 @@ fn caller(row: UserRow) -> Caller {
 
 impl Authenticator {
     pub fn new(db: Db) -> Self {
-        Authenticator { db, cache: Mutex::new(HashMap::new()), login_lifetime: session::DEFAULT_LIFETIME }
+        Authenticator {
+            db,
+            cache: Mutex::new(HashMap::new()),
+            cache_key: rand::random(),
+            passwords: password::Passwords::new(&AuthSettings::default()),
+            login_lifetime: session::DEFAULT_LIFETIME,
+        }
+    }
+
+    /// Sets the password pool and back-off (`[auth]`).
+    pub fn with_password_settings(mut self, settings: &AuthSettings) -> Self {
+        self.passwords = password::Passwords::new(settings);
+        self
     }
 
     /// Sets how long browser logins last.
@@ -121,39 +147,42 @@ impl Authenticator {
         self
     }
 
-    /// The caller named by an `Authorization` header value.
-    pub async fn authenticate(&self, header: Option<&str>) -> Result<Caller, ApiError> {
+    /// The caller named by an `Authorization` header value, sent from `client`.
+    pub async fn authenticate(&self, header: Option<&str>, client: Option<IpAddr>) -> Result<Caller, ApiError> {
         let header = header
             .ok_or_else(|| ApiError::Unauthorized("authentication required (HTTP Basic or Bearer token)".into()))?;
-        let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
+        let key = self.cache_key_of(header);
         if let Some(caller) = self.cached(&key) {
             return Ok(caller);
         }
-        let row = match header.split_once(' ') {
+        let caller = match header.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-                db::tokens::user_by_hash(&self.db, &token_hash(token.trim())).await?
+                db::tokens::user_by_hash(&self.db, &token_hash(token.trim())).await?.map(caller)
             }
-            Some((scheme, encoded)) if scheme.eq_ignore_ascii_case("basic") => self.basic(encoded.trim()).await?,
+            Some((scheme, encoded)) if scheme.eq_ignore_ascii_case("basic") => {
+                self.basic(encoded.trim(), client).await?
+            }
             _ => {
                 return Err(ApiError::Unauthorized("unsupported Authorization scheme; use Basic or Bearer".into()));
             }
         };
-        let caller = caller(row.ok_or_else(|| ApiError::Unauthorized("invalid credentials".into()))?);
+        let caller = caller.ok_or_else(|| ApiError::Unauthorized("invalid credentials".into()))?;
         self.remember(key, caller.clone());
         Ok(caller)
     }
 
-    async fn basic(&self, encoded: &str) -> Result<Option<UserRow>, ApiError> {
+    async fn basic(&self, encoded: &str, client: Option<IpAddr>) -> Result<Option<Caller>, ApiError> {
         let bad = || ApiError::Unauthorized("malformed Basic credentials".into());
         let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|_| bad())?;
         let text = String::from_utf8(decoded).map_err(|_| bad())?;
         let (name, password) = text.split_once(':').ok_or_else(bad)?;
-        let Some(row) = db::users::by_name(&self.db, name).await? else {
-            return Ok(None);
-        };
-        let (password, hash) = (password.to_string(), row.password_hash.clone());
-        let ok = web::block(move || verify_password(&password, &hash)).await.context("verifying password")?;
-        Ok(ok.then_some(row))
+        self.check_password(name, password, client).await
+    }
+
+    fn cache_key_of(&self, header: &str) -> [u8; 32] {
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&self.cache_key).expect("HMAC takes any key length");
+        mac.update(header.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<Caller> {
@@ -179,6 +208,7 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let auth = req.app_data::<web::Data<Authenticator>>().cloned();
+        let client = Site::of(req).client_ip(req);
         let header =
             req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok()).map(str::to_string);
         // No Authorization header: a browser's login cookie will do.
@@ -191,7 +221,7 @@ impl FromRequest for Caller {
             {
                 return Ok(caller);
             }
-            auth.authenticate(header.as_deref()).await
+            auth.authenticate(header.as_deref(), client).await
         })
     }
 }

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use anyhow::Context;
 use serde::Deserialize;
 
 use super::Authenticator;
@@ -65,12 +64,22 @@ struct Next {
     next: Option<String>,
 }
 
-/// Only local paths: `/x`, never `//host` or a full URL (no open redirect).
+/// Only local paths: `/x`, never `//host`, `/\\host` or a full URL (no open redirect). Browsers
+/// drop tabs and newlines and read `\\` as `/`, so `/\t/evil.example` is `//evil.example` to
+/// them: any control character, backslash or whitespace, raw or percent-encoded, sends the user
+/// to `/` instead (and can never reach a header value and fail there).
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/".into(),
-    }
+    let Some(n) = next else { return "/".into() };
+    let decoded = percent_encoding::percent_decode_str(n).decode_utf8_lossy();
+    let suspicious = |s: &str| s.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\');
+    let local = n.starts_with('/') && !n.starts_with("//") && !decoded.starts_with("//");
+    if local && !suspicious(n) && !suspicious(&decoded) && n.len() <= 2048 { n.to_string() } else { "/".into() }
+}
+
+/// The cookie's attributes: `Secure` when clients reach us over https (see `Site::is_https`).
+fn cookie_attributes(req: &HttpRequest, max_age: u64) -> String {
+    let secure = if crate::site::Site::of(req).is_https(req) { "; Secure" } else { "" };
+    format!("Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
 fn page(next: &str, message: &str) -> HttpResponse {
@@ -99,19 +108,14 @@ struct Login {
     next: Option<String>,
 }
 
-async fn login(auth: web::Data<Authenticator>, f: web::Form<Login>) -> ApiResult {
+async fn login(auth: web::Data<Authenticator>, f: web::Form<Login>, req: HttpRequest) -> ApiResult {
     let next = safe_next(f.next.as_deref());
-    let row = db::users::by_name(&auth.db, &f.user).await?;
-    let Some(row) = row else {
+    let client = crate::site::Site::of(&req).client_ip(&req);
+    let Some(caller) = auth.check_password(&f.user, &f.password, client).await? else {
         return Ok(page(&next, "Wrong user name or password."));
     };
-    let (password, hash) = (f.password.clone(), row.password_hash.clone());
-    let ok = web::block(move || super::verify_password(&password, &hash)).await.context("verifying password")?;
-    if !ok {
-        return Ok(page(&next, "Wrong user name or password."));
-    }
-    let token = auth.start_session(row.id).await?;
-    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}", auth.login_lifetime.as_secs());
+    let token = auth.start_session(caller.user_id).await?;
+    let cookie = format!("{COOKIE}={token}; {}", cookie_attributes(&req, auth.login_lifetime.as_secs()));
     Ok(HttpResponse::SeeOther()
         .insert_header((header::SET_COOKIE, cookie))
         .insert_header((header::LOCATION, next))
@@ -124,7 +128,7 @@ async fn logout(auth: web::Data<Authenticator>, req: HttpRequest) -> ApiResult {
     if let Some(token) = cookie_value(&req) {
         auth.end_session(&token).await?;
     }
-    let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    let cookie = format!("{COOKIE}=; {}", cookie_attributes(&req, 0));
     Ok(HttpResponse::SeeOther()
         .insert_header((header::SET_COOKIE, cookie))
         .insert_header((header::LOCATION, "/login"))

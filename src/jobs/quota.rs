@@ -15,10 +15,19 @@
 //! be cheaper still, but every writer (remote workers, Slurm nodes, a crash between write and
 //! update) would have to keep it exact; the walk cannot drift.
 //!
-//! Where it is enforced: uploads (`PUT /api/files`, refused with 413 and the numbers), and
-//! imports (the job gets its owner's usage at claim time in `jobs/<id>/quota.json` and stops
-//! downloading before it would pass the quota). Other jobs are not stopped mid-run: a job that
-//! pushes its owner past the quota completes, `GET /api/quota` then shows `over_quota: true`, and uploads and imports are refused until space is freed.
+//! Reserve before writing: an upload takes a [`Reservation`] before its first byte — its declared
+//! `Content-Length`, or, for a chunked body, each chunk as it streams — and reservations count as
+//! used until the upload is committed (its size joins the cached total) or dropped (an error, a
+//! disconnect). So concurrent uploads cannot together pass the quota: with 20 MB left, eight
+//! 15 MB uploads give one 201 and seven 413s. (A walk during an upload sees its partial file as
+//! well as its reservation: counted twice for a moment, never too little.)
+//!
+//! Where it is enforced: uploads (`PUT /api/files`, refused with 413 and the numbers), imports
+//! (the job gets its owner's usage at claim time in `jobs/<id>/quota.json` and stops downloading
+//! before it would pass the quota), and job creation through [`JobService::check_quota`]. Other
+//! jobs are not stopped mid-run: a job that pushes its owner past the quota completes,
+//! `GET /api/quota` then shows `over_quota: true`, and uploads, imports and new jobs are refused
+//! until space is freed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -41,6 +50,8 @@ pub const QUOTA_FILE: &str = "quota.json";
 pub struct Usage {
     /// Bytes used.
     pub used: u64,
+    /// Bytes promised to uploads in progress.
+    pub reserved: u64,
     /// The quota in bytes; `None` when unlimited.
     pub quota: Option<u64>,
 }
@@ -48,7 +59,7 @@ pub struct Usage {
 impl Usage {
     /// Bytes that may still be written (`u64::MAX` when unlimited).
     pub fn available(&self) -> u64 {
-        self.quota.map_or(u64::MAX, |q| q.saturating_sub(self.used))
+        self.quota.map_or(u64::MAX, |q| q.saturating_sub(self.used.saturating_add(self.reserved)))
     }
 
     pub fn over_quota(&self) -> bool {
@@ -58,17 +69,96 @@ impl Usage {
     /// "you use X of your Y byte quota", for error messages.
     pub fn describe(&self) -> String {
         match self.quota {
-            Some(q) => {
-                format!("you use {} of your {} byte storage quota ({} bytes free)", self.used, q, self.available())
-            }
+            Some(q) => format!(
+                "you use {} of your {} byte storage quota ({} bytes reserved by uploads in progress, {} bytes free)",
+                self.used,
+                q,
+                self.reserved,
+                self.available()
+            ),
             None => format!("you use {} bytes (no quota)", self.used),
         }
     }
 }
 
-/// Walked totals by user name, with the time of the walk.
+/// Walked totals by user name, with the time of the walk, and the reservations in flight.
 #[derive(Default)]
-pub struct UsageCache(Mutex<HashMap<String, (u64, Instant)>>);
+pub struct UsageCache(Mutex<Users>);
+
+#[derive(Default)]
+struct Users {
+    walked: HashMap<String, (u64, Instant)>,
+    reserved: HashMap<String, u64>,
+}
+
+impl UsageCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Users> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Quota space promised to one upload; given back when dropped unless [committed](Self::commit).
+pub struct Reservation {
+    service: JobService,
+    name: String,
+    held: u64,
+}
+
+impl Reservation {
+    /// Grows the reservation to `total` bytes, if that fits; else the usage that refused it.
+    pub fn grow_to(&mut self, total: u64) -> Result<(), Usage> {
+        if total <= self.held {
+            return Ok(());
+        }
+        let quota = self.service.quota_bytes();
+        let mut users = self.service.inner.usage.lock();
+        let used = users.walked.get(&self.name).map_or(0, |(u, _)| *u);
+        let reserved = users.reserved.get(&self.name).copied().unwrap_or(0);
+        let usage = Usage { used, reserved, quota };
+        if total - self.held > usage.available() {
+            return Err(usage);
+        }
+        *users.reserved.entry(self.name.clone()).or_default() += total - self.held;
+        self.held = total;
+        Ok(())
+    }
+
+    /// The upload is in place and changed the user's total by `delta` bytes (negative when it
+    /// replaced a larger file): the cached total takes it, the reservation is given back.
+    pub fn commit(self, delta: i64) {
+        self.service.charge(&self.name, delta);
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut users = self.service.inner.usage.lock();
+        if let Some(r) = users.reserved.get_mut(&self.name) {
+            *r = r.saturating_sub(self.held);
+            if *r == 0 {
+                users.reserved.remove(&self.name);
+            }
+        }
+    }
+}
+
+/// Why a new job or upload is refused: the owner's storage is full.
+#[derive(Debug)]
+pub struct OverQuota(pub Usage);
+
+impl std::fmt::Display for OverQuota {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "storage quota exceeded: {}; delete files or job results to free space", self.0.describe())
+    }
+}
+
+impl std::error::Error for OverQuota {}
+
+impl From<OverQuota> for crate::error::ApiError {
+    fn from(e: OverQuota) -> Self {
+        crate::error::ApiError::TooLarge(e.to_string())
+    }
+}
 
 impl JobService {
     fn quota_bytes(&self) -> Option<u64> {
@@ -78,7 +168,7 @@ impl JobService {
     /// The user's usage and quota: the cached total if fresh, else a walk.
     pub async fn usage(&self, user_id: i64, name: &str) -> anyhow::Result<Usage> {
         let cache = &self.inner.usage;
-        let cached = cache.0.lock().unwrap_or_else(|e| e.into_inner()).get(name).copied();
+        let cached = cache.lock().walked.get(name).copied();
         let used = match cached {
             Some((used, at)) if at.elapsed() < FRESH_FOR => used,
             _ => {
@@ -90,24 +180,46 @@ impl JobService {
                     .await
                     .context("joining the usage walk")?;
                 tracing::debug!(user = name, used, elapsed_ms = started.elapsed().as_millis() as u64, "usage walked");
-                cache.0.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), (used, started));
+                cache.lock().walked.insert(name.to_string(), (used, started));
                 used
             }
         };
-        Ok(Usage { used, quota: self.quota_bytes() })
+        let reserved = cache.lock().reserved.get(name).copied().unwrap_or(0);
+        Ok(Usage { used, reserved, quota: self.quota_bytes() })
+    }
+
+    /// Reserves `bytes` of the user's quota for an upload, or the usage that refuses it.
+    ///
+    /// # Errors
+    /// Walking the user's storage failed.
+    pub async fn reserve(&self, user_id: i64, name: &str, bytes: u64) -> anyhow::Result<Result<Reservation, Usage>> {
+        // A fresh walked total first (outside the lock: the walk may take a while).
+        self.usage(user_id, name).await?;
+        let mut reservation = Reservation { service: self.clone(), name: name.to_string(), held: 0 };
+        Ok(reservation.grow_to(bytes).map(|()| reservation))
+    }
+
+    /// For job creation (and anything else that would write for the user): `Ok(Err(OverQuota))`
+    /// with the numbers when the user's storage is full, counting uploads in progress.
+    ///
+    /// # Errors
+    /// Walking the user's storage failed.
+    pub async fn check_quota(&self, user_id: i64, name: &str) -> anyhow::Result<Result<(), OverQuota>> {
+        let usage = self.usage(user_id, name).await?;
+        Ok(if usage.quota.is_some() && usage.available() == 0 { Err(OverQuota(usage)) } else { Ok(()) })
     }
 
     /// Adjusts the cached total after a write the master made itself (an upload of `delta` bytes,
     /// negative when it replaced a larger file).
     pub fn charge(&self, name: &str, delta: i64) {
-        if let Some((used, _)) = self.inner.usage.0.lock().unwrap_or_else(|e| e.into_inner()).get_mut(name) {
+        if let Some((used, _)) = self.inner.usage.lock().walked.get_mut(name) {
             *used = used.saturating_add_signed(delta);
         }
     }
 
     /// Drops the cached total, so the next look walks again (after deletions, finished jobs).
     pub fn forget_usage(&self, name: &str) {
-        self.inner.usage.0.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        self.inner.usage.lock().walked.remove(name);
     }
 
     /// Tells a just-claimed job its owner's quota and current usage (`jobs/<id>/quota.json`, read

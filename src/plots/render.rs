@@ -27,7 +27,8 @@ use super::data::{Block, Dataset};
 /// Above this many visible series, `Mode::Auto` draws a density image instead of lines.
 pub const LINES_MAX: usize = 64;
 
-static FONT: &[u8] = include_bytes!("../../static/fonts/DejaVuSans.ttf");
+// One copy of the font serves both crates (issue 12): the workers crate keeps it.
+static FONT: &[u8] = include_bytes!("../../workers/assets/DejaVuSans.ttf");
 static FONT_ONCE: Once = Once::new();
 
 fn register_font() {

@@ -5,11 +5,17 @@
 //! renamed to `results/` ([`Storage::promote_results`]).
 //!
 //! Every user-supplied path goes through [`RelPath::parse`], which refuses anything that could
-//! leave the user's folder (`..`, absolute paths, NUL, hidden names). Files are written to a temp
-//! name and renamed, so a crash never leaves a half-written file under its real name.
+//! leave the user's folder (`..`, absolute paths, NUL, hidden names) and anything the file
+//! system would refuse later (names over 255 bytes, paths over [`MAX_PATH_BYTES`]). Files are
+//! written to a temp name and renamed, so a crash never leaves a half-written file under its
+//! real name; folders made for a write that then fails are removed ([`Folders`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
+
+/// Longest user path (bytes): with the storage root and `users/<name>/` in front it must stay
+/// well below the 4096 bytes Linux allows a path, or folders get made and the file then fails.
+pub const MAX_PATH_BYTES: usize = 1024;
 
 /// A path below a user's folder, checked to stay there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +31,8 @@ impl RelPath {
     /// Parses `a/b/c.fits`; an empty string is the user's root folder.
     pub fn parse(text: &str) -> Result<RelPath, PathError> {
         let bad = |why| Err(PathError::Unsafe(text.chars().take(200).collect(), why));
-        if text.len() > 4096 {
-            return bad("longer than 4096 bytes");
+        if text.len() > MAX_PATH_BYTES {
+            return bad("longer than 1024 bytes");
         }
         if text.starts_with('/') {
             return bad("absolute paths are not allowed; give a path relative to your storage");
@@ -185,6 +191,47 @@ impl Storage {
     }
 }
 
+/// The folders one write made, so that a write that fails can take them away again.
+#[derive(Debug, Default)]
+pub struct Folders(Vec<PathBuf>);
+
+impl Folders {
+    /// Creates `dir` and its missing parents, remembering which were missing.
+    pub fn create(dir: &Path) -> io::Result<Folders> {
+        let mut missing = Vec::new();
+        let mut at = dir;
+        while std::fs::symlink_metadata(at).is_err() {
+            missing.push(at.to_path_buf());
+            match at.parent() {
+                Some(parent) => at = parent,
+                None => break,
+            }
+        }
+        let mut made = Folders::default();
+        for folder in missing.into_iter().rev() {
+            match std::fs::create_dir(&folder) {
+                Ok(()) => made.0.push(folder),
+                // Another write made it meanwhile: it is theirs to keep.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && folder.is_dir() => {}
+                Err(e) => {
+                    made.remove();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(made)
+    }
+
+    /// Removes the folders made, deepest first, as far as they are still empty.
+    pub fn remove(self) {
+        for folder in self.0.iter().rev() {
+            if std::fs::remove_dir(folder).is_err() {
+                break;
+            }
+        }
+    }
+}
+
 /// Bytes a user occupies: everything under `users/<user>/` plus the folders of their jobs
 /// (`jobs/<id>/`: parameters, scratch and results). Hidden and partial files count too: they
 /// take disk space all the same. Symlinks are not followed (nor counted beyond the link).
@@ -242,8 +289,14 @@ pub fn mime_type(name: &str) -> &'static str {
         "fits" | "fit" | "fts" => "application/fits",
         "nc" => "application/x-netcdf",
         "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
         "svg" => "image/svg+xml",
         "html" | "htm" => "text/html",
+        "xhtml" => "application/xhtml+xml",
+        "js" | "mjs" => "text/javascript",
+        "pdf" => "application/pdf",
         "gz" => "application/gzip",
         _ => "application/octet-stream",
     }
@@ -260,5 +313,18 @@ mod tests {
         }
         assert_eq!(RelPath::parse("spectra//a.fits/").unwrap().as_string(), "spectra/a.fits");
         assert!(RelPath::parse("").unwrap().is_root());
+        let long = vec!["d".repeat(200); 20].join("/");
+        assert!(RelPath::parse(&long).is_err(), "a 4,000-byte path");
+    }
+
+    #[test]
+    fn folders_made_for_a_failed_write_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("kept")).unwrap();
+        let made = Folders::create(&root.path().join("kept/a/b/c")).unwrap();
+        assert!(root.path().join("kept/a/b/c").is_dir());
+        made.remove();
+        assert!(!root.path().join("kept/a").exists());
+        assert!(root.path().join("kept").is_dir());
     }
 }

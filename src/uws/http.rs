@@ -334,5 +334,5 @@ async fn result(
     service.get(&caller, Some(&kind), &id).await?;
     let path =
         service.storage().result_path(&id, &name).ok_or_else(|| ApiError::NotFound(format!("no result '{name}'")))?;
-    crate::respond::serve_file(&req, &path).await
+    crate::respond::serve_result(&req, &path).await
 }

@@ -227,7 +227,13 @@ async fn browser_logins_survive_a_restart_and_end_at_logout_or_expiry() {
     assert_eq!(page.status(), 303);
     assert!(crate::helpers::location(&page).starts_with("/login"), "{:?}", page.headers());
     // Logout ends that session only, and clears the cookie.
-    let out = client.post(format!("{}/logout", server.base)).header("Cookie", &cookie).send().await.unwrap();
+    let out = client
+        .post(format!("{}/logout", server.base))
+        .header("Cookie", &cookie)
+        .header("Sec-Fetch-Site", "same-origin")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.status(), 303);
     assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
     assert_eq!(files_with_cookie(&server, &cookie).await, 401, "logged out");

@@ -1,5 +1,6 @@
-//! The blocking HTTP client imports use: http(s) only, no connections to loopback, private or
-//! link-local addresses unless the deployment allows them, HTTP Basic credentials sent only to
+//! The blocking HTTP client imports use: http(s) only, no connections to this host's own
+//! addresses or to loopback, private, link-local or reserved ranges unless the deployment allows
+//! them ([`is_internal`]), HTTP Basic credentials sent only to
 //! their own host, downloads streamed to a temporary file with a size cap, retries for the
 //! failures worth retrying.
 //!
@@ -19,35 +20,84 @@ use super::budget::Budget;
 use super::cancel::CancelConnector;
 use crate::CancelToken;
 
-/// Is `ip` somewhere a user-supplied URL must not reach by default?
+/// Is `ip` somewhere a user-supplied URL must not reach by default? Loopback, private,
+/// link-local, shared (CGN), reserved and documentation ranges, multicast and broadcast, and
+/// every address of this host's own interfaces (a service bound to 0.0.0.0 answers on the LAN
+/// address too).
 pub fn is_internal(ip: IpAddr) -> bool {
+    is_special(ip) || is_own_address(ip)
+}
+
+/// The address ranges no public archive lives in (IANA special-purpose registries).
+fn is_special(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => internal_v4(v4),
+        IpAddr::V4(v4) => special_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return internal_v4(v4);
+            // Addresses that carry an IPv4 address: judge that one (mapped, NAT64, 6to4, compatible).
+            if let Some(v4) = embedded_v4(v6) {
+                return special_v4(v4);
             }
-            let first = v6.segments()[0];
+            let s = v6.segments();
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || v6 == Ipv6Addr::LOCALHOST
+                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated) fec0::/10
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation 2001:db8::/32
+                || (s[0] & 0xfff0) == 0x3ff0 // documentation 3fff::/20
+                || (s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments 2001::/23 (Teredo, benchmarking, ORCHID)
+                || (s[0] == 0x0100 && s[1..4] == [0, 0, 0]) // discard-only 100::/64
+                || (s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 0x0001) // local-use NAT64 64:ff9b:1::/48
         }
     }
 }
 
-fn internal_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+fn special_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
     ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
         || ip.is_unspecified()
         || ip.is_broadcast()
         || ip.is_multicast()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT 100.64/10
+        || a == 0 // "this network" 0/8
+        || (a == 100 && (64..128).contains(&b)) // shared address space (CGN) 100.64/10
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments 192.0.0/24
+        || (a == 192 && b == 0 && c == 2) // TEST-NET-1 192.0.2/24
+        || (a == 198 && b == 51 && c == 100) // TEST-NET-2 198.51.100/24
+        || (a == 203 && b == 0 && c == 113) // TEST-NET-3 203.0.113/24
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast (deprecated) 192.88.99/24
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking 198.18/15
+        || a >= 240 // reserved 240/4 (and broadcast)
+}
+
+/// The IPv4 address inside a v4-mapped, v4-compatible, NAT64 (64:ff9b::/96) or 6to4
+/// (2002::/16) address.
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let from = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    match s {
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => Some(from(hi, lo)), // ::a.b.c.d (deprecated)
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(from(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(from(hi, lo)),
+        _ => None,
+    }
+}
+
+/// Whether `ip` belongs to one of this host's interfaces, whatever address the target service
+/// binds. Asked at every resolution: interfaces come and go (VPNs, containers).
+fn is_own_address(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => embedded_v4(v6).map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    // Listing the interfaces can only fail on exotic systems; then no address counts as ours
+    // and the range checks still hold.
+    if_addrs::get_if_addrs().is_ok_and(|interfaces| interfaces.iter().any(|i| i.ip() == ip))
 }
 
 /// Resolves like ureq does, then refuses internal addresses.
@@ -71,8 +121,8 @@ impl Resolver for GuardedResolver {
             return Err(ureq::Error::Io(io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 format!(
-                    "refused: {} is at {}, a loopback, private or link-local address \
-                     (the operator can allow these with import.allow_private_addresses)",
+                    "refused: {} is at {}, an address of this host or of a loopback, private, link-local \
+                     or reserved range (the operator can allow these with import.allow_private_addresses)",
                     uri.host().unwrap_or("?"),
                     bad.ip()
                 ),
@@ -431,9 +481,42 @@ mod tests {
         ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["147.231.1.1", "8.8.8.8", "2001:718::1", "172.32.0.1"] {
+        let reserved = [
+            "192.0.2.10",
+            "198.51.100.1",
+            "203.0.113.5",
+            "198.18.0.1",
+            "198.19.255.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.0.8",
+            "::",
+            "2001:db8::1",
+            "3fff::1",
+            "ff02::1",
+            "64:ff9b::7f00:1",
+            "2002:c0a8:101::1",
+            "::127.0.0.1",
+            "fec0::1",
+        ];
+        for ip in reserved {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["147.231.1.1", "8.8.8.8", "2001:718::1", "172.32.0.1", "64:ff9b::808:808", "198.20.0.1"] {
             assert!(!is_internal(ip.parse().unwrap()), "{ip}");
         }
+    }
+
+    #[test]
+    fn every_address_of_this_host_is_internal() {
+        let interfaces = if_addrs::get_if_addrs().unwrap();
+        assert!(!interfaces.is_empty());
+        for interface in interfaces {
+            assert!(is_own_address(interface.ip()), "{} of {}", interface.ip(), interface.name);
+            assert!(is_internal(interface.ip()), "{} of {}", interface.ip(), interface.name);
+        }
+        assert!(!is_own_address("8.8.8.8".parse().unwrap()));
     }
 
     #[test]

@@ -390,6 +390,8 @@ fn list(
 }
 
 /// Walks index pages below `start` (never above it, never to another host), breadth first.
+/// Every link is resolved and normalised (`sources::join`: dot segments, also encoded, removed;
+/// host in lower case) before the prefix test, so `/../` and absolute links cannot leave it.
 fn crawl(
     client: &Client,
     start: &str,
@@ -398,6 +400,8 @@ fn crawl(
     max_files: usize,
     ctx: &JobContext,
 ) -> Result<(Vec<Item>, sources::Skipped), Failure> {
+    let start = &*sources::normalise(start.trim())
+        .ok_or_else(|| Failure::Fatal(format!("{start}: not a directory URL vocloud can walk")))?;
     let prefix = match start.rfind('/') {
         Some(i) if i > start.find("://").map_or(0, |j| j + 2) => start[..=i].to_string(),
         _ => format!("{start}/"),

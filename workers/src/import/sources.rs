@@ -71,34 +71,16 @@ pub fn name_for(url: &str) -> String {
 }
 
 pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
+
+/// Unreserved characters (RFC 3986) stay, everything else is percent-encoded.
+const UNRESERVED: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// Percent-encodes a query parameter value.
 pub fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(value, UNRESERVED).to_string()
 }
 
 /// The SSAP queryData URL for a service base URL and the constraints given.
@@ -182,50 +164,68 @@ pub fn from_votable(
     Ok((items, skipped))
 }
 
-/// Resolves an `href` against the page URL it appeared on (RFC 3986, the common cases).
+/// Resolves an `href` against the page URL it appeared on (RFC 3986, the common cases) and
+/// [normalises](normalise) the result; `None` for other schemes and for what cannot be resolved.
 pub fn join(base: &str, href: &str) -> Option<String> {
     let href = href.trim();
     let lower = href.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
-        return Some(href.to_string());
+        return normalise(href);
     }
     if lower.contains(':') && !lower.starts_with('/') && lower.split(':').next().is_some_and(|s| !s.contains('/')) {
         return None; // mailto:, javascript:, ftp:, …
     }
     let (scheme, rest) = base.split_once("://")?;
-    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let origin = format!("{scheme}://{}", &rest[..authority_end]);
     let base_path = rest[authority_end..].split(['?', '#']).next().unwrap_or("");
-    let path = if let Some(net) = href.strip_prefix("//") {
-        return Some(format!("{scheme}://{net}"));
+    let absolute = if let Some(net) = href.strip_prefix("//") {
+        format!("{scheme}://{net}")
     } else if href.starts_with('/') {
-        href.to_string()
+        format!("{origin}{href}")
     } else {
         let dir = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
-        format!("{}{href}", if dir.is_empty() { "/" } else { dir })
+        format!("{origin}{}{href}", if dir.is_empty() { "/" } else { dir })
     };
-    // Normalise `.` and `..` segments.
-    let (p, tail) = match path.find(['?', '#']) {
-        Some(i) => (&path[..i], &path[i..]),
-        None => (path.as_str(), ""),
+    normalise(&absolute)
+}
+
+/// `scheme://host[:port]/path[?query]` with the scheme and host in lower case and the dot
+/// segments removed — `.` and `..`, also percent-encoded (`%2e%2e`), which servers decode —
+/// so that "is it below the start?" is a plain prefix test. `None` for URLs with a backslash
+/// (some servers take it for `/`) or user info (`http://h@other/`).
+pub fn normalise(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    if url.contains('\\') || authority.contains('@') || authority.is_empty() {
+        return None;
+    }
+    let after = &rest[authority_end..];
+    let (path, tail) = match after.find(['?', '#']) {
+        Some(i) => (&after[..i], &after[i..]),
+        None => (after, ""),
     };
+    let dots = |seg: &str| {
+        let decoded = seg.to_ascii_lowercase().replace("%2e", ".");
+        if decoded == "." || decoded == ".." { Some(decoded.len()) } else { None }
+    };
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
     let mut parts: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = p.split('/').collect();
     for (i, seg) in segments.iter().enumerate() {
-        match *seg {
-            "." => {}
-            ".." => {
-                if parts.len() > 1 {
-                    parts.pop();
-                }
+        let last = i + 1 == segments.len();
+        match dots(seg) {
+            Some(2) => {
+                parts.pop();
             }
-            s => parts.push(s),
+            Some(_) => {}
+            None => parts.push(seg),
         }
-        if i == segments.len() - 1 && (*seg == "." || *seg == "..") {
+        if last && dots(seg).is_some() {
             parts.push("");
         }
     }
-    Some(format!("{origin}{}{tail}", parts.join("/")))
+    Some(format!("{}://{}/{}{tail}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase(), parts.join("/")))
 }
 
 /// The `href` values of an HTML page (index pages of Apache, nginx, Python's http.server, …).

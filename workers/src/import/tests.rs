@@ -29,6 +29,13 @@ fn links_are_joined_like_a_browser() {
     assert_eq!(join("http://h/a/", "https://o/y").unwrap(), "https://o/y");
     assert_eq!(join("http://h/a/", "//o/z").unwrap(), "http://o/z");
     assert_eq!(join("http://h/a/", "mailto:x@y"), None);
+    // Absolute links are normalised too, so `/../` cannot climb out of the start.
+    assert_eq!(join("http://h/a/b/", "http://h/a/b/../../etc/passwd").unwrap(), "http://h/etc/passwd");
+    assert_eq!(join("http://h/a/b/", "/a/b/%2e%2e/%2E%2E/x").unwrap(), "http://h/x");
+    assert_eq!(join("http://h/a/b/", "HTTP://H/a/b/c").unwrap(), "http://h/a/b/c");
+    assert_eq!(join("http://h/a/b/", "../../../../x").unwrap(), "http://h/x");
+    assert_eq!(join("http://h/a/b/", "c\\..\\..\\x"), None);
+    assert_eq!(join("http://h/a/b/", "http://h@evil/a/b/x"), None);
     let html = r#"<a href="a.fits">a</a> <A HREF='sub/'>s</A> <a href=b.fits>b</a> <a href="?C=N;O=D">sort</a>"#;
     assert_eq!(links(html), vec!["a.fits", "sub/", "b.fits", "?C=N;O=D"]);
 }

@@ -23,7 +23,8 @@ use crate::{Failure, JobContext, ResultFile};
 
 /// At most this many points per spectrum in the viewer's data file.
 const VIEW_POINTS: usize = 512;
-const VIEWER_HTML: &str = include_str!("viewer.html");
+/// The viewer page, served by the master as vocloud's own page (src/respond.rs).
+pub const VIEWER_HTML: &str = include_str!("viewer.html");
 
 fn result(name: &str, mime: &str) -> ResultFile {
     ResultFile { name: name.into(), mime_type: mime.into() }

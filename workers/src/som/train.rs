@@ -220,7 +220,7 @@ pub fn bmu_search_checked(data: &Data, mean: &[f32], w: &[f32], checkpoint: Chec
                 second[r] = if m > 1 { b2 as u32 } else { b1 as u32 };
                 best_d2[r] = (xn + d1).max(0.0);
             }
-            Ok(())
+            Ok::<(), Failure>(())
         })?;
     Ok(Search { best, second, best_d2 })
 }

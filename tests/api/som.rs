@@ -152,9 +152,9 @@ async fn bad_inputs_end_in_error_with_a_summary_naming_the_problem() {
     app.upload(&alice, "shifted/b.fits", fits_bytes(dir.path(), 1, 7000.0)).await;
     app.upload(&alice, "bad.csv", b"name,6500,6501\na,1.0,oops\n".to_vec()).await;
     app.upload(&alice, "empty.csv", b"name,6500,6501\n".to_vec()).await;
-    app.upload(&alice, "nothing/readme.txt", b"no spectra here".to_vec()).await;
+    app.upload(&alice, "nothing/readme.md", b"no spectra here".to_vec()).await;
     let cases = [
-        ("corrupt", "broken.fits: not a readable FITS file"),
+        ("corrupt", "corrupt/broken.fits: not a FITS file"),
         ("shifted", "share no wavelength range"),
         ("bad.csv", "'oops' is not a number"),
         ("empty.csv", "the table has no rows"),

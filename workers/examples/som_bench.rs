@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use vocloud_workers::som::grid::Grid;
 use vocloud_workers::som::kernel::{self, Kernel, View};
 use vocloud_workers::som::quality;
-use vocloud_workers::som::resample::Data;
+use vocloud_workers::spectra::SpectraMatrix;
 use vocloud_workers::som::train::{self, Config, Init};
 
 fn read_f32(path: &str, count: usize) -> Vec<f32> {
@@ -22,8 +22,8 @@ fn read_f32(path: &str, count: usize) -> Vec<f32> {
 }
 
 /// The direct alternative: explicit f32 differences for every (sample, node), rayon over samples.
-fn direct_bmus(data: &Data, w: &[f32], rows: usize) -> Vec<u32> {
-    let d = data.d;
+fn direct_bmus(data: &SpectraMatrix, w: &[f32], rows: usize) -> Vec<u32> {
+    let d = data.bins;
     (0..rows)
         .into_par_iter()
         .map(|i| {
@@ -41,10 +41,10 @@ fn direct_bmus(data: &Data, w: &[f32], rows: usize) -> Vec<u32> {
 }
 
 /// A kernel's throughput on the BMU shape (X·Wᵀ), split over threads in 512-row blocks like the search.
-fn sgemm_rate(kernel: Kernel, data: &Data, w: &[f32]) -> f64 {
-    let (d, m) = (data.d, w.len() / data.d);
+fn sgemm_rate(kernel: Kernel, data: &SpectraMatrix, w: &[f32]) -> f64 {
+    let (d, m) = (data.bins, w.len() / data.bins);
     let started = Instant::now();
-    data.x.par_chunks(512 * d).for_each(|block| {
+    data.flux.par_chunks(512 * d).for_each(|block| {
         let rows = block.len() / d;
         let mut tile = vec![0f32; rows * m];
         let a = View { data: block, row_stride: d, col_stride: 1 };
@@ -62,7 +62,7 @@ fn main() {
     let (n, d, rows, cols, epochs): (usize, usize, usize, usize, usize) =
         (n.parse().unwrap(), d.parse().unwrap(), rows.parse().unwrap(), cols.parse().unwrap(), epochs.parse().unwrap());
     let m = rows * cols;
-    let data = Data::from_matrix(n, d, read_f32(data_path, n * d));
+    let data = SpectraMatrix::from_rows(n, d, read_f32(data_path, n * d));
     let w0 = read_f32(init_path, m * d);
     let config = Config {
         grid: Grid { rows, cols, hexagonal: false, toroid: false },

@@ -12,8 +12,8 @@ use rayon::prelude::*;
 use vocloud_workers::som::grid::Grid;
 use vocloud_workers::som::kernel::{self, Kernel, View};
 use vocloud_workers::som::quality;
-use vocloud_workers::spectra::SpectraMatrix;
 use vocloud_workers::som::train::{self, Config, Init};
+use vocloud_workers::spectra::SpectraMatrix;
 
 fn read_f32(path: &str, count: usize) -> Vec<f32> {
     let bytes = std::fs::read(path).expect("readable input");

@@ -150,7 +150,13 @@ fn grid_request(p: &SomParams) -> Result<spectra::GridRequest, Failure> {
         "l2" => spectra::Normalize::L2,
         other => return Err(Failure::Fatal(format!("unknown normalize '{other}'"))),
     };
-    Ok(spectra::GridRequest { wave_min: p.wave_min, wave_max: p.wave_max, bins: p.bins, normalize, ..Default::default() })
+    Ok(spectra::GridRequest {
+        wave_min: p.wave_min,
+        wave_max: p.wave_max,
+        bins: p.bins,
+        normalize,
+        ..Default::default()
+    })
 }
 
 /// The memory budget of the read (deployment setting `som_memory_budget_mb`, env
@@ -300,7 +306,8 @@ mod tests {
         .unwrap();
         let job = |budget: Option<&str>| {
             let job_dir = tempfile::tempdir().unwrap();
-            let mut ctx = crate::JobContext::new(job_dir.path(), 1, user.path(), "test".into(), crate::CancelToken::new());
+            let mut ctx =
+                crate::JobContext::new(job_dir.path(), 1, user.path(), "test".into(), crate::CancelToken::new());
             if let Some(b) = budget {
                 ctx = ctx.with_setting("som_memory_budget_mb", b);
             }

@@ -15,8 +15,8 @@ use serde_json::json;
 use super::SomParams;
 use super::grid::Grid;
 use super::quality::Assessment;
-use crate::spectra::SpectraMatrix;
 use super::train::{Config, Trained};
+use crate::spectra::SpectraMatrix;
 use crate::votable::{Datatype, Field, Table, Value};
 use crate::{Failure, JobContext, ResultFile};
 
@@ -139,7 +139,14 @@ fn param_infos(params: &SomParams) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn codebook_table(params: &SomParams, grid: &Grid, data: &SpectraMatrix, w: &[f32], hits: &[u32], umatrix: &[f64]) -> Table {
+fn codebook_table(
+    params: &SomParams,
+    grid: &Grid,
+    data: &SpectraMatrix,
+    w: &[f32],
+    hits: &[u32],
+    umatrix: &[f64],
+) -> Table {
     let mut t = Table::new(
         "codebook",
         vec![

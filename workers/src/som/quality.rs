@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use super::grid::Grid;
 use super::kernel::{self, View};
-use crate::spectra::SpectraMatrix;
 use super::train::mean_spectrum;
+use crate::spectra::SpectraMatrix;
 
 /// Beyond this many shortlisted nodes a spectrum is simply scanned exactly over all nodes.
 const MAX_CANDIDATES: usize = 64;

@@ -3,8 +3,8 @@
 //! emission, P-Cygni) on a continuum of 1 over 6250–6770 Å, with random depth, width, shift
 //! and noise.
 
-use crate::spectra::SpectraMatrix;
 use super::rng::SplitMix64;
+use crate::spectra::SpectraMatrix;
 
 pub const CLASSES: [&str; 5] = ["gauss_abs", "lorentz_abs", "emission", "double_peak", "p_cygni"];
 const CENTRE: f64 = 6562.8;

@@ -24,9 +24,9 @@ use serde::Serialize;
 use super::SomParams;
 use super::grid::Grid;
 use super::kernel::{self, View};
-use crate::spectra::SpectraMatrix;
 use super::rng::SplitMix64;
 use crate::Failure;
+use crate::spectra::SpectraMatrix;
 
 /// Rows of X per BMU GEMM block: large enough for the kernel to run near its peak (measured with
 /// examples/som_kernels.rs), small enough that a block's tile (512×M f32, 5 MB at 50×50) and its
@@ -172,7 +172,12 @@ pub fn bmu_search(data: &SpectraMatrix, mean: &[f32], w: &[f32]) -> Search {
 
 /// [`bmu_search`], asking `checkpoint` before each block of rows, so an abort is noticed within
 /// one block's GEMM (512 rows × M × D: ~50 ms at 50×50 × 2,000 bins) instead of a whole epoch.
-pub fn bmu_search_checked(data: &SpectraMatrix, mean: &[f32], w: &[f32], checkpoint: Checkpoint) -> Result<Search, Failure> {
+pub fn bmu_search_checked(
+    data: &SpectraMatrix,
+    mean: &[f32],
+    w: &[f32],
+    checkpoint: Checkpoint,
+) -> Result<Search, Failure> {
     let (n, d) = (data.n, data.bins);
     let m = w.len() / d;
     let wc: Vec<f32> = w.chunks(d).flat_map(|row| row.iter().zip(mean).map(|(a, b)| a - b)).collect();

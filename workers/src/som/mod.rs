@@ -185,8 +185,12 @@ fn run(params: &SomParams, ctx: &JobContext) -> Result<Outputs, Failure> {
     let read_seconds = started.elapsed().as_secs_f64();
     ctx.progress(0.02, format!("{} spectra × {} bins read in {read_seconds:.1} s", data.n, data.bins));
 
+    let mut seconds = output::Seconds { reading: read_seconds, ..Default::default() };
+    let step = Instant::now();
     let config = train::Config::from_params(params)?;
     let initial = train::initial_codebook(&config, &data, |rel| ctx.input(rel))?;
+    seconds.initialisation = step.elapsed().as_secs_f64();
+    let step = Instant::now();
     // Asked between GEMM blocks inside an epoch, from rayon's threads: an ABORT or an overrun
     // stops a long epoch within one block instead of at its end.
     let cancel = ctx.cancel.clone();
@@ -206,9 +210,12 @@ fn run(params: &SomParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         },
         &checkpoint,
     )?;
+    seconds.training = step.elapsed().as_secs_f64();
     ctx.progress(0.96, "computing quality and writing results");
+    let step = Instant::now();
     let assessed = quality::assess(&config.grid, &data, &trained.codebook);
-    let input = output::Input { path: &params.input, folder: input_path.is_dir(), read_seconds };
+    seconds.quality = step.elapsed().as_secs_f64();
+    let input = output::Input { path: &params.input, folder: input_path.is_dir(), seconds };
     let results = output::write_all(ctx, params, &config, &data, &input, &trained, &assessed)?;
     ctx.progress(1.0, format!("done: qe {:.5}, te {:.4}", assessed.qe, assessed.te8));
     Ok(Outputs { results })

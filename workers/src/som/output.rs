@@ -9,6 +9,9 @@
 //!   fetches one node's spectra with an HTTP Range request instead of loading the archive.
 
 use std::io::Write;
+use std::time::Instant;
+
+use rayon::prelude::*;
 
 use serde_json::json;
 
@@ -40,25 +43,46 @@ pub fn write_all(
 ) -> Result<Vec<ResultFile>, Failure> {
     let grid = &config.grid;
     let w = &trained.codebook;
+    let started = Instant::now();
     let umatrix = umatrix(grid, w, data.bins);
-    write_codebook_fits(ctx, grid, data, w)?;
-    ctx.write_result("codebook.vot", &codebook_table(params, grid, data, w, &quality.hits, &umatrix).to_bytes())?;
-    ctx.write_result("bmus.vot", &bmus_table(params, grid, data, quality).to_bytes())?;
-    ctx.write_result("umatrix.png", &map_png(grid, &umatrix, false))?;
+    // The files are independent: written in parallel, each timed for quality.json.
     let hits: Vec<f64> = quality.hits.iter().map(|&h| h as f64).collect();
-    ctx.write_result("hits.png", &map_png(grid, &hits, true))?;
+    let writers: Vec<(&str, Box<dyn Fn() -> Result<(), Failure> + Sync>)> = vec![
+        ("codebook.fits", Box::new(|| write_codebook_fits(ctx, grid, data, w))),
+        (
+            "codebook.vot",
+            Box::new(|| {
+                write_table(ctx, "codebook.vot", &codebook_table(params, grid, data, w, &quality.hits, &umatrix))
+            }),
+        ),
+        ("bmus.vot", Box::new(|| write_table(ctx, "bmus.vot", &bmus_table(params, grid, data, quality)))),
+        ("umatrix.png", Box::new(|| ctx.write_result("umatrix.png", &map_png(grid, &umatrix, false)))),
+        ("hits.png", Box::new(|| ctx.write_result("hits.png", &map_png(grid, &hits, true)))),
+        ("viewer", Box::new(|| write_viewer(ctx, grid, data, input, w, quality, &umatrix))),
+    ];
+    let took: Vec<(String, f64)> = writers
+        .par_iter()
+        .map(|(name, write)| {
+            let started = Instant::now();
+            write().map(|_| (name.to_string(), started.elapsed().as_secs_f64()))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut seconds = serde_json::to_value(&input.seconds).unwrap_or_default();
+    seconds["per_epoch"] = json!(trained.history.iter().map(|h| h.seconds).collect::<Vec<_>>());
+    seconds["outputs"] = json!(started.elapsed().as_secs_f64());
+    seconds["output_files"] = json!(took.into_iter().map(|(k, v)| (k, json!(v))).collect::<serde_json::Map<_, _>>());
     let report = json!({
         "qe": quality.qe, "te": quality.te8, "te8": quality.te8, "te4": quality.te4, "purity": quality.purity,
         "spectra": data.n, "bins": data.bins, "nodes": grid.nodes(),
         "history": trained.history,
-        "seconds": { "reading": input.read_seconds, "per_epoch": trained.history.iter().map(|h| h.seconds).collect::<Vec<_>>() },
+        "seconds": seconds,
         "params": params,
         "definitions": "qe: mean Euclidean distance to the BMU (float64); te/te8: fraction whose BMU and second BMU \
             are not 8-neighbours (6 on hexagonal maps); te4: not edge neighbours; history[t]: the codebook \
-            entering epoch t, from that epoch's float32 BMU pass",
+            entering epoch t, from that epoch's float32 BMU pass; seconds: wall time of each step of the run \
+            (the output files in parallel)",
     });
     ctx.write_result("quality.json", serde_json::to_string_pretty(&report).unwrap_or_default().as_bytes())?;
-    write_viewer(ctx, grid, data, input, w, quality, &umatrix)?;
     Ok(vec![
         result("index.html", "text/html"),
         result("codebook.fits", "application/fits"),
@@ -184,11 +208,14 @@ fn bmus_table(params: &SomParams, grid: &Grid, data: &SpectraMatrix, q: &Assessm
             Field::new("col", Datatype::Int),
             Field::new("distance", Datatype::Double).describe("Euclidean distance to the BMU's weights"),
             Field::new("second_bmu", Datatype::Int),
+            Field::new("file", Datatype::Char).describe("the input file, inside the input folder (empty: the input)"),
+            Field::new("file_row", Datatype::Int).describe("0-based row of a file holding several spectra"),
         ],
     );
     t.infos = param_infos(params);
     for i in 0..data.n {
         let b = q.best[i] as usize;
+        let origin = &data.origins[i];
         t.push(vec![
             Value::Text(data.names[i].clone()),
             data.labels[i].clone().map(Value::Text).unwrap_or(Value::Null),
@@ -197,6 +224,8 @@ fn bmus_table(params: &SomParams, grid: &Grid, data: &SpectraMatrix, q: &Assessm
             Value::Int((b % grid.cols) as i64),
             Value::Float(q.distance[i]),
             Value::Int(q.second[i] as i64),
+            Value::Text(origin.file.clone()),
+            origin.row.map_or(Value::Null, |r| Value::Int(r as i64)),
         ]);
     }
     t
@@ -247,11 +276,31 @@ fn downsample(values: &[f32], group: usize) -> impl Iterator<Item = f32> + '_ {
     values.chunks(group).map(|c| c.iter().sum::<f32>() / c.len() as f32)
 }
 
-/// The input as the user named it (so the viewer can open the original spectra) and as read.
+/// The input as the user named it (so the viewer can open the original spectra), and how long
+/// the steps before the outputs took.
 pub struct Input<'a> {
     pub path: &'a str,
     pub folder: bool,
-    pub read_seconds: f64,
+    pub seconds: Seconds,
+}
+
+/// Wall time of the steps of a run, reported in `quality.json`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Seconds {
+    pub reading: f64,
+    pub initialisation: f64,
+    pub training: f64,
+    pub quality: f64,
+}
+
+/// A VOTable result: BINARY2 (a fifth of TABLEDATA's bytes for the codebook's float arrays and
+/// no float formatting; TOPCAT, astropy, pyvo and our reader take it).
+fn write_table(ctx: &JobContext, name: &str, table: &Table) -> Result<(), Failure> {
+    let mut bytes = Vec::new();
+    table
+        .write_as(&mut bytes, crate::votable::Version::V1_4, crate::votable::Encoding::Binary2)
+        .map_err(|e| Failure::Fatal(format!("writing {name}: {e}")))?;
+    ctx.write_result(name, &bytes)
 }
 
 fn write_viewer(

@@ -147,10 +147,9 @@ def main():
                        vocloud_bmu_pass_gemm_seconds=v["bmu_pass_gemm_seconds"],
                        vocloud_bmu_pass_direct_seconds=v["bmu_pass_direct_seconds_extrapolated"],
                        direct_vs_gemm_bmu_agreement=v["direct_vs_gemm_bmu_agreement"],
-                       vocloud_bmu_pass_matrixmultiply_seconds=v["bmu_pass_matrixmultiply_seconds"],
-                       openblas_blocks_sgemm_gflops=v["openblas_1thread_blocks_sgemm_gflops"],
-                       gemm_crate_sgemm_gflops=v["gemm_crate_sgemm_gflops"],
-                       matrixmultiply_sgemm_gflops=v["matrixmultiply_sgemm_gflops"])
+                       vocloud_kernel=v["kernel"],
+                       vocloud_bmu_pass_seconds_by_kernel=v["bmu_pass_seconds_by_kernel"],
+                       vocloud_sgemm_gflops_by_kernel=v["sgemm_gflops_by_kernel"])
             if not a.no_somoclu:
                 s_epochs = a.somoclu_epochs or a.epochs
                 s_sec, ws = run_somoclu(x, w0, r, c, s_epochs)

@@ -8,6 +8,7 @@ mod experiments;
 mod files;
 mod fleet;
 mod helpers;
+mod hostile_spectra;
 mod import;
 mod links;
 mod ocean;

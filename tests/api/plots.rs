@@ -287,7 +287,8 @@ async fn sessions_are_bounded_per_user() {
     app.upload(&alice, "big.csv", wide_csv(100, 1000).into_bytes()).await;
     let r = app.get(&alice, "/plots/new?path=big.csv").send().await.unwrap();
     assert_eq!(r.status(), 413, "more data than the user's budget");
-    assert!(r.text().await.unwrap().contains("MB"));
+    let body = r.text().await.unwrap();
+    assert!(body.contains("big.csv") && body.contains("memory budget"), "{body}");
 
     let first = open(&app, &alice, "path=s.csv").await;
     let second = open(&app, &alice, "path=s.csv").await;

@@ -40,6 +40,6 @@ fn main() {
         q.te8,
         q.purity
     );
-    let input = output::Input { path: "synthetic", folder: false, origins: &[], read_seconds: 0.0 };
+    let input = output::Input { path: "synthetic", folder: false, seconds: Default::default() };
     output::write_all(&ctx, &params, &config, &data, &input, &trained, &q).unwrap();
 }

@@ -1,6 +1,7 @@
 //! Measures f32 GEMM kernels on the SOM's BMU shape (X: N×D times Wᵀ: D×M), to choose the kernel
-//! and block size: the gemm crate and matrixmultiply, per-block single-threaded calls spread over
-//! rayon (what the search does; deterministic whatever the thread count).
+//! and block size: every kernel of the build (OpenBLAS with the `openblas` feature, matrixmultiply),
+//! per-block single-threaded calls spread over rayon (what the search does; deterministic
+//! whatever the thread count).
 //!
 //! cargo run --release -p vocloud-workers --example som_kernels -- N D M
 
@@ -30,14 +31,8 @@ fn main() {
     let report =
         |name: &str, seconds: f64| println!("{name:<40} {seconds:8.3} s {:8.1} GFLOP/s", flops / seconds / 1e9);
     for block in [128, 256, 512, 1024] {
-        report(
-            &format!("OpenBLAS (1 thread/call), {block}-row blocks"),
-            blocked(Kernel::OpenBlas, &x, &w, d, m, block),
-        );
-        report(&format!("gemm crate, {block}-row blocks on rayon"), blocked(Kernel::Gemm, &x, &w, d, m, block));
-        report(
-            &format!("matrixmultiply, {block}-row blocks on rayon"),
-            blocked(Kernel::MatrixMultiply, &x, &w, d, m, block),
-        );
+        for &k in kernel::available() {
+            report(&format!("{}, {block}-row blocks on rayon", k.name()), blocked(k, &x, &w, d, m, block));
+        }
     }
 }

@@ -16,6 +16,7 @@
 //! - [`import`]: the `import` kind (downloads of spectra collections).
 //! - [`ocean`]: ocean analytics on CF netCDF (SDAP time series, time average, DDA, subset, maps).
 //! - [`som`]: the `som` kind, self-organising maps of spectra with an interactive viewer.
+//! - [`spectra`]: the one spectra reader (FITS, VOTable, CSV; each on its grid, or a matrix).
 //! - [`votable`]: reading and writing VOTables.
 
 pub mod context;
@@ -25,6 +26,7 @@ pub mod ocean;
 pub mod params;
 pub mod registry;
 pub mod som;
+pub mod spectra;
 pub mod votable;
 
 pub use context::{CancelToken, JobContext, Progress, Quota, attempt_dir};

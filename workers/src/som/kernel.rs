@@ -2,54 +2,75 @@
 //! strides, single-threaded per call (callers split rows over rayon, so results do not depend on
 //! the thread count).
 //!
-//! Three kernels, compared on the same run by `examples/som_kernels.rs` and
-//! `benches/som/compare.py`: OpenBLAS `cblas_sgemm` (system libopenblas, AVX-512 kernels; the
-//! default, asked for one thread per call), the `gemm` crate (runtime-dispatched SIMD) and
-//! `matrixmultiply` (AVX2/FMA). OpenBLAS only takes operands with unit stride in one direction;
-//! anything else goes to matrixmultiply.
+//! Two kernels, compared on the same run by `examples/som_kernels.rs` and
+//! `benches/som/compare.py`: OpenBLAS `cblas_sgemm` (system libopenblas, AVX-512 kernels; asked
+//! for one thread per call), behind the default cargo feature `openblas`, and `matrixmultiply`
+//! (pure Rust, AVX2/FMA; the one ndarray uses), which is the kernel of builds without the feature
+//! and takes any operand OpenBLAS cannot (no unit stride in either direction).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
+    #[cfg(feature = "openblas")]
     OpenBlas = 0,
-    Gemm = 1,
-    MatrixMultiply = 2,
+    MatrixMultiply = 1,
 }
 
-static KERNEL: AtomicU8 = AtomicU8::new(Kernel::OpenBlas as u8);
-
-#[link(name = "openblas")]
-unsafe extern "C" {
-    fn cblas_sgemm(
-        layout: i32,
-        trans_a: i32,
-        trans_b: i32,
-        m: i32,
-        n: i32,
-        k: i32,
-        alpha: f32,
-        a: *const f32,
-        lda: i32,
-        b: *const f32,
-        ldb: i32,
-        beta: f32,
-        c: *mut f32,
-        ldc: i32,
-    );
-    fn openblas_set_num_threads(threads: i32);
+impl Kernel {
+    pub fn name(self) -> &'static str {
+        match self {
+            #[cfg(feature = "openblas")]
+            Kernel::OpenBlas => "openblas",
+            Kernel::MatrixMultiply => "matrixmultiply",
+        }
+    }
 }
 
-const ROW_MAJOR: i32 = 101;
-const NO_TRANS: i32 = 111;
-const TRANS: i32 = 112;
+/// The kernels of this build, the default first.
+pub fn available() -> &'static [Kernel] {
+    #[cfg(feature = "openblas")]
+    return &[Kernel::OpenBlas, Kernel::MatrixMultiply];
+    #[cfg(not(feature = "openblas"))]
+    return &[Kernel::MatrixMultiply];
+}
 
-/// (transpose flag, leading dimension) for cblas, if the view has a unit stride.
-fn blas_layout(v: &View) -> Option<(i32, i32)> {
-    match (v.row_stride, v.col_stride) {
-        (ld, 1) => Some((NO_TRANS, ld.max(1) as i32)),
-        (1, ld) => Some((TRANS, ld.max(1) as i32)),
-        _ => None,
+static KERNEL: AtomicU8 = AtomicU8::new(u8::MAX);
+
+#[cfg(feature = "openblas")]
+mod openblas {
+    #[link(name = "openblas")]
+    unsafe extern "C" {
+        pub fn cblas_sgemm(
+            layout: i32,
+            trans_a: i32,
+            trans_b: i32,
+            m: i32,
+            n: i32,
+            k: i32,
+            alpha: f32,
+            a: *const f32,
+            lda: i32,
+            b: *const f32,
+            ldb: i32,
+            beta: f32,
+            c: *mut f32,
+            ldc: i32,
+        );
+        pub fn openblas_set_num_threads(threads: i32);
+    }
+
+    pub const ROW_MAJOR: i32 = 101;
+    const NO_TRANS: i32 = 111;
+    const TRANS: i32 = 112;
+
+    /// (transpose flag, leading dimension) for cblas, if the view has a unit stride.
+    pub fn layout(v: &super::View) -> Option<(i32, i32)> {
+        match (v.row_stride, v.col_stride) {
+            (ld, 1) => Some((NO_TRANS, ld.max(1) as i32)),
+            (1, ld) => Some((TRANS, ld.max(1) as i32)),
+            _ => None,
+        }
     }
 }
 
@@ -59,11 +80,8 @@ pub fn set(kernel: Kernel) {
 }
 
 pub fn current() -> Kernel {
-    match KERNEL.load(Ordering::Relaxed) {
-        0 => Kernel::OpenBlas,
-        1 => Kernel::Gemm,
-        _ => Kernel::MatrixMultiply,
-    }
+    let chosen = KERNEL.load(Ordering::Relaxed);
+    available().iter().copied().find(|k| *k as u8 == chosen).unwrap_or(available()[0])
 }
 
 /// A matrix operand: a slice with row and column strides (in elements).
@@ -91,78 +109,43 @@ pub fn matmul_with(kernel: Kernel, m: usize, k: usize, n: usize, a: View, b: Vie
         return;
     }
     assert!(last(&a, m, k) < a.data.len() && last(&b, k, n) < b.data.len(), "operand out of bounds");
+    #[cfg(feature = "openblas")]
+    if kernel == Kernel::OpenBlas
+        && let (Some((ta, lda)), Some((tb, ldb))) = (openblas::layout(&a), openblas::layout(&b))
+    {
+        // Callers split the work over rayon; OpenBLAS threading inside each call would
+        // oversubscribe the cores and make the result depend on its thread count.
+        static ONE_THREAD: std::sync::Once = std::sync::Once::new();
+        // SAFETY: the asserts above keep every index cblas touches inside the slices.
+        unsafe {
+            ONE_THREAD.call_once(|| openblas::openblas_set_num_threads(1));
+            let (m, n, k) = (m as i32, n as i32, k as i32);
+            let (pa, pb, pc) = (a.data.as_ptr(), b.data.as_ptr(), c.as_mut_ptr());
+            openblas::cblas_sgemm(openblas::ROW_MAJOR, ta, tb, m, n, k, 1.0, pa, lda, pb, ldb, 0.0, pc, n);
+        }
+        return;
+    }
+    let _ = kernel;
     let (ars, acs, brs, bcs) =
         (a.row_stride as isize, a.col_stride as isize, b.row_stride as isize, b.col_stride as isize);
-    // SAFETY: the asserts above keep every index the kernels touch inside the slices.
-    let blas = match (kernel, blas_layout(&a), blas_layout(&b)) {
-        (Kernel::OpenBlas, Some(la), Some(lb)) => Some((la, lb)),
-        _ => None,
-    };
-    let kernel = if kernel == Kernel::OpenBlas && blas.is_none() { Kernel::MatrixMultiply } else { kernel };
+    // SAFETY: the asserts above keep every index matrixmultiply touches inside the slices.
     unsafe {
-        match kernel {
-            Kernel::OpenBlas => {
-                // Callers split the work over rayon; OpenBLAS threading inside each call would
-                // oversubscribe the cores and make the result depend on its thread count.
-                static ONE_THREAD: std::sync::Once = std::sync::Once::new();
-                ONE_THREAD.call_once(|| openblas_set_num_threads(1));
-                let ((ta, lda), (tb, ldb)) = blas.expect("checked above");
-                let (m, n, k) = (m as i32, n as i32, k as i32);
-                cblas_sgemm(
-                    ROW_MAJOR,
-                    ta,
-                    tb,
-                    m,
-                    n,
-                    k,
-                    1.0,
-                    a.data.as_ptr(),
-                    lda,
-                    b.data.as_ptr(),
-                    ldb,
-                    0.0,
-                    c.as_mut_ptr(),
-                    n,
-                );
-            }
-            Kernel::Gemm => gemm::gemm(
-                m,
-                n,
-                k,
-                c.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                a.data.as_ptr(),
-                acs,
-                ars,
-                b.data.as_ptr(),
-                bcs,
-                brs,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            ),
-            Kernel::MatrixMultiply => matrixmultiply::sgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a.data.as_ptr(),
-                ars,
-                acs,
-                b.data.as_ptr(),
-                brs,
-                bcs,
-                0.0,
-                c.as_mut_ptr(),
-                n as isize,
-                1,
-            ),
-        }
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.data.as_ptr(),
+            ars,
+            acs,
+            b.data.as_ptr(),
+            brs,
+            bcs,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
     }
 }
 
@@ -171,11 +154,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn both_kernels_multiply_with_strides() {
+    fn every_kernel_multiplies_with_strides() {
         // a = [[1,2],[3,4],[5,6]] (3×2 row-major); b = aᵀ read through strides (2×3).
         let a = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
         let expected = [5.0f32, 11.0, 17.0, 11.0, 25.0, 39.0, 17.0, 39.0, 61.0];
-        for kernel in [Kernel::OpenBlas, Kernel::Gemm, Kernel::MatrixMultiply] {
+        for &kernel in available() {
             let mut c = [0f32; 9];
             let av = View { data: &a, row_stride: 2, col_stride: 1 };
             let bv = View { data: &a, row_stride: 1, col_stride: 2 };

@@ -1,9 +1,10 @@
 //! The `som` kind: a batch (or online) self-organising map for spectra archives.
 //!
 //! The run is a pipeline of small steps, one module each:
-//! - [`input`]: read spectra (FITS 1-D/2-D images with WCS, FITS binary tables, CSV, VOTable),
-//!   in parallel, into named (wavelength, flux) pairs; bad files end the job with their name.
-//! - [`resample`]: one common wavelength grid plus optional normalisation → an N×D f32 matrix.
+//! - reading: [`crate::spectra::read_matrix`] reads the input (FITS, VOTable, CSV; a folder in
+//!   parallel) onto one wavelength grid with optional normalisation, as an N×D f32 matrix
+//!   (memory-mapped from the work folder when the input exceeds the memory budget); bad files
+//!   end the job with their name.
 //! - [`grid`]: the map geometry (rectangular/hexagonal, planar/toroid) and grid distances.
 //! - [`train`]: initialisation, the batch epoch (BMU search as an f32 GEMM, update from per-node
 //!   sums smoothed by the neighbourhood) and the online variant.
@@ -16,13 +17,10 @@
 //! UWS parameter names are case-insensitive, so `radiusN`/`scaleN` are declared lower-case.
 
 pub mod grid;
-pub mod input;
 pub mod kernel;
 pub mod output;
 pub mod quality;
-pub mod resample;
 pub mod rng;
-pub mod stream;
 pub mod synthetic;
 pub mod train;
 
@@ -31,6 +29,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::spectra;
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType, Resources};
 
 pub struct Som;
@@ -171,7 +170,8 @@ const DISTANCE_ROWS: u64 = 512;
 /// Bytes a run needs at its peak, estimated before any spectrum is read, from the parameters
 /// and the input's size on disk (`budget` is the streaming threshold):
 /// - the spectra as read: wavelength and flux as f64, four times the f32 values on disk; an
-///   input above the budget is streamed and holds one chunk of files at a time;
+///   input above the budget is streamed a chunk of files at a time, each chunk within the
+///   budget (`spectra::matrix`);
 /// - the training matrix, spectra × bins f32 (memory-mapped from a file, so not counted, when
 ///   streamed); spectra are at least the files, bins the `bins` parameter or the native length;
 /// - the codebook and the per-node sums of a batch epoch: 2 × rows × cols × bins f32;
@@ -185,7 +185,7 @@ pub fn memory_estimate(p: &SomParams, input: InputSize, budget: u64) -> u64 {
     let spectra = (input.bytes / (native * 4)).max(files);
     let streamed = input.bytes > budget;
     let raw = match streamed {
-        true => (input.bytes / files).saturating_mul(stream::CHUNK_FILES as u64).saturating_mul(4),
+        true => budget,
         false => input.bytes.saturating_mul(4),
     };
     let matrix = if streamed { 0 } else { spectra.saturating_mul(bins).saturating_mul(4) };
@@ -195,37 +195,59 @@ pub fn memory_estimate(p: &SomParams, input: InputSize, budget: u64) -> u64 {
     raw.saturating_add(matrix).saturating_add(codebook).saturating_add(distances)
 }
 
-/// Input size on disk above which the training matrix is streamed to a memory-mapped file.
+/// Memory the training matrix may take before it is streamed to a memory-mapped file.
 const DEFAULT_MEMORY_BUDGET_MB: u64 = 8192;
+
+/// How the spectra are put on one grid, from the parameters.
+fn grid_request(p: &SomParams) -> Result<spectra::GridRequest, Failure> {
+    let normalize = match p.normalize.as_str() {
+        "none" => spectra::Normalize::None,
+        "max" => spectra::Normalize::Max,
+        "mean" => spectra::Normalize::Mean,
+        "l2" => spectra::Normalize::L2,
+        other => return Err(Failure::Fatal(format!("unknown normalize '{other}'"))),
+    };
+    Ok(spectra::GridRequest {
+        wave_min: p.wave_min,
+        wave_max: p.wave_max,
+        bins: p.bins,
+        normalize,
+        ..Default::default()
+    })
+}
+
+/// The memory budget of the read (deployment setting `som_memory_budget_mb`, env
+/// VOCLOUD_JOB_SOM_MEMORY_BUDGET_MB): inputs over it are streamed to the work folder.
+fn memory_budget(ctx: &JobContext) -> Result<u64, Failure> {
+    match ctx.setting("som_memory_budget_mb") {
+        Some(v) => v.trim().parse::<u64>().map(|mb| mb << 20).map_err(|_| {
+            Failure::Fatal(format!("deployment setting som_memory_budget_mb = '{v}' is not a number of MB"))
+        }),
+        None => Ok(DEFAULT_MEMORY_BUDGET_MB << 20),
+    }
+}
 
 fn run(params: &SomParams, ctx: &JobContext) -> Result<Outputs, Failure> {
     let started = Instant::now();
     ctx.progress(0.0, "reading spectra");
     let input_path = ctx.input(&params.input);
-    let request = resample::GridRequest::from_params(params)?;
-    // Inputs larger on disk than the memory budget (deployment setting `som_memory_budget_mb`,
-    // env VOCLOUD_JOB_SOM_MEMORY_BUDGET_MB) are read a chunk of files at a time into a
-    // memory-mapped matrix in the work folder instead of being held in memory.
-    let budget_mb = match ctx.setting("som_memory_budget_mb") {
-        Some(v) => v.trim().parse::<u64>().map_err(|_| {
-            Failure::Fatal(format!("deployment setting som_memory_budget_mb = '{v}' is not a number of MB"))
-        })?,
-        None => DEFAULT_MEMORY_BUDGET_MB,
+    let options = spectra::ReadOptions {
+        budget: memory_budget(ctx)?,
+        max_files: usize::MAX,
+        cancel: Some(ctx.cancel.clone()),
+        spill_dir: Some(ctx.work_dir.clone()),
     };
-    let (data, origins) = if stream::input_bytes(&input_path, &params.input)? > budget_mb << 20 {
-        ctx.progress(0.0, format!("reading spectra (streaming: the input exceeds the {budget_mb} MB budget)"));
-        let checkpoint = || ctx.checkpoint();
-        stream::mapped_matrix(&input_path, &params.input, &request, &ctx.work_dir, stream::CHUNK_FILES, &checkpoint)?
-    } else {
-        let (spectra, origins) = input::read_input(&input_path, &params.input)?;
-        ctx.checkpoint()?;
-        (resample::to_matrix(spectra, &request)?, origins)
-    };
+    let data = spectra::read_matrix(&input_path, &params.input, &grid_request(params)?, &options)?;
+    ctx.checkpoint()?;
     let read_seconds = started.elapsed().as_secs_f64();
-    ctx.progress(0.02, format!("{} spectra × {} bins read in {read_seconds:.1} s", data.n, data.d));
+    ctx.progress(0.02, format!("{} spectra × {} bins read in {read_seconds:.1} s", data.n, data.bins));
 
+    let mut seconds = output::Seconds { reading: read_seconds, ..Default::default() };
+    let step = Instant::now();
     let config = train::Config::from_params(params)?;
     let initial = train::initial_codebook(&config, &data, |rel| ctx.input(rel))?;
+    seconds.initialisation = step.elapsed().as_secs_f64();
+    let step = Instant::now();
     // Asked between GEMM blocks inside an epoch, from rayon's threads: an ABORT or an overrun
     // stops a long epoch within one block instead of at its end.
     let cancel = ctx.cancel.clone();
@@ -245,9 +267,12 @@ fn run(params: &SomParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         },
         &checkpoint,
     )?;
+    seconds.training = step.elapsed().as_secs_f64();
     ctx.progress(0.96, "computing quality and writing results");
+    let step = Instant::now();
     let assessed = quality::assess(&config.grid, &data, &trained.codebook);
-    let input = output::Input { path: &params.input, folder: input_path.is_dir(), origins: &origins, read_seconds };
+    seconds.quality = step.elapsed().as_secs_f64();
+    let input = output::Input { path: &params.input, folder: input_path.is_dir(), seconds };
     let results = output::write_all(ctx, params, &config, &data, &input, &trained, &assessed)?;
     ctx.progress(1.0, format!("done: qe {:.5}, te {:.4}", assessed.qe, assessed.te8));
     Ok(Outputs { results })
@@ -257,6 +282,7 @@ fn run(params: &SomParams, ctx: &JobContext) -> Result<Outputs, Failure> {
 mod tests {
     use super::*;
     use crate::som::train::{Config, Init, initial_codebook, train};
+    use crate::spectra::SpectraMatrix;
 
     fn config(rows: usize, cols: usize, seed: u64) -> Config {
         Config {
@@ -276,7 +302,7 @@ mod tests {
         }
     }
 
-    fn fit(config: &Config, data: &resample::Data) -> Vec<f32> {
+    fn fit(config: &Config, data: &SpectraMatrix) -> Vec<f32> {
         let w0 = initial_codebook(config, data, |p| p.into()).unwrap();
         train(config, data, w0, &mut |_, _| Ok(()), &|| Ok(())).unwrap().codebook
     }
@@ -311,6 +337,54 @@ mod tests {
         assert_eq!(bits(&a), bits(&b));
         assert_eq!(bits(&a), bits(&single));
         assert_ne!(bits(&a), bits(&fit(&config(6, 7, 10), &data)), "another seed, another map");
+    }
+
+    /// A job whose input exceeds the memory budget streams it through the work folder and
+    /// writes the same codebook, byte for byte, as the in-memory run.
+    #[test]
+    fn a_job_over_the_memory_budget_streams_and_writes_the_same_codebook() {
+        let user = tempfile::tempdir().unwrap();
+        std::fs::create_dir(user.path().join("spectra")).unwrap();
+        // Three 1.2 MB CSV files on two grids, over a 1 MB budget: one file per chunk.
+        for (f, (start, step)) in [(6390.0, 0.1), (6385.0, 0.11), (6390.0, 0.1)].iter().enumerate() {
+            let header: Vec<String> = (0..1000).map(|j| format!("{:.2}", start + step * j as f64)).collect();
+            let mut csv = format!("name,label,{}\n", header.join(","));
+            for r in 0..60 {
+                let i = f * 60 + r;
+                let values: Vec<String> = (0..1000)
+                    .map(|j| {
+                        let line = 0.5 * (-((start + step * j as f64 - 6430.0 - (i % 3) as f64) / 5.0).powi(2)).exp();
+                        format!("{:.5}", 1.0 + if i % 2 == 0 { line } else { -line } + 0.001 * (i * j % 7) as f64)
+                    })
+                    .collect();
+                csv.push_str(&format!("s{i},{},{}\n", i % 2, values.join(",")));
+            }
+            std::fs::write(user.path().join(format!("spectra/part{f}.csv")), csv).unwrap();
+        }
+        let params: SomParams = serde_json::from_value(serde_json::json!({
+            "input": "spectra", "rows": 3, "cols": 3, "epochs": 4, "grid": "rectangular", "map": "planar",
+            "neighborhood": "gaussian", "compact_support": true, "radius0": 0.0, "radiusn": 1.0,
+            "radius_cooling": "linear", "scale0": 0.1, "scalen": 0.01, "scale_cooling": "linear", "init": "random",
+            "seed": 5, "normalize": "max", "training": "batch", "bins": 50
+        }))
+        .unwrap();
+        let job = |budget: Option<&str>| {
+            let job_dir = tempfile::tempdir().unwrap();
+            let mut ctx =
+                crate::JobContext::new(job_dir.path(), 1, user.path(), "test".into(), crate::CancelToken::new());
+            if let Some(b) = budget {
+                ctx = ctx.with_setting("som_memory_budget_mb", b);
+            }
+            std::fs::create_dir_all(&ctx.results_dir).unwrap();
+            run(&params, &ctx).unwrap();
+            let streamed = ctx.work_dir.join("matrix.f32").exists();
+            (std::fs::read(ctx.results_dir.join("codebook.vot")).unwrap(), streamed)
+        };
+        let (in_memory, streamed) = job(None);
+        assert!(!streamed);
+        let (on_disk, streamed) = job(Some("1"));
+        assert!(streamed, "a 1 MB budget streams through the work folder");
+        assert_eq!(in_memory, on_disk);
     }
 
     #[test]

@@ -9,15 +9,17 @@
 //!   fetches one node's spectra with an HTTP Range request instead of loading the archive.
 
 use std::io::Write;
+use std::time::Instant;
+
+use rayon::prelude::*;
 
 use serde_json::json;
 
 use super::SomParams;
 use super::grid::Grid;
-use super::input::Origin;
 use super::quality::Assessment;
-use super::resample::Data;
 use super::train::{Config, Trained};
+use crate::spectra::SpectraMatrix;
 use crate::votable::{Datatype, Field, Table, Value};
 use crate::{Failure, JobContext, ResultFile};
 
@@ -35,32 +37,53 @@ pub fn write_all(
     ctx: &JobContext,
     params: &SomParams,
     config: &Config,
-    data: &Data,
+    data: &SpectraMatrix,
     input: &Input,
     trained: &Trained,
     quality: &Assessment,
 ) -> Result<Vec<ResultFile>, Failure> {
     let grid = &config.grid;
     let w = &trained.codebook;
-    let umatrix = umatrix(grid, w, data.d);
-    write_codebook_fits(ctx, grid, data, w)?;
-    ctx.write_result("codebook.vot", &codebook_table(params, grid, data, w, &quality.hits, &umatrix).to_bytes())?;
-    ctx.write_result("bmus.vot", &bmus_table(params, grid, data, quality).to_bytes())?;
-    ctx.write_result("umatrix.png", &map_png(grid, &umatrix, false))?;
+    let started = Instant::now();
+    let umatrix = umatrix(grid, w, data.bins);
+    // The files are independent: written in parallel, each timed for quality.json.
     let hits: Vec<f64> = quality.hits.iter().map(|&h| h as f64).collect();
-    ctx.write_result("hits.png", &map_png(grid, &hits, true))?;
+    let writers: Vec<(&str, Box<dyn Fn() -> Result<(), Failure> + Sync>)> = vec![
+        ("codebook.fits", Box::new(|| write_codebook_fits(ctx, grid, data, w))),
+        (
+            "codebook.vot",
+            Box::new(|| {
+                write_table(ctx, "codebook.vot", &codebook_table(params, grid, data, w, &quality.hits, &umatrix))
+            }),
+        ),
+        ("bmus.vot", Box::new(|| write_table(ctx, "bmus.vot", &bmus_table(params, grid, data, quality)))),
+        ("umatrix.png", Box::new(|| ctx.write_result("umatrix.png", &map_png(grid, &umatrix, false)))),
+        ("hits.png", Box::new(|| ctx.write_result("hits.png", &map_png(grid, &hits, true)))),
+        ("viewer", Box::new(|| write_viewer(ctx, grid, data, input, w, quality, &umatrix))),
+    ];
+    let took: Vec<(String, f64)> = writers
+        .par_iter()
+        .map(|(name, write)| {
+            let started = Instant::now();
+            write().map(|_| (name.to_string(), started.elapsed().as_secs_f64()))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut seconds = serde_json::to_value(&input.seconds).unwrap_or_default();
+    seconds["per_epoch"] = json!(trained.history.iter().map(|h| h.seconds).collect::<Vec<_>>());
+    seconds["outputs"] = json!(started.elapsed().as_secs_f64());
+    seconds["output_files"] = json!(took.into_iter().map(|(k, v)| (k, json!(v))).collect::<serde_json::Map<_, _>>());
     let report = json!({
         "qe": quality.qe, "te": quality.te8, "te8": quality.te8, "te4": quality.te4, "purity": quality.purity,
-        "spectra": data.n, "bins": data.d, "nodes": grid.nodes(),
+        "spectra": data.n, "bins": data.bins, "nodes": grid.nodes(),
         "history": trained.history,
-        "seconds": { "reading": input.read_seconds, "per_epoch": trained.history.iter().map(|h| h.seconds).collect::<Vec<_>>() },
+        "seconds": seconds,
         "params": params,
         "definitions": "qe: mean Euclidean distance to the BMU (float64); te/te8: fraction whose BMU and second BMU \
             are not 8-neighbours (6 on hexagonal maps); te4: not edge neighbours; history[t]: the codebook \
-            entering epoch t, from that epoch's float32 BMU pass",
+            entering epoch t, from that epoch's float32 BMU pass; seconds: wall time of each step of the run \
+            (the output files in parallel)",
     });
     ctx.write_result("quality.json", serde_json::to_string_pretty(&report).unwrap_or_default().as_bytes())?;
-    write_viewer(ctx, grid, data, input, w, quality, &umatrix)?;
     Ok(vec![
         result("index.html", "text/html"),
         result("codebook.fits", "application/fits"),
@@ -101,13 +124,13 @@ fn is_linear(wave: &[f64]) -> bool {
     wave.iter().enumerate().all(|(i, &w)| (w - (wave[0] + step * i as f64)).abs() <= 1e-9 * w.abs().max(1.0))
 }
 
-fn write_codebook_fits(ctx: &JobContext, grid: &Grid, data: &Data, w: &[f32]) -> Result<(), Failure> {
+fn write_codebook_fits(ctx: &JobContext, grid: &Grid, data: &SpectraMatrix, w: &[f32]) -> Result<(), Failure> {
     use fitsio::images::{ImageDescription, ImageType};
     let tmp = ctx.results_dir.join(".codebook.fits.partial");
     let _ = std::fs::remove_file(&tmp);
     let fail = |e: fitsio::errors::Error| Failure::Retryable(format!("writing codebook.fits: {e}"));
     {
-        let dims = [grid.nodes(), data.d];
+        let dims = [grid.nodes(), data.bins];
         let desc = ImageDescription { data_type: ImageType::Float, dimensions: &dims };
         let mut file = fitsio::FitsFile::create(&tmp).with_custom_primary(&desc).open().map_err(fail)?;
         let hdu = file.primary_hdu().map_err(fail)?;
@@ -117,17 +140,17 @@ fn write_codebook_fits(ctx: &JobContext, grid: &Grid, data: &Data, w: &[f32]) ->
         let lattice = if grid.hexagonal { "hexagonal" } else { "rectangular" };
         hdu.write_key(&mut file, "SOMGRID", lattice).map_err(fail)?;
         hdu.write_key(&mut file, "SOMMAP", if grid.toroid { "toroid" } else { "planar" }).map_err(fail)?;
-        if is_linear(&data.wave) {
-            let step = (data.wave[data.d - 1] - data.wave[0]) / (data.d - 1) as f64;
+        if is_linear(&data.grid) {
+            let step = (data.grid[data.bins - 1] - data.grid[0]) / (data.bins - 1) as f64;
             hdu.write_key(&mut file, "CTYPE1", "WAVE").map_err(fail)?;
             hdu.write_key(&mut file, "CRPIX1", 1.0).map_err(fail)?;
-            hdu.write_key(&mut file, "CRVAL1", data.wave[0]).map_err(fail)?;
+            hdu.write_key(&mut file, "CRVAL1", data.grid[0]).map_err(fail)?;
             hdu.write_key(&mut file, "CDELT1", step).map_err(fail)?;
         }
-        let wdims = [data.d];
+        let wdims = [data.bins];
         let wdesc = ImageDescription { data_type: ImageType::Double, dimensions: &wdims };
         let whdu = file.create_image("WAVELENGTH", &wdesc).map_err(fail)?;
-        whdu.write_image(&mut file, &data.wave).map_err(fail)?;
+        whdu.write_image(&mut file, &data.grid).map_err(fail)?;
     }
     std::fs::rename(&tmp, ctx.results_dir.join("codebook.fits"))
         .map_err(|e| Failure::Retryable(format!("writing codebook.fits: {e}")))
@@ -141,7 +164,14 @@ fn param_infos(params: &SomParams) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn codebook_table(params: &SomParams, grid: &Grid, data: &Data, w: &[f32], hits: &[u32], umatrix: &[f64]) -> Table {
+fn codebook_table(
+    params: &SomParams,
+    grid: &Grid,
+    data: &SpectraMatrix,
+    w: &[f32],
+    hits: &[u32],
+    umatrix: &[f64],
+) -> Table {
     let mut t = Table::new(
         "codebook",
         vec![
@@ -150,11 +180,11 @@ fn codebook_table(params: &SomParams, grid: &Grid, data: &Data, w: &[f32], hits:
             Field::new("col", Datatype::Int),
             Field::new("hits", Datatype::Int).describe("spectra with this BMU"),
             Field::new("umatrix", Datatype::Double).describe("mean codebook distance to map neighbours"),
-            Field::new("weights", Datatype::Float).array(&data.d.to_string()).describe("reference spectrum"),
+            Field::new("weights", Datatype::Float).array(&data.bins.to_string()).describe("reference spectrum"),
         ],
     );
     t.infos = param_infos(params);
-    t.infos.push(("wavelengths".into(), data.wave.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(" ")));
+    t.infos.push(("wavelengths".into(), data.grid.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(" ")));
     for k in 0..grid.nodes() {
         t.push(vec![
             Value::Int(k as i64),
@@ -162,13 +192,13 @@ fn codebook_table(params: &SomParams, grid: &Grid, data: &Data, w: &[f32], hits:
             Value::Int((k % grid.cols) as i64),
             Value::Int(hits[k] as i64),
             Value::Float(umatrix[k]),
-            Value::FloatArray(w[k * data.d..(k + 1) * data.d].iter().map(|&v| v as f64).collect()),
+            Value::FloatArray(w[k * data.bins..(k + 1) * data.bins].iter().map(|&v| v as f64).collect()),
         ]);
     }
     t
 }
 
-fn bmus_table(params: &SomParams, grid: &Grid, data: &Data, q: &Assessment) -> Table {
+fn bmus_table(params: &SomParams, grid: &Grid, data: &SpectraMatrix, q: &Assessment) -> Table {
     let mut t = Table::new(
         "bmus",
         vec![
@@ -179,11 +209,14 @@ fn bmus_table(params: &SomParams, grid: &Grid, data: &Data, q: &Assessment) -> T
             Field::new("col", Datatype::Int),
             Field::new("distance", Datatype::Double).describe("Euclidean distance to the BMU's weights"),
             Field::new("second_bmu", Datatype::Int),
+            Field::new("file", Datatype::Char).describe("the input file, inside the input folder (empty: the input)"),
+            Field::new("file_row", Datatype::Int).describe("0-based row of a file holding several spectra"),
         ],
     );
     t.infos = param_infos(params);
     for i in 0..data.n {
         let b = q.best[i] as usize;
+        let origin = &data.origins[i];
         t.push(vec![
             Value::Text(data.names[i].clone()),
             data.labels[i].clone().map(Value::Text).unwrap_or(Value::Null),
@@ -192,6 +225,8 @@ fn bmus_table(params: &SomParams, grid: &Grid, data: &Data, q: &Assessment) -> T
             Value::Int((b % grid.cols) as i64),
             Value::Float(q.distance[i]),
             Value::Int(q.second[i] as i64),
+            Value::Text(origin.file.clone()),
+            origin.row.map_or(Value::Null, |r| Value::Int(r as i64)),
         ]);
     }
     t
@@ -242,27 +277,45 @@ fn downsample(values: &[f32], group: usize) -> impl Iterator<Item = f32> + '_ {
     values.chunks(group).map(|c| c.iter().sum::<f32>() / c.len() as f32)
 }
 
-/// The input as the user named it (so the viewer can open the original spectra) and as read.
+/// The input as the user named it (so the viewer can open the original spectra), and how long
+/// the steps before the outputs took.
 pub struct Input<'a> {
     pub path: &'a str,
     pub folder: bool,
-    /// One per spectrum, in input order (empty when unknown).
-    pub origins: &'a [Origin],
-    pub read_seconds: f64,
+    pub seconds: Seconds,
+}
+
+/// Wall time of the steps of a run, reported in `quality.json`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Seconds {
+    pub reading: f64,
+    pub initialisation: f64,
+    pub training: f64,
+    pub quality: f64,
+}
+
+/// A VOTable result: BINARY2 (a fifth of TABLEDATA's bytes for the codebook's float arrays and
+/// no float formatting; TOPCAT, astropy, pyvo and our reader take it).
+fn write_table(ctx: &JobContext, name: &str, table: &Table) -> Result<(), Failure> {
+    let mut bytes = Vec::new();
+    table
+        .write_as(&mut bytes, crate::votable::Version::V1_4, crate::votable::Encoding::Binary2)
+        .map_err(|e| Failure::Fatal(format!("writing {name}: {e}")))?;
+    ctx.write_result(name, &bytes)
 }
 
 fn write_viewer(
     ctx: &JobContext,
     grid: &Grid,
-    data: &Data,
+    data: &SpectraMatrix,
     input: &Input,
     w: &[f32],
     q: &Assessment,
     umatrix: &[f64],
 ) -> Result<(), Failure> {
     let m = grid.nodes();
-    let group = data.d.div_ceil(VIEW_POINTS);
-    let wave_f32: Vec<f32> = data.wave.iter().map(|&v| v as f32).collect();
+    let group = data.bins.div_ceil(VIEW_POINTS);
+    let wave_f32: Vec<f32> = data.grid.iter().map(|&v| v as f32).collect();
     let wave: Vec<f32> = downsample(&wave_f32, group).collect();
     let points = wave.len();
     // Spectra in node order (stable: input order within a node).
@@ -277,7 +330,7 @@ fn write_viewer(
     {
         let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
         for k in 0..m {
-            for v in downsample(&w[k * data.d..(k + 1) * data.d], group) {
+            for v in downsample(&w[k * data.bins..(k + 1) * data.bins], group) {
                 file.write_all(&v.to_le_bytes()).map_err(io)?;
             }
         }
@@ -325,8 +378,8 @@ fn write_viewer(
         "labels": order.iter().map(|&i| data.labels[i].as_deref()).collect::<Vec<_>>(),
         "distance": order.iter().map(|&i| (q.distance[i] * 1e6).round() / 1e6).collect::<Vec<_>>(),
         // Where each came from: file inside the input folder ("" for a one-file input) and row.
-        "file": order.iter().map(|&i| input.origins.get(i).map_or("", |o| o.file.as_str())).collect::<Vec<_>>(),
-        "row": order.iter().map(|&i| input.origins.get(i).and_then(|o| o.row)).collect::<Vec<_>>(),
+        "file": order.iter().map(|&i| data.origins.get(i).map_or("", |o| o.file.as_str())).collect::<Vec<_>>(),
+        "row": order.iter().map(|&i| data.origins.get(i).and_then(|o| o.row)).collect::<Vec<_>>(),
     });
     ctx.write_result("members.json", members.to_string().as_bytes())?;
     ctx.write_result("index.html", VIEWER_HTML.as_bytes())

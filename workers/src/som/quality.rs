@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use super::grid::Grid;
 use super::kernel::{self, View};
-use super::resample::Data;
 use super::train::mean_spectrum;
+use crate::spectra::SpectraMatrix;
 
 /// Beyond this many shortlisted nodes a spectrum is simply scanned exactly over all nodes.
 const MAX_CANDIDATES: usize = 64;
@@ -60,8 +60,8 @@ fn two_best(pairs: impl Iterator<Item = (f64, usize)>) -> ((f64, usize), (f64, u
 }
 
 /// Exact BMU, second BMU and BMU distance² of every spectrum.
-pub fn exact_bmus(data: &Data, w: &[f32]) -> Vec<(u32, u32, f64)> {
-    let d = data.d;
+pub fn exact_bmus(data: &SpectraMatrix, w: &[f32]) -> Vec<(u32, u32, f64)> {
+    let d = data.bins;
     let m = w.len() / d;
     let mean = mean_spectrum(data);
     let wc: Vec<f32> = w.chunks(d).flat_map(|r| r.iter().zip(&mean).map(|(a, b)| a - b)).collect();
@@ -101,7 +101,7 @@ pub fn exact_bmus(data: &Data, w: &[f32]) -> Vec<(u32, u32, f64)> {
 }
 
 /// Computes the exact BMUs and every quality figure for codebook `w`.
-pub fn assess(grid: &Grid, data: &Data, w: &[f32]) -> Assessment {
+pub fn assess(grid: &Grid, data: &SpectraMatrix, w: &[f32]) -> Assessment {
     let bmus = exact_bmus(data, w);
     let n = data.n as f64;
     let best: Vec<u32> = bmus.iter().map(|b| b.0).collect();
@@ -138,8 +138,8 @@ mod tests {
     use crate::som::rng::SplitMix64;
 
     /// The float64 reference of som.md: full scan, explicit differences, lowest-index ties.
-    fn reference(grid: &Grid, data: &Data, w: &[f32]) -> (f64, f64, f64) {
-        let d = data.d;
+    fn reference(grid: &Grid, data: &SpectraMatrix, w: &[f32]) -> (f64, f64, f64) {
+        let d = data.bins;
         let (mut qe, mut te8, mut te4) = (0.0, 0.0, 0.0);
         for i in 0..data.n {
             let mut dist: Vec<(f64, usize)> =
@@ -163,7 +163,7 @@ mod tests {
         let mut rng = SplitMix64::new(5);
         // Continuum near 1 with small features: the regime where raw f32 GEMM BMUs go wrong.
         let x: Vec<f32> = (0..n * d).map(|_| 1.0 + 0.01 * rng.next_f64() as f32).collect();
-        let data = Data::from_matrix(n, d, x);
+        let data = SpectraMatrix::from_rows(n, d, x);
         let mut w: Vec<f32> = (0..grid.nodes() * d).map(|_| 1.0 + 0.01 * rng.next_f64() as f32).collect();
         // Exact duplicates force ties: lowest index must win.
         let copy = w[0..d].to_vec();

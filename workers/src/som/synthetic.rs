@@ -3,8 +3,8 @@
 //! emission, P-Cygni) on a continuum of 1 over 6250–6770 Å, with random depth, width, shift
 //! and noise.
 
-use super::resample::Data;
 use super::rng::SplitMix64;
+use crate::spectra::SpectraMatrix;
 
 pub const CLASSES: [&str; 5] = ["gauss_abs", "lorentz_abs", "emission", "double_peak", "p_cygni"];
 const CENTRE: f64 = 6562.8;
@@ -20,7 +20,7 @@ pub fn wavelength(j: usize, d: usize) -> f64 {
 }
 
 /// `n` spectra of `d` bins; spectrum i has class i % 5. Returns labelled training data.
-pub fn spectra(n: usize, d: usize, seed: u64) -> Data {
+pub fn spectra(n: usize, d: usize, seed: u64) -> SpectraMatrix {
     let mut rng = SplitMix64::new(seed);
     let mut x = Vec::with_capacity(n * d);
     for i in 0..n {
@@ -42,8 +42,8 @@ pub fn spectra(n: usize, d: usize, seed: u64) -> Data {
             x.push((1.0 + line + noise * normal(&mut rng)) as f32);
         }
     }
-    let mut data = Data::from_matrix(n, d, x);
-    data.wave = (0..d).map(|j| wavelength(j, d)).collect();
+    let mut data = SpectraMatrix::from_rows(n, d, x);
+    data.grid = (0..d).map(|j| wavelength(j, d)).collect();
     data.names = (0..n).map(|i| format!("synthetic-{i:06}")).collect();
     data.labels = (0..n).map(|i| Some(CLASSES[i % CLASSES.len()].to_string())).collect();
     data

@@ -24,9 +24,9 @@ use serde::Serialize;
 use super::SomParams;
 use super::grid::Grid;
 use super::kernel::{self, View};
-use super::resample::Data;
 use super::rng::SplitMix64;
 use crate::Failure;
+use crate::spectra::SpectraMatrix;
 
 /// Rows of X per BMU GEMM block: large enough for the kernel to run near its peak (measured with
 /// examples/som_kernels.rs), small enough that a block's tile (512×M f32, 5 MB at 50×50) and its
@@ -152,8 +152,8 @@ pub struct Search {
 }
 
 /// The mean spectrum, used to centre data and codebook before the distance GEMM.
-pub fn mean_spectrum(data: &Data) -> Vec<f32> {
-    let mut sum = vec![0f64; data.d];
+pub fn mean_spectrum(data: &SpectraMatrix) -> Vec<f32> {
+    let mut sum = vec![0f64; data.bins];
     for i in 0..data.n {
         for (s, &v) in sum.iter_mut().zip(data.row(i)) {
             *s += v as f64;
@@ -166,14 +166,19 @@ pub fn mean_spectrum(data: &Data) -> Vec<f32> {
 pub type Checkpoint<'a> = &'a (dyn Fn() -> Result<(), Failure> + Sync);
 
 /// BMU search over all samples against codebook `w` (M×D, uncentred).
-pub fn bmu_search(data: &Data, mean: &[f32], w: &[f32]) -> Search {
+pub fn bmu_search(data: &SpectraMatrix, mean: &[f32], w: &[f32]) -> Search {
     bmu_search_checked(data, mean, w, &|| Ok(())).expect("no checkpoint to fail")
 }
 
 /// [`bmu_search`], asking `checkpoint` before each block of rows, so an abort is noticed within
 /// one block's GEMM (512 rows × M × D: ~50 ms at 50×50 × 2,000 bins) instead of a whole epoch.
-pub fn bmu_search_checked(data: &Data, mean: &[f32], w: &[f32], checkpoint: Checkpoint) -> Result<Search, Failure> {
-    let (n, d) = (data.n, data.d);
+pub fn bmu_search_checked(
+    data: &SpectraMatrix,
+    mean: &[f32],
+    w: &[f32],
+    checkpoint: Checkpoint,
+) -> Result<Search, Failure> {
+    let (n, d) = (data.n, data.bins);
     let m = w.len() / d;
     let wc: Vec<f32> = w.chunks(d).flat_map(|row| row.iter().zip(mean).map(|(a, b)| a - b)).collect();
     let wn: Vec<f32> = wc.chunks(d).map(|row| row.iter().map(|&v| v as f64 * v as f64).sum::<f64>() as f32).collect();
@@ -220,7 +225,7 @@ pub fn bmu_search_checked(data: &Data, mean: &[f32], w: &[f32], checkpoint: Chec
                 second[r] = if m > 1 { b2 as u32 } else { b1 as u32 };
                 best_d2[r] = (xn + d1).max(0.0);
             }
-            Ok(())
+            Ok::<(), Failure>(())
         })?;
     Ok(Search { best, second, best_d2 })
 }
@@ -251,8 +256,8 @@ fn neighbourhood(config: &Config, r: f64, columns: &[usize]) -> Vec<f32> {
 /// The nodes that are some sample's BMU, Σ x_i per such node (f64 accumulation in sample order)
 /// and their counts. Nodes without samples contribute nothing to the update, so the smoothing
 /// product only runs over these (early, smooth maps leave many nodes empty).
-fn node_sums(data: &Data, best: &[u32], m: usize) -> (Vec<usize>, Vec<f32>, Vec<f32>) {
-    let d = data.d;
+fn node_sums(data: &SpectraMatrix, best: &[u32], m: usize) -> (Vec<usize>, Vec<f32>, Vec<f32>) {
+    let d = data.bins;
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); m];
     for (i, &b) in best.iter().enumerate() {
         members[b as usize].push(i as u32);
@@ -320,7 +325,7 @@ fn quick_quality(grid: &Grid, s: &Search) -> (f64, f64) {
 /// `checkpoint` is asked between blocks inside an epoch, so an abort need not wait for its end.
 pub fn train(
     config: &Config,
-    data: &Data,
+    data: &SpectraMatrix,
     mut codebook: Vec<f32>,
     on_epoch: &mut dyn FnMut(usize, &EpochRecord) -> Result<(), Failure>,
     checkpoint: Checkpoint,
@@ -342,7 +347,7 @@ pub fn train(
             let (active, sums, counts) = node_sums(data, &search.best, m);
             let g = neighbourhood(config, radius, &active);
             checkpoint()?;
-            smooth(&g, &sums, &counts, &mut codebook, data.d);
+            smooth(&g, &sums, &counts, &mut codebook, data.bins);
         }
         let seconds = started.elapsed().as_secs_f64();
         let record = EpochRecord { epoch: t, radius, scale, qe, te, seconds, bmu_seconds };
@@ -355,14 +360,14 @@ pub fn train(
 /// One pass of online updates in a seeded random order: w_j += scale·h(j,b)·(x − w_j).
 fn online_epoch(
     config: &Config,
-    data: &Data,
+    data: &SpectraMatrix,
     g: &[f32],
     scale: f64,
     epoch: usize,
     w: &mut [f32],
     checkpoint: Checkpoint,
 ) -> Result<(), Failure> {
-    let (d, m) = (data.d, config.grid.nodes());
+    let (d, m) = (data.bins, config.grid.nodes());
     let mut rng = SplitMix64::new(config.seed ^ (epoch as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
     for (step, i) in rng.permutation(data.n).into_iter().enumerate() {
         if step % 256 == 0 {
@@ -386,7 +391,7 @@ fn online_epoch(
 /// The starting codebook: data rows (random), the PCA plane (pca), or a saved codebook.
 pub fn initial_codebook(
     config: &Config,
-    data: &Data,
+    data: &SpectraMatrix,
     resolve: impl Fn(&str) -> std::path::PathBuf,
 ) -> Result<Vec<f32>, Failure> {
     let m = config.grid.nodes();
@@ -400,7 +405,7 @@ pub fn initial_codebook(
             Ok(rows.iter().flat_map(|&i| data.row(i).iter().copied()).collect())
         }
         Init::Pca => Ok(pca_plane(config, data, &mut rng)),
-        Init::Codebook(path) => read_codebook(&resolve(path), path, m, data.d),
+        Init::Codebook(path) => read_codebook(&resolve(path), path, m, data.bins),
     }
 }
 
@@ -426,8 +431,8 @@ pub fn read_codebook(path: &std::path::Path, shown: &str, m: usize, d: usize) ->
 /// The mean plus the plane of the first two principal components, spanned over the grid
 /// (±2 standard deviations along each), found by power iteration without forming the D×D
 /// covariance.
-fn pca_plane(config: &Config, data: &Data, rng: &mut SplitMix64) -> Vec<f32> {
-    let d = data.d;
+fn pca_plane(config: &Config, data: &SpectraMatrix, rng: &mut SplitMix64) -> Vec<f32> {
+    let d = data.bins;
     let mean: Vec<f64> = mean_spectrum(data).iter().map(|&v| v as f64).collect();
     let cov_times = |v: &[f64]| -> Vec<f64> {
         let mut out = vec![0f64; d];
@@ -509,7 +514,7 @@ pub(super) mod tests {
     fn a_failing_checkpoint_stops_the_first_epoch_between_blocks() {
         let (n, d) = (BLOCK * 8, 5);
         let mut rng = SplitMix64::new(4);
-        let data = Data::from_matrix(n, d, (0..n * d).map(|_| rng.next_f64() as f32).collect());
+        let data = SpectraMatrix::from_rows(n, d, (0..n * d).map(|_| rng.next_f64() as f32).collect());
         let c = config(3, 3);
         let w0 = initial_codebook(&c, &data, |p| p.into()).unwrap();
         let calls = std::sync::atomic::AtomicUsize::new(0);
@@ -538,7 +543,7 @@ pub(super) mod tests {
     fn gemm_bmus_match_a_direct_scan() {
         let (n, d, m) = (300, 37, 12);
         let mut rng = SplitMix64::new(3);
-        let data = Data::from_matrix(n, d, (0..n * d).map(|_| rng.next_f64() as f32).collect());
+        let data = SpectraMatrix::from_rows(n, d, (0..n * d).map(|_| rng.next_f64() as f32).collect());
         let w: Vec<f32> = (0..m * d).map(|_| rng.next_f64() as f32).collect();
         let s = bmu_search(&data, &mean_spectrum(&data), &w);
         for i in 0..n {
@@ -565,7 +570,7 @@ pub(super) mod tests {
             c.grid = Grid { rows, cols, hexagonal, toroid };
             let m = rows * cols;
             let mut rng = SplitMix64::new(11);
-            let data = Data::from_matrix(n, d, (0..n * d).map(|_| rng.next_f64() as f32).collect());
+            let data = SpectraMatrix::from_rows(n, d, (0..n * d).map(|_| rng.next_f64() as f32).collect());
             let w0 = initial_codebook(&c, &data, |p| p.into()).unwrap();
             let s = bmu_search(&data, &mean_spectrum(&data), &w0);
             let mut w = w0.clone();

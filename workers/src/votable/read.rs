@@ -2,9 +2,16 @@
 //!
 //! Hostile XML is refused rather than tamed: any DOCTYPE (so no DTD, no external or internal
 //! entity, no "billion laughs") is an error, only the five predefined entities and character
-//! references are understood, element nesting is bounded, and so are the input size and the
-//! number of cells. `STREAM href` (data elsewhere) and FITS-serialised tables are refused: the
-//! reader never opens files or URLs.
+//! references are understood, element nesting is bounded, and so are the input size, the number
+//! of cells and the memory the parsed cells take. `STREAM href` (data elsewhere) and
+//! FITS-serialised tables are refused: the reader never opens files or URLs.
+//!
+//! Memory: a parsed cell costs a [`Value`] (32 bytes) plus its array items or text, so it is
+//! counted as it is parsed, against [`Limits::max_memory`] and against 32 bytes per input byte
+//! (+1 MiB). Honest documents stay well inside that ratio (a TABLEDATA cell takes at least
+//! `<TD/>`, a BINARY scalar at least one byte, 1.33 in base64); rows with fewer `TD`s than
+//! `FIELD`s are refused, as astropy does (its error E21), since padding them cost nothing in
+//! the input: 138 KB of `<TR/>` under 20,000 FIELDs used to become 1.1 GB of null cells.
 
 use base64::Engine as _;
 use quick_xml::Reader;
@@ -22,11 +29,52 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most table cells accepted over the whole document.
     pub max_cells: usize,
+    /// Most bytes the parsed cells may take (see the module comment for how they are counted).
+    pub max_memory: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_bytes: 256 << 20, max_depth: 64, max_cells: 50_000_000 }
+        Limits { max_bytes: 256 << 20, max_depth: 64, max_cells: 50_000_000, max_memory: 1 << 30 }
+    }
+}
+
+/// Counts the cells and the memory a document's parsed cells take, and stops at the limits.
+struct Tally {
+    cells: usize,
+    memory: usize,
+    max_cells: usize,
+    max_memory: usize,
+}
+
+impl Tally {
+    fn new(limits: &Limits, input_bytes: usize) -> Tally {
+        // Honest documents take at most ~24 bytes of parsed cells per input byte (a one-byte
+        // BINARY scalar in base64); more means cells that cost the input nothing.
+        let ratio = input_bytes.saturating_mul(32).saturating_add(1 << 20);
+        Tally { cells: 0, memory: 0, max_cells: limits.max_cells, max_memory: limits.max_memory.min(ratio) }
+    }
+
+    fn add(&mut self, value: &Value) -> Result<(), ReadError> {
+        let heap = match value {
+            Value::Text(s) => s.len(),
+            Value::FloatArray(v) => v.len() * 8,
+            Value::IntArray(v) => v.len() * 8,
+            Value::BoolArray(v) => v.len(),
+            _ => 0,
+        };
+        self.cells += 1;
+        self.memory = self.memory.saturating_add(std::mem::size_of::<Value>() + heap);
+        if self.cells > self.max_cells {
+            return Err(ReadError::Refused(format!("more than {} cells", self.max_cells)));
+        }
+        if self.memory > self.max_memory {
+            return Err(ReadError::Refused(format!(
+                "the table's cells would take more than {} MB of memory",
+                self.max_memory >> 20
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -130,7 +178,7 @@ pub fn read_with(bytes: &[u8], limits: Limits) -> Result<Document, ReadError> {
     let mut info: Option<(String, String)> = None;
     let mut row: Vec<Value> = Vec::new();
     let mut stream = Stream::None;
-    let mut cells = 0usize;
+    let mut tally = Tally::new(&limits, bytes.len());
 
     loop {
         let event = reader.read_event().map_err(|e| xml_err(&reader, &e))?;
@@ -271,17 +319,20 @@ pub fn read_with(bytes: &[u8], limits: Limits) -> Result<Document, ReadError> {
                     })?;
                     let v = text::parse(f, &text)
                         .map_err(|e| ReadError::Data(format!("row {}, column {}: {e}", t.rows.len() + 1, f.name)))?;
+                    tally.add(&v)?;
                     row.push(v);
-                    cells += 1;
-                    if cells > limits.max_cells {
-                        return Err(ReadError::Refused(format!("more than {} cells", limits.max_cells)));
-                    }
                 }
                 "TR" => {
                     if let Some(t) = table.as_mut() {
-                        let mut r = std::mem::take(&mut row);
-                        r.resize(t.fields.len(), Value::Null);
-                        t.rows.push(r);
+                        if row.len() < t.fields.len() {
+                            return Err(ReadError::Data(format!(
+                                "row {} has {} cells for {} fields (a TR must hold a TD for every FIELD)",
+                                t.rows.len() + 1,
+                                row.len(),
+                                t.fields.len()
+                            )));
+                        }
+                        t.rows.push(std::mem::take(&mut row));
                     }
                 }
                 "STREAM" => {
@@ -290,7 +341,7 @@ pub fn read_with(bytes: &[u8], limits: Limits) -> Result<Document, ReadError> {
                     let data = base64::engine::general_purpose::STANDARD
                         .decode(&b64)
                         .map_err(|e| ReadError::Data(format!("STREAM is not valid base64: {e}")))?;
-                    decode_rows(t, &data, stream == Stream::Binary2, &mut cells, limits.max_cells)?;
+                    decode_rows(t, &data, stream == Stream::Binary2, &mut tally)?;
                 }
                 "TABLE" => {
                     if let Some(t) = table.take() {
@@ -314,7 +365,7 @@ pub fn read_with(bytes: &[u8], limits: Limits) -> Result<Document, ReadError> {
     Ok(doc)
 }
 
-fn decode_rows(t: &mut Table, data: &[u8], flags: bool, cells: &mut usize, max_cells: usize) -> Result<(), ReadError> {
+fn decode_rows(t: &mut Table, data: &[u8], flags: bool, tally: &mut Tally) -> Result<(), ReadError> {
     let shapes: Vec<_> = t.fields.iter().map(Field::shape).collect();
     let mut d = Decoder { bytes: data, pos: 0 };
     while !d.done() {
@@ -323,15 +374,13 @@ fn decode_rows(t: &mut Table, data: &[u8], flags: bool, cells: &mut usize, max_c
         let mut r = Vec::with_capacity(t.fields.len());
         for (i, (f, shape)) in t.fields.iter().zip(&shapes).enumerate() {
             let v = d.cell(f, *shape).map_err(|e| ReadError::Data(format!("row {}: {e}", t.rows.len() + 1)))?;
-            r.push(if nulls[i] { Value::Null } else { v });
+            let v = if nulls[i] { Value::Null } else { v };
+            tally.add(&v)?;
+            r.push(v);
         }
         // A row must consume bytes, or a stream with no (or only empty) columns loops forever.
         if d.pos == start {
             return Err(ReadError::Data("binary rows of zero bytes (no fields?)".into()));
-        }
-        *cells += r.len().max(1);
-        if *cells > max_cells {
-            return Err(ReadError::Refused(format!("more than {max_cells} cells")));
         }
         t.rows.push(r);
     }

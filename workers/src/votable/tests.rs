@@ -211,3 +211,34 @@ fn mangled_documents_never_panic() {
         }
     }
 }
+
+/// The issue 11 attack: 20,000 FIELDs and 200,000 empty rows (138 KB) used to become 1.1 GB of
+/// null cells. Short rows are refused as astropy refuses them (E21), and what cells a document
+/// does hold are counted against a small multiple of its size.
+#[test]
+fn rows_without_their_cells_and_cells_beyond_the_input_are_refused() {
+    use base64::Engine as _;
+    let fields: String = (0..20_000).map(|i| format!("<FIELD name=\"f{i}\" datatype=\"double\"/>")).collect();
+    let doc = |rows: &str| {
+        format!(
+            "<VOTABLE><RESOURCE><TABLE>{fields}<DATA><TABLEDATA>{rows}</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"
+        )
+    };
+    let attack = doc(&"<TR/>".repeat(200_000));
+    let e = read(attack.as_bytes()).unwrap_err();
+    assert!(e.to_string().contains("row 1 has 0 cells for 20000 fields"), "{e}");
+    let short = "<VOTABLE><RESOURCE><TABLE><FIELD name=\"a\" datatype=\"int\"/><FIELD name=\"b\" datatype=\"int\"/>\
+                 <DATA><TABLEDATA><TR><TD>1</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>";
+    assert!(read(short.as_bytes()).unwrap_err().to_string().contains("row 1 has 1 cells for 2 fields"));
+    // BINARY2 rows of zero-length arrays cost one mask bit per cell: refused by the memory count.
+    let empty: String =
+        (0..2_000).map(|i| format!("<FIELD name=\"f{i}\" datatype=\"int\" arraysize=\"*\"/>")).collect();
+    let row = vec![0u8; 2_000 / 8 + 2_000 * 4];
+    let stream = base64::engine::general_purpose::STANDARD.encode(row.repeat(100));
+    let text = format!(
+        "<VOTABLE><RESOURCE><TABLE>{empty}<DATA><BINARY2><STREAM encoding=\"base64\">{stream}</STREAM></BINARY2></DATA></TABLE></RESOURCE></VOTABLE>"
+    );
+    let tight = Limits { max_memory: 1 << 20, ..Limits::default() };
+    assert!(matches!(read_with(text.as_bytes(), tight), Err(ReadError::Refused(m)) if m.contains("memory")));
+    assert_eq!(read(text.as_bytes()).unwrap().tables[0].rows.len(), 100, "within the default limits it reads");
+}

@@ -249,3 +249,77 @@ fn step_read_bytes(path: &std::path::Path, variable: &str, rank: usize, rows: us
         None => (rows as u64).saturating_mul(cols as u64).saturating_mul(8),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ocean::{dda, maps, merge, subset, timeavg, timeseries};
+
+    /// Writes `ny` × `nx` int16 files chunked by 1 × 45 × 90 (no data: netCDF-4 allocates no
+    /// chunk until it is written, so a huge grid costs only its coordinates).
+    fn dataset(dir: &std::path::Path, files: usize, (ny, nx): (usize, usize)) {
+        std::fs::create_dir_all(dir.join("sst")).unwrap();
+        for k in 0..files {
+            let mut f = netcdf::create(dir.join(format!("sst/{k}.nc"))).unwrap();
+            f.add_dimension("time", 3).unwrap();
+            f.add_dimension("lat", ny).unwrap();
+            f.add_dimension("lon", nx).unwrap();
+            let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+            t.put_attribute("units", "days since 2024-01-01").unwrap();
+            t.put_values(&[0.0, 1.0, 2.0], ..).unwrap();
+            for (name, n, span, units) in [("lat", ny, 180.0, "degrees_north"), ("lon", nx, 360.0, "degrees_east")] {
+                let mut c = f.add_variable::<f64>(name, &[name]).unwrap();
+                c.put_attribute("units", units).unwrap();
+                let values: Vec<f64> = (0..n).map(|i| -span / 2.0 + span * (i as f64 + 0.5) / n as f64).collect();
+                c.put_values(&values, ..).unwrap();
+            }
+            let mut v = f.add_variable::<i16>("sst", &["time", "lat", "lon"]).unwrap();
+            v.set_chunking(&[1, 45, 90]).unwrap();
+            v.set_compression(4, true).unwrap();
+        }
+    }
+
+    fn request(bbox: &str) -> Request {
+        Request { dataset: "sst".into(), variable: "sst".into(), bbox: bbox.into(), start: None, end: None }
+    }
+
+    /// Each kind's estimate comes from the headers: it grows with the box, the number of files
+    /// and the per-pixel state of the kind, and a declared 10^6 × 10^6 grid estimates terabytes
+    /// (what job creation refuses against the operator's limit).
+    #[test]
+    fn kinds_estimate_their_memory_from_the_headers() {
+        let dir = std::env::temp_dir().join(format!("vocloud-ocean-estimate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dataset(&dir, 2, (180, 360));
+        let series = |bbox| timeseries::TimeseriesParams {
+            request: request(bbox),
+            seasonal_climatology: None,
+            low_pass: true,
+            partial: None,
+        };
+        let avg = |bbox| timeavg::TimeavgParams { request: request(bbox), partial: None };
+        let globe_series = timeseries::OceanTimeseries::estimate_bytes(&series(GLOBE), &dir).unwrap();
+        let globe_map = timeavg::OceanTimeavg::estimate_bytes(&avg(GLOBE), &dir).unwrap();
+        let box_map = timeavg::OceanTimeavg::estimate_bytes(&avg("0,0,10,10"), &dir).unwrap();
+        assert!(box_map < globe_map && globe_series < globe_map, "{box_map} {globe_series} {globe_map}");
+        let dda = dda::DdaParams { request: request(GLOBE), climatology: "sst".into(), partial: None };
+        assert!(dda::OceanDda::estimate_bytes(&dda, &dir).unwrap() > globe_series, "a climatology step too");
+        let points = subset::SubsetParams { request: request(GLOBE), format: "csv".into(), max_points: 10 };
+        assert!(subset::OceanSubset::estimate_bytes(&points, &dir).unwrap() > globe_series);
+        let frames = maps::MapsParams { request: request(GLOBE), vmin: None, vmax: None };
+        assert!(maps::OceanMaps::estimate_bytes(&frames, &dir).unwrap() > globe_series);
+        let missing = timeseries::TimeseriesParams {
+            request: Request { variable: "chl".into(), ..request(GLOBE) },
+            ..series(GLOBE)
+        };
+        assert!(timeseries::OceanTimeseries::estimate_bytes(&missing, &dir).unwrap_err().to_string().contains("chl"));
+        let parts = merge::MergeParams { parts: "none".into() };
+        assert!(merge::OceanMerge::estimate_bytes(&parts, &dir).is_err(), "no parts folder");
+
+        std::fs::remove_dir_all(&dir).unwrap();
+        dataset(&dir, 1, (1_000_000, 1_000_000));
+        let huge = timeavg::OceanTimeavg::estimate_bytes(&avg(GLOBE), &dir).unwrap();
+        assert!(huge > 10 << 40, "{}", memory::human(huge));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

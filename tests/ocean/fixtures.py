@@ -14,7 +14,9 @@ crosses the antimeridian.
 import json
 import os
 import sys
+import warnings
 
+import cftime
 import numpy as np
 import xarray as xr
 
@@ -99,6 +101,81 @@ def write_monthly_climatology(out_dir):
     ds.lon.attrs.update(units="degrees_east")
     ds.to_netcdf(f"{out_dir}/clim_monthly/sst_clim.nc",
                  encoding={"analysed_sst": {"_FillValue": np.float32(np.nan), "zlib": True}})
+
+
+# Days on the standard (mixed Julian/Gregorian) calendar, counted from 1500: three days of 1500
+# around the Julian leap day 1500-02-29 (absent from the proleptic Gregorian calendar), and two
+# days of 2024, which a proleptic reading of the units would put 9 days early.
+CAL1500_UNITS = "days since 1500-01-01 00:00:00"
+CAL1500 = {"hist_a": [(1500, 2, 28, 9), (1500, 2, 29, 9)], "hist_b": [(1500, 3, 1, 9)],
+           "modern": [(2024, 2, 28, 9), (2024, 2, 29, 9)]}
+
+
+def write_cal1500(out_dir):
+    os.makedirs(f"{out_dir}/cal1500", exist_ok=True)
+    for name, dates in CAL1500.items():
+        times = cftime.date2num([cftime.DatetimeGregorian(*d) for d in dates], CAL1500_UNITS, "standard")
+        ds = xr.Dataset(
+            {"analysed_sst": (("time", "lat", "lon"), np.stack([sst_field() for _ in dates]))},
+            coords={"time": ("time", np.asarray(times, "f8")), "lat": ("lat", LAT), "lon": ("lon", LON)},
+        )
+        ds.time.attrs.update(units=CAL1500_UNITS, calendar="standard")
+        ds.lat.attrs.update(units="degrees_north")
+        ds.lon.attrs.update(units="degrees_east")
+        ds.analysed_sst.attrs.update(units="kelvin", scale_factor=SCALE, add_offset=OFFSET,
+                                     valid_min=np.int16(VMIN), valid_max=np.int16(VMAX))
+        enc = {"analysed_sst": {"dtype": "int16", "_FillValue": np.int16(FILL), "zlib": True}}
+        ds.to_netcdf(f"{out_dir}/cal1500/{name}.nc", encoding=enc)
+
+
+def cal1500_series(out_dir, bbox, start=None, end=None):
+    """The time series as xarray decodes the files (cftime dates for 1500, datetime64 for 2024),
+    selected by comparing dates on the dataset's calendar as xarray's CFTimeIndex does; `time`
+    is the date read on the proleptic Gregorian calendar (vocloud's epoch seconds)."""
+    steps = []
+    for name in sorted(os.listdir(f"{out_dir}/cal1500")):
+        with warnings.catch_warnings():  # "dates prior reform date": the point of this fixture
+            warnings.simplefilter("ignore")
+            da = open_sst(f"{out_dir}/cal1500/{name}")
+        for k in range(da.sizes["time"]):
+            t = da.time.values[k]
+            if not isinstance(t, cftime.datetime):
+                t = cftime.DatetimeGregorian(*t.astype("datetime64[s]").astype(object).timetuple()[:6])
+            if (start is None or t >= start) and (end is None or t <= end):
+                # Day 29 of a February without it reads as 1 March, like days_from_civil.
+                days = (np.datetime64(f"{t.year:04}-{t.month:02}-01") - np.datetime64("1970-01-01")).astype(int)
+                epoch = int(days + t.day - 1) * 86400 + t.hour * 3600 + t.minute * 60 + t.second
+                steps.append((epoch, t.isoformat() + "+0000", da.isel(time=k)))
+    rows = series([(epoch, da) for epoch, _, da in steps], bbox)
+    assert len(rows) == len(steps), "every step has valid pixels"
+    return [dict(row, iso_time=iso) for row, (_, iso, _) in zip(rows, steps)]
+
+
+def write_layouts(out_dir):
+    """Two days stored in ways vocloud's direct chunk reader leaves to libnetcdf: chunks with
+    fletcher32 checksums (a filter it does not implement), and a contiguous (unchunked) variable."""
+    os.makedirs(f"{out_dir}/layouts", exist_ok=True)
+    for name, day, encoding in [("fletcher32", "2024-02-27", {"zlib": True, "fletcher32": True}),
+                                ("contiguous", "2024-02-28", {"contiguous": True})]:
+        ds = xr.Dataset(
+            {"analysed_sst": (("time", "lat", "lon"), sst_field()[None])},
+            coords={"time": ("time", [days_since_2024(day) + 0.375]), "lat": ("lat", LAT), "lon": ("lon", LON)},
+        )
+        ds.time.attrs.update(units="days since 2024-01-01 00:00:00", calendar="gregorian")
+        ds.lat.attrs.update(units="degrees_north")
+        ds.lon.attrs.update(units="degrees_east")
+        ds.analysed_sst.attrs.update(units="kelvin", scale_factor=SCALE, add_offset=OFFSET,
+                                     valid_min=np.int16(VMIN), valid_max=np.int16(VMAX))
+        enc = {"analysed_sst": dict(encoding, dtype="int16", _FillValue=np.int16(FILL))}
+        ds.to_netcdf(f"{out_dir}/layouts/{name}.nc", encoding=enc)
+
+
+def layout_series(out_dir, bbox):
+    steps = []
+    for name in sorted(os.listdir(f"{out_dir}/layouts")):
+        da = open_sst(f"{out_dir}/layouts/{name}")
+        steps.append((int(da.time.values[0].astype("datetime64[s]").astype(np.int64)), da.isel(time=0)))
+    return series(sorted(steps, key=lambda s: s[0]), bbox)
 
 
 def rtofs_grid():
@@ -251,6 +328,8 @@ def make(out_dir):
     write_monthly_climatology(out_dir)
     write_rtofs(out_dir)
     write_bad(out_dir)
+    write_cal1500(out_dir)
+    write_layouts(out_dir)
     every = sst_steps(out_dir)
     leap_window = sst_steps(out_dir, epoch("2024-02-28T00:00:00"), epoch("2024-03-03T09:00:00"))
     ref = {
@@ -258,6 +337,11 @@ def make(out_dir):
         "ts_seam": series(leap_window, (-10.0, -6.0, 10.0, 6.0)),
         "dda": dda(out_dir, every, (-30.0, -10.0, 30.0, 10.0)),
         "subset_rtofs": rtofs_subset(out_dir, (175.0, -6.0, -175.0, 6.0)),
+        "ts_layouts": layout_series(out_dir, (-30.0, -10.0, 30.0, 10.0)),
+        "ts_cal1500": cal1500_series(out_dir, (-30.0, -10.0, 30.0, 10.0)),
+        "ts_cal1500_window": cal1500_series(out_dir, (-30.0, -10.0, 30.0, 10.0),
+                                            cftime.DatetimeGregorian(1500, 2, 29),
+                                            cftime.DatetimeGregorian(2024, 2, 28, 12)),
     }
     with open(f"{out_dir}/reference.json", "w") as f:
         json.dump(ref, f, indent=1)

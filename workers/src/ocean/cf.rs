@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use netcdf::{AttributeValue, Variable};
 
+use super::memory::{Budget, STEP_BYTES};
 use super::time::{Stamp, TimeUnits};
 
 /// Turns packed values into physical values, or NaN where CF says "missing".
@@ -101,8 +102,28 @@ pub fn open(path: &Path, name: &str) -> Result<netcdf::File, String> {
     netcdf::open(path).map_err(|e| format!("{name}: not a readable netCDF file ({e})"))
 }
 
-/// Reads the description of `variable` in `file`.
-pub fn describe(file: &netcdf::File, path: &Path, name: &str, variable: &str) -> Result<FileInfo, String> {
+/// What the header alone says about a variable: no data is read.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Length of each dimension of the variable: `[time, (singletons), y, x]`.
+    pub shape: Vec<usize>,
+    pub time_dim: String,
+    pub ny: usize,
+    pub nx: usize,
+    pub lat_name: String,
+    pub lon_name: String,
+    /// The coordinates are 2-D (`lat[y, x]`), read whole.
+    pub curvilinear: bool,
+}
+
+impl Layout {
+    pub fn steps(&self) -> usize {
+        self.shape[0]
+    }
+}
+
+/// Reads the layout of `variable` from the header of `file`.
+pub fn layout(file: &netcdf::File, name: &str, variable: &str) -> Result<Layout, String> {
     let fail = |what: String| format!("{name}: {what}");
     let var = file.variable(variable).ok_or_else(|| {
         let names: Vec<String> = file.variables().map(|v| v.name()).collect();
@@ -119,36 +140,70 @@ pub fn describe(file: &netcdf::File, path: &Path, name: &str, variable: &str) ->
              only length 1 is supported"
         )));
     }
-    let time_dim = &dims[0].0;
     let (lat_name, lon_name) = find_latlon(file, &var, &dims[dims.len() - 2].0, &dims[dims.len() - 1].0)
         .ok_or_else(|| fail(format!("no latitude/longitude coordinates found for '{variable}'")))?;
-    let stamps = read_time(file, time_dim).map_err(fail)?;
+    let curvilinear = file.variable(&lat_name).is_some_and(|v| v.dimensions().len() == 2);
+    Ok(Layout {
+        shape: dims.iter().map(|d| d.1).collect(),
+        time_dim: dims[0].0.clone(),
+        ny,
+        nx,
+        lat_name,
+        lon_name,
+        curvilinear,
+    })
+}
+
+/// Reads the description of `variable` in `file`: its layout, units, packing and time axis
+/// (whose declared length is checked against `budget` before it is read).
+pub fn describe(
+    file: &netcdf::File,
+    path: &Path,
+    name: &str,
+    variable: &str,
+    budget: &Budget,
+) -> Result<FileInfo, String> {
+    let fail = |what: String| format!("{name}: {what}");
+    let layout = layout(file, name, variable)?;
+    let var = file.variable(variable).expect("found by layout");
+    let steps = layout.steps() as u64;
+    budget.check(|| format!("{name}: a time axis of {steps} time steps"), steps.saturating_mul(STEP_BYTES))?;
+    let stamps = read_time(file, &layout.time_dim).map_err(fail)?;
     Ok(FileInfo {
         path: path.to_path_buf(),
         name: name.to_string(),
         variable: variable.to_string(),
         units: text_attr(&var, "units"),
         long_name: text_attr(&var, "long_name").or_else(|| text_attr(&var, "standard_name")),
-        shape: dims.iter().map(|d| d.1).collect(),
-        ny,
-        nx,
-        lat_name,
-        lon_name,
+        shape: layout.shape,
+        ny: layout.ny,
+        nx: layout.nx,
+        lat_name: layout.lat_name,
+        lon_name: layout.lon_name,
         decoder: decoder(&var).map_err(fail)?,
         stamps,
     })
 }
 
-/// Reads the coordinates named in `info` (done once per dataset: all files must share the grid).
-pub fn read_coords(file: &netcdf::File, info: &FileInfo) -> Result<Coords, String> {
-    let read = |name: &str| -> Result<Vec<f64>, String> {
-        let var = file.variable(name).ok_or_else(|| format!("{}: no variable '{name}'", info.name))?;
-        var.get_values::<f64, _>(..).map_err(|e| format!("{}: reading '{name}': {e}", info.name))
+/// Reads the coordinates named in `info` (done once per dataset: all files must share the grid),
+/// after checking their declared size against `budget`.
+pub fn read_coords(file: &netcdf::File, info: &FileInfo, budget: &Budget) -> Result<Coords, String> {
+    let var = |name: &str| file.variable(name).ok_or_else(|| format!("{}: no variable '{name}'", info.name));
+    let (lat_var, lon_var) = (var(&info.lat_name)?, var(&info.lon_name)?);
+    let len = |v: &Variable| v.dimensions().iter().fold(1u64, |n, d| n.saturating_mul(d.len() as u64));
+    let (ny, nx) = (info.ny, info.nx);
+    let what = || match lat_var.dimensions().len() {
+        2 => format!("{}: the {ny} × {nx} grid's 2-D latitudes and longitudes", info.name),
+        _ => format!("{}: the {ny} × {nx} grid's latitudes and longitudes", info.name),
     };
-    let (lat, lon) = (read(&info.lat_name)?, read(&info.lon_name)?);
-    if lat.len() == info.ny && lon.len() == info.nx {
+    budget.check(what, len(&lat_var).saturating_add(len(&lon_var)).saturating_mul(8))?;
+    let read = |v: &Variable| -> Result<Vec<f64>, String> {
+        v.get_values::<f64, _>(..).map_err(|e| format!("{}: reading '{}': {e}", info.name, v.name()))
+    };
+    let (lat, lon) = (read(&lat_var)?, read(&lon_var)?);
+    if lat.len() == ny && lon.len() == nx {
         Ok(Coords::Regular { lat, lon })
-    } else if lat.len() == info.ny * info.nx && lon.len() == lat.len() {
+    } else if Some(lat.len()) == ny.checked_mul(nx) && lon.len() == lat.len() {
         Ok(Coords::Curvilinear { lat, lon })
     } else {
         Err(format!("{}: coordinate sizes do not match the grid of '{}'", info.name, info.variable))
@@ -276,7 +331,10 @@ fn read_time(file: &netcdf::File, time_dim: &str) -> Result<Vec<Stamp>, String> 
     let units =
         TimeUnits::parse(&units, calendar.as_deref()).map_err(|e| format!("time variable '{time_dim}': {e}"))?;
     let values = var.get_values::<f64, _>(..).map_err(|e| format!("reading time: {e}"))?;
-    Ok(values.into_iter().map(|v| units.decode(v)).collect())
+    let decode = |(i, v): (usize, f64)| {
+        units.decode(v).map_err(|e| format!("time variable '{time_dim}': the value at index {i} {e}"))
+    };
+    values.into_iter().enumerate().map(decode).collect()
 }
 
 #[cfg(test)]

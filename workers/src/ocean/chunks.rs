@@ -9,18 +9,26 @@
 //!
 //! Only what is common and simple is taken this way: chunked layout, the deflate and shuffle
 //! filters, integer (8/16/32-bit) and float (32/64-bit) elements, every needed chunk allocated.
-//! Anything else (netCDF-3, contiguous or unfiltered-contiguous layout, szip/zstd/fletcher32,
-//! unwritten chunks holding fill values) returns `None` from [`Direct::plan`] and the caller
-//! reads through libnetcdf as before. Both paths give the same raw values, hence the same
-//! decoded numbers (unit test below, and the xarray comparisons in tests/api/ocean.rs).
+//! Anything else (netCDF-3, contiguous or compact layout, szip/zstd/fletcher32, unwritten chunks
+//! holding fill values) is a [`Plan::Fallback`] naming the reason, and the caller reads through
+//! libnetcdf as before and tells the user ([`super::fallback`]). Both paths give the same raw
+//! values, hence the same decoded numbers (unit test below, and the xarray comparisons in
+//! tests/api/ocean.rs).
+//!
+//! Nothing the file declares is trusted: the chunk shape is multiplied out with overflow checks
+//! and, times the chunks one step needs, held against the thread's share of the memory budget;
+//! each chunk must lie inside the file and be no larger than its values (plus deflate's worst
+//! case); inflating stops at the chunk's size. A file that lies ends the job in ERROR.
 
 use std::collections::HashMap;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 use hdf5_metno_sys::{h5, h5d, h5f, h5i::hid_t, h5p, h5s, h5t};
 
 use super::cf::{Decoder, FileInfo, quiet_hdf5};
+use super::memory::Budget;
 use super::select::Selection;
 
 /// Element type of the stored values.
@@ -70,6 +78,8 @@ pub struct Direct {
     big_endian: bool,
     /// Chunk shape, one entry per dimension of the variable.
     chunk: Vec<usize>,
+    /// Bytes of one chunk's values (shape × element size, checked when planned).
+    chunk_bytes: usize,
     filters: Vec<Filter>,
     /// By chunk origin (element coordinates).
     chunks: HashMap<Vec<u64>, Location>,
@@ -112,67 +122,67 @@ fn id(value: hid_t, close: unsafe extern "C" fn(hid_t) -> h5::herr_t) -> Option<
     (value >= 0).then_some(Id(value, close))
 }
 
+/// How to read a file's variable: straight from its chunks, or through libnetcdf and why.
+pub enum Plan {
+    Direct(Direct),
+    /// The layout, filter or type this reader does not handle (said to the user).
+    Fallback(String),
+}
+
+/// Why [`locate`] gave up: a layout to leave to libnetcdf, or a file that lies about its sizes.
+enum Refusal {
+    Fallback(String),
+    Lie(String),
+}
+
+/// What [`locate`] learnt from libhdf5.
+struct Located {
+    raw: Raw,
+    big_endian: bool,
+    chunk: Vec<usize>,
+    chunk_bytes: usize,
+    filters: Vec<Filter>,
+    chunks: HashMap<Vec<u64>, Location>,
+}
+
 impl Direct {
-    /// Locates every chunk that steps `steps` of the selection touch. `None` when the variable
-    /// is not stored in a way this reader handles (then read through libnetcdf).
-    pub fn plan(info: &FileInfo, sel: &Selection, steps: &[usize]) -> Option<Direct> {
-        let path = CString::new(info.path.as_os_str().as_encoded_bytes()).ok()?;
-        let name = CString::new(format!("/{}", info.variable)).ok()?;
-        let rank = info.shape.len();
-        let (raw, big_endian, chunk, filters, chunks) = {
+    /// Locates every chunk that steps `steps` of the selection touch, after checking every size
+    /// the file declares: the chunk shape (overflow-safe, against this thread's share of
+    /// `budget`), each chunk's extent against the file's real length, its stored size against
+    /// what its values can take. A variable stored in a way this reader does not handle is a
+    /// [`Plan::Fallback`] saying why.
+    ///
+    /// # Errors
+    /// A file whose declared sizes lie or exceed the budget, with the file's name.
+    pub fn plan(info: &FileInfo, sel: &Selection, steps: &[usize], budget: &Budget) -> Result<Plan, String> {
+        let (Ok(path), Ok(name)) =
+            (CString::new(info.path.as_os_str().as_encoded_bytes()), CString::new(format!("/{}", info.variable)))
+        else {
+            return Ok(Plan::Fallback("its path or name holds a NUL byte".into()));
+        };
+        let file = std::fs::File::open(&info.path).map_err(|e| format!("{}: {e}", info.name))?;
+        let file_len = file.metadata().map_err(|e| format!("{}: {e}", info.name))?.len();
+        let located = {
             let _lock = hdf5_metno_sys::LOCK.lock();
             quiet_hdf5();
-            // SAFETY: plain libhdf5 calls under the library lock; every identifier is closed by
-            // its `Id` guard, buffers are sized for the rank checked first.
-            unsafe {
-                if h5::H5open() < 0 || h5f::H5Fis_hdf5(path.as_ptr()) <= 0 {
-                    return None;
-                }
-                let file = id(h5f::H5Fopen(path.as_ptr(), h5f::H5F_ACC_RDONLY, h5p::H5P_DEFAULT), h5f::H5Fclose)?;
-                let dset = id(h5d::H5Dopen2(file.0, name.as_ptr(), h5p::H5P_DEFAULT), h5d::H5Dclose)?;
-                let space = id(h5d::H5Dget_space(dset.0), h5s::H5Sclose)?;
-                let mut dims = vec![0u64; rank];
-                if h5s::H5Sget_simple_extent_ndims(space.0) != rank as i32
-                    || h5s::H5Sget_simple_extent_dims(space.0, dims.as_mut_ptr(), std::ptr::null_mut()) < 0
-                    || dims.iter().zip(&info.shape).any(|(&a, &b)| a as usize != b)
-                {
-                    return None;
-                }
-                let dcpl = id(h5d::H5Dget_create_plist(dset.0), h5p::H5Pclose)?;
-                if h5p::H5Pget_layout(dcpl.0) != h5d::H5D_layout_t::H5D_CHUNKED {
-                    return None;
-                }
-                let mut chunk = vec![0u64; rank];
-                if h5p::H5Pget_chunk(dcpl.0, rank as i32, chunk.as_mut_ptr()) != rank as i32 {
-                    return None;
-                }
-                let filters = filters(dcpl.0)?;
-                let dtype = id(h5d::H5Dget_type(dset.0), h5t::H5Tclose)?;
-                let (raw, big_endian) = raw_type(dtype.0)?;
-                let chunk: Vec<usize> = chunk.iter().map(|&c| c as usize).collect();
-                let mut chunks = HashMap::new();
-                for origin in origins(&chunk, sel, steps, rank) {
-                    let (mut skipped, mut addr, mut size) = (0u32, 0u64, 0u64);
-                    if h5d::H5Dget_chunk_info_by_coord(dset.0, origin.as_ptr(), &mut skipped, &mut addr, &mut size) < 0
-                        || addr == h5::HADDR_UNDEF
-                    {
-                        return None;
-                    }
-                    chunks.insert(origin, Location { addr, size, skipped });
-                }
-                (raw, big_endian, chunk, filters, chunks)
-            }
+            // SAFETY: plain libhdf5 calls under the library lock (see `locate`).
+            unsafe { locate(&path, &name, info, sel, steps, budget, file_len) }
         };
-        let file = std::fs::File::open(&info.path).ok()?;
-        Some(Direct {
+        let l = match located {
+            Ok(l) => l,
+            Err(Refusal::Fallback(why)) => return Ok(Plan::Fallback(why)),
+            Err(Refusal::Lie(lie)) => return Err(format!("{}: variable '{}' {lie}", info.name, info.variable)),
+        };
+        Ok(Plan::Direct(Direct {
             file,
-            raw,
-            big_endian,
-            chunk,
-            filters,
-            chunks,
+            raw: l.raw,
+            big_endian: l.big_endian,
+            chunk: l.chunk,
+            chunk_bytes: l.chunk_bytes,
+            filters: l.filters,
+            chunks: l.chunks,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        })
+        }))
     }
 
     /// Reads step `index` into `out` like [`super::read::read_step`]: output order, decoded,
@@ -215,6 +225,13 @@ impl Direct {
                         let inside = &sel.inside[at..at + xs.len()];
                         buffers.table.decode_row(raw, big_endian, &src, inside, &mut out[at..at + xs.len()]);
                     }
+                    // A chunk of one step is done with: its buffer serves the next chunk, so a
+                    // thread holds one chunk, not every chunk of a tall or wide box.
+                    if ct == 1
+                        && let Some(done) = buffers.cache.remove(&origin)
+                    {
+                        buffers.spare.push(done.bytes);
+                    }
                 }
             }
         }
@@ -228,9 +245,10 @@ impl Direct {
         }
         let loc = *self.chunks.get(origin).ok_or("chunk outside the planned steps")?;
         let packed = &mut buffers.packed;
+        // Bounded when planned: by the file's length and by what the chunk's values can take.
         packed.resize(loc.size as usize, 0);
         self.file.read_exact_at(packed, loc.addr).map_err(|e| format!("reading a chunk: {e}"))?;
-        let expected = self.chunk.iter().product::<usize>() * self.raw.size();
+        let expected = self.chunk_bytes;
         // `data` is None while the bytes are still those in `packed`.
         let mut data: Option<Vec<u8>> = None;
         let mut planar = false;
@@ -244,8 +262,12 @@ impl Direct {
                     let mut next = buffers.spare.pop().unwrap_or_default();
                     next.resize(expected, 0);
                     let inflater = buffers.inflater.get_or_insert_with(libdeflater::Decompressor::new);
-                    let n =
-                        inflater.zlib_decompress(input, &mut next).map_err(|e| format!("inflating a chunk: {e:?}"))?;
+                    let n = inflater.zlib_decompress(input, &mut next).map_err(|e| match e {
+                        libdeflater::DecompressionError::InsufficientSpace => {
+                            format!("a chunk inflates to more than {expected} bytes (its shape × element size)")
+                        }
+                        libdeflater::DecompressionError::BadData => "a chunk is not valid zlib data".to_string(),
+                    })?;
                     if n != expected {
                         return Err(format!("a chunk inflated to {n} bytes, expected {expected}"));
                     }
@@ -340,14 +362,161 @@ fn origins(chunk: &[usize], sel: &Selection, steps: &[usize], rank: usize) -> Ve
     out
 }
 
-/// The filter pipeline, or None if it holds a filter this reader does not implement.
-unsafe fn filters(dcpl: hid_t) -> Option<Vec<Filter>> {
+/// Asks libhdf5 where the chunks are and checks every size it reports (see [`Direct::plan`]).
+///
+/// # Safety
+/// Call under `hdf5_metno_sys::LOCK`; every identifier is closed by its `Id` guard and every
+/// buffer is sized for the rank checked first.
+unsafe fn locate(
+    path: &CStr,
+    name: &CStr,
+    info: &FileInfo,
+    sel: &Selection,
+    steps: &[usize],
+    budget: &Budget,
+    file_len: u64,
+) -> Result<Located, Refusal> {
+    let fallback = |why: &str| Refusal::Fallback(why.to_string());
+    let rank = info.shape.len();
+    // SAFETY: see the function's contract.
+    unsafe {
+        if h5::H5open() < 0 {
+            return Err(fallback("libhdf5 did not start"));
+        }
+        if h5f::H5Fis_hdf5(path.as_ptr()) <= 0 {
+            return Err(fallback("a netCDF-3 file (not HDF5, so not chunked)"));
+        }
+        let file = id(h5f::H5Fopen(path.as_ptr(), h5f::H5F_ACC_RDONLY, h5p::H5P_DEFAULT), h5f::H5Fclose)
+            .ok_or_else(|| fallback("libhdf5 could not open the file"))?;
+        let dset = id(h5d::H5Dopen2(file.0, name.as_ptr(), h5p::H5P_DEFAULT), h5d::H5Dclose)
+            .ok_or_else(|| fallback("libhdf5 could not open the variable"))?;
+        let space = id(h5d::H5Dget_space(dset.0), h5s::H5Sclose).ok_or_else(|| fallback("no dataspace"))?;
+        let mut dims = vec![0u64; rank];
+        if h5s::H5Sget_simple_extent_ndims(space.0) != rank as i32
+            || h5s::H5Sget_simple_extent_dims(space.0, dims.as_mut_ptr(), std::ptr::null_mut()) < 0
+            || dims.iter().zip(&info.shape).any(|(&a, &b)| a != b as u64)
+        {
+            return Err(fallback("libhdf5 reports other dimensions than libnetcdf"));
+        }
+        let dcpl = id(h5d::H5Dget_create_plist(dset.0), h5p::H5Pclose).ok_or_else(|| fallback("no layout"))?;
+        match h5p::H5Pget_layout(dcpl.0) {
+            h5d::H5D_layout_t::H5D_CHUNKED => {}
+            h5d::H5D_layout_t::H5D_CONTIGUOUS => return Err(fallback("contiguous layout (not chunked)")),
+            h5d::H5D_layout_t::H5D_COMPACT => return Err(fallback("compact layout (not chunked)")),
+            _ => return Err(fallback("a layout other than chunked")),
+        }
+        let mut chunk = vec![0u64; rank];
+        if h5p::H5Pget_chunk(dcpl.0, rank as i32, chunk.as_mut_ptr()) != rank as i32 {
+            return Err(fallback("libhdf5 reports no chunk shape"));
+        }
+        let dtype = id(h5d::H5Dget_type(dset.0), h5t::H5Tclose).ok_or_else(|| fallback("no element type"))?;
+        let elem = h5t::H5Tget_size(dtype.0);
+        // The sizes first: libnetcdf, too, would inflate whole chunks of this shape.
+        let chunk: Vec<usize> = chunk.iter().map(|&c| usize::try_from(c).unwrap_or(usize::MAX)).collect();
+        let chunk_bytes = chunk_bytes(&chunk, elem).map_err(Refusal::Lie)?;
+        let share = budget.per_thread();
+        let what = || format!("reading one step through its chunks of {chunk:?} × {elem} bytes");
+        share.check(what, step_bytes(&chunk, elem, sel.rows, sel.cols)).map_err(Refusal::Lie)?;
+        let filters = filters(dcpl.0).map_err(Refusal::Fallback)?;
+        let (raw, big_endian) = raw_type(dtype.0)
+            .ok_or_else(|| fallback("an element type other than 8/16/32-bit integers and 32/64-bit floats"))?;
+        let stored_max = stored_bound(chunk_bytes, &filters);
+        let mut chunks = HashMap::new();
+        for origin in origins(&chunk, sel, steps, rank) {
+            let (mut skipped, mut addr, mut size) = (0u32, 0u64, 0u64);
+            if h5d::H5Dget_chunk_info_by_coord(dset.0, origin.as_ptr(), &mut skipped, &mut addr, &mut size) < 0 {
+                return Err(fallback("libhdf5 could not locate a chunk"));
+            }
+            if addr == h5::HADDR_UNDEF {
+                return Err(fallback("chunks never written (they hold the fill value)"));
+            }
+            if addr.checked_add(size).is_none_or(|end| end > file_len) {
+                return Err(Refusal::Lie(format!(
+                    "declares a chunk of {size} bytes at offset {addr}, past the end of the file ({file_len} bytes)"
+                )));
+            }
+            if size > stored_max as u64 {
+                return Err(Refusal::Lie(format!(
+                    "declares a chunk of {size} bytes stored for {chunk_bytes} bytes of values"
+                )));
+            }
+            chunks.insert(origin, Location { addr, size, skipped });
+        }
+        Ok(Located { raw, big_endian, chunk, chunk_bytes, filters, chunks })
+    }
+}
+
+/// Bytes of one chunk's values, refusing a zero dimension and any overflow.
+fn chunk_bytes(chunk: &[usize], elem: usize) -> Result<usize, String> {
+    if chunk.contains(&0) {
+        return Err(format!("declares chunks of {chunk:?} values, with a zero dimension"));
+    }
+    chunk
+        .iter()
+        .try_fold(elem, |n, &c| n.checked_mul(c))
+        .ok_or_else(|| format!("declares chunks of {chunk:?} values of {elem} bytes, more than memory can address"))
+}
+
+/// The most bytes a stored chunk can take: its values, plus deflate's worst case (stored blocks
+/// add 5 bytes per 64 KiB, zlib 6 more) with a generous margin.
+fn stored_bound(chunk_bytes: usize, filters: &[Filter]) -> usize {
+    if filters.contains(&Filter::Deflate) {
+        chunk_bytes.saturating_add(chunk_bytes / 16).saturating_add(1024)
+    } else {
+        chunk_bytes
+    }
+}
+
+/// Bytes of chunks one thread holds to read one step of a `rows` × `cols` box, plus the
+/// compressed bytes and a spare buffer: one chunk when a chunk holds one step, else every chunk
+/// of the box (kept for the next steps; at most one more at each edge, and one more column
+/// where a box wraps around the grid's longitude seam). Saturates.
+pub fn step_bytes(chunk: &[usize], elem: usize, rows: usize, cols: usize) -> u64 {
+    let rank = chunk.len();
+    let (cy, cx) = (chunk[rank - 2].max(1) as u64, chunk[rank - 1].max(1) as u64);
+    let touched = match chunk[0] {
+        1 => 1,
+        _ => ((rows as u64).div_ceil(cy) + 1).saturating_mul((cols as u64).div_ceil(cx) + 2),
+    };
+    let bytes = chunk.iter().fold(elem as u64, |n, &c| n.saturating_mul(c as u64));
+    touched.saturating_add(2).saturating_mul(bytes)
+}
+
+/// The chunk shape and element size of a chunked netCDF-4 variable (None for any other
+/// layout), for memory estimates at job creation.
+pub fn chunk_layout(path: &Path, variable: &str, rank: usize) -> Option<(Vec<usize>, usize)> {
+    let path = CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    let name = CString::new(format!("/{variable}")).ok()?;
+    let _lock = hdf5_metno_sys::LOCK.lock();
+    quiet_hdf5();
+    // SAFETY: plain libhdf5 calls under the library lock; identifiers closed by their guards,
+    // the chunk buffer sized for `rank`.
+    unsafe {
+        if h5::H5open() < 0 || h5f::H5Fis_hdf5(path.as_ptr()) <= 0 {
+            return None;
+        }
+        let file = id(h5f::H5Fopen(path.as_ptr(), h5f::H5F_ACC_RDONLY, h5p::H5P_DEFAULT), h5f::H5Fclose)?;
+        let dset = id(h5d::H5Dopen2(file.0, name.as_ptr(), h5p::H5P_DEFAULT), h5d::H5Dclose)?;
+        let dcpl = id(h5d::H5Dget_create_plist(dset.0), h5p::H5Pclose)?;
+        let mut chunk = vec![0u64; rank];
+        if h5p::H5Pget_layout(dcpl.0) != h5d::H5D_layout_t::H5D_CHUNKED
+            || h5p::H5Pget_chunk(dcpl.0, rank as i32, chunk.as_mut_ptr()) != rank as i32
+        {
+            return None;
+        }
+        let dtype = id(h5d::H5Dget_type(dset.0), h5t::H5Tclose)?;
+        Some((chunk.iter().map(|&c| usize::try_from(c).unwrap_or(usize::MAX)).collect(), h5t::H5Tget_size(dtype.0)))
+    }
+}
+
+/// The filter pipeline, or why it holds a filter this reader does not implement.
+unsafe fn filters(dcpl: hid_t) -> Result<Vec<Filter>, String> {
     // SAFETY (whole function): called under the library lock with a valid property list; the
     // parameter buffer is sized by `n`, which libhdf5 updates to the number it filled.
     unsafe {
         let count = h5p::H5Pget_nfilters(dcpl);
         if count < 0 {
-            return None;
+            return Err("libhdf5 could not list the filters".into());
         }
         let mut out = Vec::new();
         for i in 0..count as u32 {
@@ -365,10 +534,23 @@ unsafe fn filters(dcpl: hid_t) -> Option<Vec<Filter>> {
             out.push(match filter {
                 1 => Filter::Deflate,
                 2 if n >= 1 && params[0] > 0 => Filter::Shuffle(params[0] as usize),
-                _ => return None,
+                other => {
+                    let name = match other {
+                        3 => "fletcher32 checksums".to_string(),
+                        4 => "szip compression".to_string(),
+                        5 => "n-bit packing".to_string(),
+                        6 => "scale-offset packing".to_string(),
+                        32015 => "zstd compression".to_string(),
+                        32001 => "blosc compression".to_string(),
+                        32004 => "lz4 compression".to_string(),
+                        32008 => "bitshuffle".to_string(),
+                        id => format!("HDF5 filter {id}"),
+                    };
+                    return Err(format!("{name} (only deflate and shuffle are inflated directly)"));
+                }
             });
         }
-        Some(out)
+        Ok(out)
     }
 }
 
@@ -481,6 +663,7 @@ impl Table {
 mod tests {
     use super::*;
     use crate::ocean::cf;
+    use crate::ocean::memory::Budget;
     use crate::ocean::read::{Scratch, read_step};
     use crate::ocean::select::{BBox, Selection};
 
@@ -523,13 +706,16 @@ mod tests {
                 (0..nt * ny * nx).map(|i| if i % 17 == 0 { -32768 } else { ((i * 7919) % 60000) as i16 }).collect();
             v.put_values(&data, ..).unwrap();
         }
+        let budget = Budget::new(1 << 30);
         let file = cf::open(&path, "chunks.nc").unwrap();
-        let info = cf::describe(&file, &path, "chunks.nc", "sst").unwrap();
-        let coords = cf::read_coords(&file, &info).unwrap();
+        let info = cf::describe(&file, &path, "chunks.nc", "sst", &budget).unwrap();
+        let coords = cf::read_coords(&file, &info, &budget).unwrap();
         for bbox in ["-180,-90,180,90", "-100,-20,30,10", "150,-40,-150,40", "-10,0,-10,0"] {
             let sel = Selection::new(&coords, ny, nx, &BBox::parse(bbox).unwrap()).unwrap();
             let steps: Vec<usize> = (0..nt).collect();
-            let direct = Direct::plan(&info, &sel, &steps).expect("a chunked deflate variable");
+            let Plan::Direct(direct) = Direct::plan(&info, &sel, &steps, &budget).unwrap() else {
+                panic!("a chunked deflate variable is read directly")
+            };
             let (mut buffers, mut scratch) = (Buffers::default(), Scratch::default());
             let (mut a, mut b) = (Vec::new(), Vec::new());
             for t in [0, 1, 4, 2] {
@@ -573,11 +759,27 @@ mod tests {
             let mut v = f.add_variable::<f32>("sst", &["time", "lat", "lon"]).unwrap();
             v.put_values(&[1.0f32, 2.0, 3.0, 4.0], ..).unwrap();
         }
+        let budget = Budget::new(1 << 30);
         let file = cf::open(&path, "contiguous.nc").unwrap();
-        let info = cf::describe(&file, &path, "contiguous.nc", "sst").unwrap();
-        let coords = cf::read_coords(&file, &info).unwrap();
+        let info = cf::describe(&file, &path, "contiguous.nc", "sst", &budget).unwrap();
+        let coords = cf::read_coords(&file, &info, &budget).unwrap();
         drop(file);
         let sel = Selection::new(&coords, 2, 2, &BBox::parse("-180,-90,180,90").unwrap()).unwrap();
-        assert!(Direct::plan(&info, &sel, &[0]).is_none());
+        match Direct::plan(&info, &sel, &[0], &budget).unwrap() {
+            Plan::Fallback(why) => assert!(why.contains("contiguous"), "{why}"),
+            Plan::Direct(_) => panic!("a contiguous variable has no chunks to read"),
+        }
+    }
+
+    #[test]
+    fn declared_chunk_sizes_are_checked_before_allocating() {
+        assert_eq!(chunk_bytes(&[1, 360, 720], 2), Ok(518_400));
+        assert!(chunk_bytes(&[1, 0, 90], 2).unwrap_err().contains("zero dimension"));
+        assert!(chunk_bytes(&[1 << 40, 1 << 40], 8).unwrap_err().contains("more than memory can address"));
+        assert_eq!(stored_bound(1000, &[Filter::Shuffle(2)]), 1000, "unfiltered chunks hold exactly their values");
+        assert!(stored_bound(1 << 20, &[Filter::Deflate]) > (1 << 20) + (1 << 20) / 64, "deflate's worst case");
+        assert_eq!(step_bytes(&[1, 360, 720], 2, 720, 1440), 3 * 518_400, "one chunk at a time");
+        assert_eq!(step_bytes(&[2, 360, 720], 2, 720, 1440), (3 * 4 + 2) * 2 * 518_400, "the row of chunks");
+        assert_eq!(step_bytes(&[usize::MAX, usize::MAX, usize::MAX], 8, 10, 10), u64::MAX, "saturates");
     }
 }

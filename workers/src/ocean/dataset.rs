@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::cf::{self, FileInfo};
+use super::memory::{Budget, STEP_BYTES};
 use super::time::Stamp;
 
 /// One time step of the dataset: which file, which index along its time axis.
@@ -96,13 +97,25 @@ fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
     }
 }
 
-/// Opens every file, describes `variable`, and keeps the steps in `[start, end]` sorted by time.
+/// Opens every file, describes `variable` (time axes checked against `budget`), and keeps the
+/// steps in `[start, end]` sorted by time.
 /// Files are only described here (metadata); data is read later, step by step.
-pub fn scan(files: &[(PathBuf, String)], variable: &str, start: i64, end: i64) -> Result<Dataset, String> {
-    let mut infos = Vec::with_capacity(files.len());
+pub fn scan(
+    files: &[(PathBuf, String)],
+    variable: &str,
+    start: i64,
+    end: i64,
+    budget: &Budget,
+) -> Result<Dataset, String> {
+    let (mut infos, mut steps_so_far) = (Vec::with_capacity(files.len()), 0u64);
     for (path, name) in files {
         let file = cf::open(path, name)?;
-        infos.push(cf::describe(&file, path, name, variable)?);
+        let info = cf::describe(&file, path, name, variable, budget)?;
+        // Each file's time axis was checked alone; together they are held at once.
+        steps_so_far = steps_so_far.saturating_add(info.stamps.len() as u64);
+        let what = || format!("{name}: the time axes of {} files ({steps_so_far} time steps)", infos.len() + 1);
+        budget.check(what, steps_so_far.saturating_mul(STEP_BYTES))?;
+        infos.push(info);
     }
     let mut steps: Vec<Step> = infos
         .iter()
@@ -112,7 +125,7 @@ pub fn scan(files: &[(PathBuf, String)], variable: &str, start: i64, end: i64) -
         })
         .filter(|s| (start..=end).contains(&s.stamp.epoch))
         .collect();
-    steps.sort_by_key(|s| s.stamp.epoch);
+    steps.sort_by(|a, b| a.stamp.chrono_cmp(&b.stamp));
     let first = &infos[0];
     if let Some(other) = infos.iter().find(|i| (i.ny, i.nx) != (first.ny, first.nx)) {
         return Err(format!(

@@ -15,14 +15,26 @@ use serde_json::json;
 
 use super::Request;
 use super::dataset::{self, Dataset};
+use super::memory::Use;
 use super::part::{self, Body, Key, Part};
 use super::read::{Buffers, StepReader, fold_files};
 use super::series::{Band, Row, Series};
 use super::stats::Partial;
-use super::time::iso_utc;
+use super::time::Stamp;
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType};
 
 pub struct OceanDda;
+
+impl OceanDda {
+    /// The memory a run needs, from its parameters and the dataset's headers (see
+    /// [`super::memory`]): the figure to compare with the operator's per-job limit at creation.
+    ///
+    /// # Errors
+    /// The dataset matches no readable netCDF file with the variable.
+    pub fn estimate_bytes(params: &DdaParams, user_dir: &std::path::Path) -> Result<u64, ParamError> {
+        params.request.estimate_bytes(user_dir, Use::Series { climatology: true })
+    }
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DdaParams {
@@ -70,10 +82,11 @@ impl Kind for OceanDda {
 
     fn run(params: DdaParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         let req = &params.request;
-        let opened = req.open(ctx)?;
+        let opened = req.open(ctx, Use::Series { climatology: true })?;
         let sel = &opened.sel;
         let clim_files = dataset::discover(&ctx.user_dir, &params.climatology).map_err(Failure::Fatal)?;
-        let clim = dataset::scan(&clim_files, req.variable.trim(), i64::MIN, i64::MAX).map_err(Failure::Fatal)?;
+        let clim = dataset::scan(&clim_files, req.variable.trim(), i64::MIN, i64::MAX, &opened.budget)
+            .map_err(Failure::Fatal)?;
         let (first, cfirst) = (&opened.first, &clim.files[0]);
         if (first.ny, first.nx) != (cfirst.ny, cfirst.nx) {
             return Err(Failure::Fatal(format!(
@@ -92,9 +105,9 @@ impl Kind for OceanDda {
                 let Some(&c) = by_doy.iter().rev().find(|(doy, _)| *doy <= stamp.doy).map(|(_, c)| c) else {
                     return Ok(());
                 };
-                acc.read_clim(&clim, c, sel)?;
+                acc.read_clim(&clim, c, &opened)?;
                 let diffs = values.iter().zip(&acc.clim).map(|(x, c)| x - c);
-                acc.rows.push((stamp.epoch, Partial::of(diffs.zip(sel.weight.iter().copied()))));
+                acc.rows.push((stamp.clone(), Partial::of(diffs.zip(sel.weight.iter().copied()))));
                 Ok(())
             },
             |mut a, b| {
@@ -106,23 +119,23 @@ impl Kind for OceanDda {
             return Err(req.no_steps());
         }
         let mut pairs = acc.rows;
-        pairs.sort_by_key(|(epoch, _)| *epoch);
+        pairs.sort_by(|(a, _), (b, _)| a.chrono_cmp(b));
         let rows: Vec<Row> = pairs
             .into_iter()
             .filter(|(_, p)| p.cnt > 0)
-            .map(|(epoch, stats)| {
-                let midnight = epoch.div_euclid(86400) * 86400;
-                Row { time: midnight, iso_time: iso_utc(midnight), stats, extra: Vec::new() }
+            .map(|(stamp, stats)| {
+                // Midnight of the data's date, in the dataset's calendar.
+                let midnight = stamp.epoch.div_euclid(86400) * 86400;
+                let date = stamp.iso.split('T').next().unwrap_or_default();
+                let iso_time = format!("{date}T00:00:00+0000");
+                Row { time: midnight, iso_time, stats, extra: Vec::new() }
             })
             .collect();
         if let Some(folder) = params.partial.as_deref().filter(|f| !f.trim().is_empty()) {
             let options = json!({ "climatology": params.climatology.trim() });
             let key = Key::new(Self::NAME, req, &opened, options);
-            return part::write(
-                ctx,
-                folder,
-                &Part { key, start: opened.start, end: opened.end, body: Body::Series(rows) },
-            );
+            let part = Part { key, start: opened.start, end: opened.end, body: Body::Series(rows) };
+            return opened.finish(ctx, part::write(ctx, folder, &part)?);
         }
         let (start, end) = (opened.start, opened.end);
         let series = Series {
@@ -137,7 +150,7 @@ impl Kind for OceanDda {
         };
         let results = series.write(ctx, &rows)?;
         ctx.progress(1.0, format!("{} days", rows.len()));
-        Ok(Outputs { results })
+        opened.finish(ctx, Outputs { results })
     }
 }
 
@@ -160,7 +173,7 @@ fn doy_index(clim: &Dataset) -> Vec<(u32, usize)> {
 #[derive(Default)]
 struct Acc {
     /// (data time, statistics of the differences).
-    rows: Vec<(i64, Partial)>,
+    rows: Vec<(Stamp, Partial)>,
     clim_step: Option<usize>,
     clim: Vec<f64>,
     reader: Option<(usize, StepReader)>,
@@ -168,7 +181,7 @@ struct Acc {
 }
 
 impl Acc {
-    fn read_clim(&mut self, clim: &Dataset, step: usize, sel: &super::select::Selection) -> Result<(), String> {
+    fn read_clim(&mut self, clim: &Dataset, step: usize, opened: &super::Opened) -> Result<(), String> {
         if self.clim_step == Some(step) {
             return Ok(());
         }
@@ -177,10 +190,10 @@ impl Acc {
         if self.reader.as_ref().is_none_or(|(file, _)| *file != s.file) {
             // Plan every step of this climatology file at once: a thread walks through them.
             let steps: Vec<usize> = clim.steps.iter().filter(|c| c.file == s.file).map(|c| c.index).collect();
-            self.reader = Some((s.file, StepReader::open(info, sel, &steps)?));
+            self.reader = Some((s.file, StepReader::open(info, &steps, opened)?));
         }
         let (_, reader) = self.reader.as_ref().expect("just set");
-        reader.read(info, s.index, sel, &mut self.buffers, &mut self.clim)?;
+        reader.read(info, s.index, &opened.sel, &mut self.buffers, &mut self.clim)?;
         self.clim_step = Some(step);
         Ok(())
     }

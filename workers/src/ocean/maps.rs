@@ -8,12 +8,24 @@
 use serde::{Deserialize, Serialize};
 
 use super::Request;
+use super::memory::Use;
 use super::read::{map_steps, read_step};
 use super::render::{self, Map};
 use super::timeavg::{finite_range, lat_ascends};
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType, ResultFile};
 
 pub struct OceanMaps;
+
+impl OceanMaps {
+    /// The memory a run needs, from its parameters and the dataset's headers (see
+    /// [`super::memory`]): the figure to compare with the operator's per-job limit at creation.
+    ///
+    /// # Errors
+    /// The dataset matches no readable netCDF file with the variable.
+    pub fn estimate_bytes(params: &MapsParams, user_dir: &std::path::Path) -> Result<u64, ParamError> {
+        params.request.estimate_bytes(user_dir, Use::Frames)
+    }
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct MapsParams {
@@ -52,7 +64,7 @@ impl Kind for OceanMaps {
 
     fn run(params: MapsParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         let req = &params.request;
-        let (opened, ds) = req.scan(ctx)?;
+        let (opened, ds) = req.scan(ctx, Use::Frames)?;
         let (ds, sel) = (&ds, &opened.sel);
         let (vmin, vmax) = match (params.vmin, params.vmax) {
             (Some(lo), Some(hi)) => (lo, hi),
@@ -68,7 +80,7 @@ impl Kind for OceanMaps {
         };
         let units = opened.units().unwrap_or("").to_string();
         let flip = lat_ascends(sel);
-        let results = map_steps(ds, 0..ds.steps.len(), sel, ctx, "maps", |i, step, values| {
+        let results = map_steps(ds, 0..ds.steps.len(), &opened, ctx, "maps", |i, step, values| {
             let stamp: String = step.stamp.iso[..19].chars().filter(|c| *c != '-' && *c != ':').collect();
             let name = format!("map_{:04}_{stamp}.png", i + 1);
             let map = Map {
@@ -86,6 +98,6 @@ impl Kind for OceanMaps {
             Ok(ResultFile { name, mime_type: "image/png".into() })
         })?;
         ctx.progress(1.0, format!("{} maps", results.len()));
-        Ok(Outputs { results })
+        opened.finish(ctx, Outputs { results })
     }
 }

@@ -9,12 +9,29 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::memory::{self, Budget};
 use super::part::{self, Body, Part};
 use super::series::{Band, Series};
 use super::timeavg::{self, PixelSums};
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType};
 
 pub struct OceanMerge;
+
+impl OceanMerge {
+    /// The memory a merge of the parts in `params.parts` needs (see [`memory::merge_estimate`]).
+    ///
+    /// # Errors
+    /// The folder holds no part (as at creation).
+    pub fn estimate_bytes(params: &MergeParams, user_dir: &std::path::Path) -> Result<u64, ParamError> {
+        let files = part::list(&params.parts, user_dir).map_err(|e| ParamError::invalid("parts", e))?;
+        Ok(memory::merge_estimate(largest(&files)))
+    }
+}
+
+/// The size of the largest part file.
+fn largest(files: &[(std::path::PathBuf, String)]) -> u64 {
+    files.iter().filter_map(|(path, _)| std::fs::metadata(path).ok()).map(|m| m.len()).max().unwrap_or(0)
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct MergeParams {
@@ -44,6 +61,8 @@ impl Kind for OceanMerge {
 
     fn run(params: MergeParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         let files = part::list(&params.parts, &ctx.user_dir).map_err(Failure::Fatal)?;
+        let what = || format!("merging the parts in {}", params.parts.trim());
+        Budget::of(ctx)?.check(what, memory::merge_estimate(largest(&files))).map_err(Failure::Fatal)?;
         let mut merger = part::Merger::default();
         for (i, (path, name)) in files.iter().enumerate() {
             ctx.checkpoint()?;

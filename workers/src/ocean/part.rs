@@ -238,11 +238,11 @@ impl Part {
             return Err(format!("part format {} (this vocloud reads {FORMAT})", header.format));
         }
         let body = if header.key.kind == "ocean-timeavg" {
-            let n = header.key.rows * header.key.cols;
+            let (rows, cols) = (header.key.rows, header.key.cols);
+            let n = rows.checked_mul(cols).ok_or(format!("declares a map of {rows} × {cols} pixels"))?;
             let sum = r.f64s(n)?;
             let count = (0..n).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
             let (lat, lon, lat_1d, lon_1d) = if header.one_d {
-                let (rows, cols) = (header.key.rows, header.key.cols);
                 let (lat_1d, lon_1d) = (r.f64s(rows)?, r.f64s(cols)?);
                 let lat = lat_1d.iter().flat_map(|&la| std::iter::repeat_n(la, cols)).collect();
                 let lon = (0..rows).flat_map(|_| lon_1d.iter().copied()).collect();
@@ -449,7 +449,7 @@ impl Merger {
         }
         let (_, mut whole) = self.whole.ok_or("no parts")?;
         if let Body::Series(rows) = &mut whole.body {
-            rows.sort_by_key(|r| r.time);
+            rows.sort_by(|a, b| (a.time, &a.iso_time).cmp(&(b.time, &b.iso_time)));
         }
         Ok(whole)
     }
@@ -554,6 +554,9 @@ mod tests {
         bad.pop();
         assert!(Part::decode(&bad).unwrap_err().contains("truncated"));
         assert!(Part::decode(b"netCDF").unwrap_err().contains("magic"));
+        let mut lying = map(10, 20, 1.0);
+        (lying.key.rows, lying.key.cols) = (1 << 40, 1 << 40);
+        assert!(Part::decode(&lying.encode()).unwrap_err().contains("declares a map of"), "no overflow");
         assert_eq!(file_name(1709164800, 1709337599), "part-20240229T000000-20240301T235959.ocpart");
         assert_eq!(file_name(i64::MIN, i64::MAX), "part-begin-end.ocpart");
     }

@@ -7,7 +7,8 @@
 //! The `netcdf` crate serialises every library call behind one process-wide lock, so through
 //! `nc_get_vara` the zlib inflate of different files never overlaps. [`StepReader`] therefore
 //! reads netCDF-4 chunks itself ([`super::chunks`]: the lock is held only to locate them) and
-//! falls back to `nc_get_vara` for anything else (netCDF-3, contiguous, other filters).
+//! falls back to `nc_get_vara` for anything else (netCDF-3, contiguous, other filters), which
+//! [`super::fallback`] tells the user about.
 //! `benches/ocean/` measures both (`VOCLOUD_OCEAN_DIRECT=0` forces libnetcdf).
 
 use std::ops::Range;
@@ -17,7 +18,7 @@ use rayon::prelude::*;
 
 use super::Opened;
 use super::cf::{self, FileInfo};
-use super::chunks::{self, Direct};
+use super::chunks::{self, Direct, Plan};
 use super::dataset::{Dataset, Step};
 use super::select::Selection;
 use super::time::Stamp;
@@ -127,23 +128,31 @@ fn direct_enabled() -> bool {
 
 impl StepReader {
     /// A reader for `steps` (indices along the file's time axis) of the described file. `file`
-    /// is the handle `info` was described from.
-    pub fn new(file: netcdf::File, info: &FileInfo, sel: &Selection, steps: &[usize]) -> Result<StepReader, String> {
+    /// is the handle `info` was described from. A fallback to libnetcdf is recorded in
+    /// `opened.fallbacks`.
+    ///
+    /// # Errors
+    /// A file whose chunk index lies (see [`Direct::plan`]).
+    pub fn new(file: netcdf::File, info: &FileInfo, steps: &[usize], opened: &Opened) -> Result<StepReader, String> {
         if !direct_enabled() {
+            opened.fallbacks.record(info, "direct chunk reads are turned off (VOCLOUD_OCEAN_DIRECT=0)");
             return Ok(StepReader::Netcdf(file));
         }
         // libhdf5 opens the file a second time while libnetcdf holds it (it shares the open
         // file and its metadata cache); the netCDF handle is closed once the chunks are located.
-        match Direct::plan(info, sel, steps) {
-            Some(direct) => Ok(StepReader::Direct(direct)),
-            None => Ok(StepReader::Netcdf(file)),
+        match Direct::plan(info, &opened.sel, steps, &opened.budget)? {
+            Plan::Direct(direct) => Ok(StepReader::Direct(direct)),
+            Plan::Fallback(why) => {
+                opened.fallbacks.record(info, &why);
+                Ok(StepReader::Netcdf(file))
+            }
         }
     }
 
     /// Like [`StepReader::new`] for a file described earlier.
-    pub fn open(info: &FileInfo, sel: &Selection, steps: &[usize]) -> Result<StepReader, String> {
+    pub fn open(info: &FileInfo, steps: &[usize], opened: &Opened) -> Result<StepReader, String> {
         let file = cf::open(&info.path, &info.name)?;
-        StepReader::new(file, info, sel, steps)
+        StepReader::new(file, info, steps, opened)
     }
 
     /// Reads step `index` into `out`, see [`read_step`].
@@ -179,7 +188,7 @@ fn by_file(ds: &Dataset, range: Range<usize>) -> Vec<(usize, Vec<usize>)> {
 /// parallel, folding into per-thread accumulators made by `init` and merged by `merge`.
 pub fn fold_steps<A: Send>(
     (ds, range): (&Dataset, Range<usize>),
-    sel: &Selection,
+    opened: &Opened,
     ctx: &JobContext,
     what: &str,
     init: impl Fn() -> A + Sync + Send,
@@ -194,16 +203,17 @@ pub fn fold_steps<A: Send>(
         .try_fold(&init, |mut acc, (file_index, steps)| {
             let info = &ds.files[file_index];
             let indices: Vec<usize> = steps.iter().map(|&i| ds.steps[i].index).collect();
-            let reader = StepReader::open(info, sel, &indices).map_err(Failure::Fatal)?;
+            let reader = StepReader::open(info, &indices, opened).map_err(Failure::Fatal)?;
             let (mut buffers, mut values) = (Buffers::default(), Vec::new());
             for i in steps {
                 ctx.checkpoint()?;
                 let step = &ds.steps[i];
-                reader.read(info, step.index, sel, &mut buffers, &mut values).map_err(Failure::Fatal)?;
+                reader.read(info, step.index, &opened.sel, &mut buffers, &mut values).map_err(Failure::Fatal)?;
                 visit(&mut acc, i, step, &values).map_err(Failure::Fatal)?;
                 let n = before + done.fetch_add(1, Ordering::Relaxed) + 1;
                 if n.is_multiple_of(16) || n == total {
-                    ctx.progress(n as f64 / total as f64, format!("{what}: {n}/{total} time steps"));
+                    let note = opened.fallbacks.progress_suffix();
+                    ctx.progress(n as f64 / total as f64, format!("{what}: {n}/{total} time steps{note}"));
                 }
             }
             Ok(acc)
@@ -215,14 +225,14 @@ pub fn fold_steps<A: Send>(
 pub fn map_steps<T: Send>(
     ds: &Dataset,
     range: Range<usize>,
-    sel: &Selection,
+    opened: &Opened,
     ctx: &JobContext,
     what: &str,
     f: impl Fn(usize, &Step, &[f64]) -> Result<T, String> + Sync + Send,
 ) -> Result<Vec<T>, Failure> {
     let mut pairs = fold_steps(
         (ds, range),
-        sel,
+        opened,
         ctx,
         what,
         Vec::new,
@@ -267,7 +277,7 @@ pub fn fold_files<A: Send>(
             for (path, name) in files {
                 ctx.checkpoint()?;
                 let file = cf::open(path, name).map_err(Failure::Fatal)?;
-                let info = cf::describe(&file, path, name, variable).map_err(Failure::Fatal)?;
+                let info = cf::describe(&file, path, name, variable, &opened.budget).map_err(Failure::Fatal)?;
                 if (info.ny, info.nx) != (first.ny, first.nx) {
                     return Err(Failure::Fatal(format!(
                         "{name}: grid {}×{} differs from {} ({}×{}); a dataset must share one grid",
@@ -279,7 +289,7 @@ pub fn fold_files<A: Send>(
                     .collect();
                 // A file with no step in range is described (its grid checked) but not read.
                 if !wanted.is_empty() {
-                    let reader = StepReader::new(file, &info, sel, &wanted).map_err(Failure::Fatal)?;
+                    let reader = StepReader::new(file, &info, &wanted, opened).map_err(Failure::Fatal)?;
                     for &index in &wanted {
                         let stamp = &info.stamps[index];
                         ctx.checkpoint()?;
@@ -290,7 +300,8 @@ pub fn fold_files<A: Send>(
                 }
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if n.is_multiple_of(16) || n == total {
-                    ctx.progress(n as f64 / total as f64, format!("{what}: {n}/{total} files"));
+                    let note = opened.fallbacks.progress_suffix();
+                    ctx.progress(n as f64 / total as f64, format!("{what}: {n}/{total} files{note}"));
                 }
             }
             Ok((acc, steps))
@@ -321,6 +332,6 @@ pub fn map_files<T: Send>(
             a
         },
     )?;
-    pairs.sort_by_key(|(stamp, _)| stamp.epoch);
+    pairs.sort_by(|(a, _), (b, _)| a.chrono_cmp(b));
     Ok(pairs)
 }

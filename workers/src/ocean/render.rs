@@ -55,6 +55,31 @@ const TOP: usize = 34;
 const MARGIN: usize = 12;
 const BAR: usize = 110;
 
+/// The longest side of the drawn field.
+const MAX_SIDE: usize = 1440;
+
+/// The drawn field's size: small grids enlarged to at least ~480 px wide, large ones shrunk to at
+/// most 1440, cells square, and never more than 1440 px high (a box of a million rows and one
+/// column would otherwise be a 480 × 480,000,000 image: 880 GB).
+fn map_size(rows: usize, cols: usize) -> (usize, usize) {
+    let w = if cols < 480 { cols * 480usize.div_ceil(cols) } else { cols.min(MAX_SIDE) };
+    let h = (rows.saturating_mul(w) / cols).max(1);
+    if h <= MAX_SIDE { (w, h) } else { ((w.saturating_mul(MAX_SIDE) / h).max(w.min(16)), MAX_SIDE) }
+}
+
+/// The whole image around a field of `map_w` × `map_h`: title, margins, colour bar.
+fn image_size(map_w: usize, map_h: usize) -> (usize, usize) {
+    (map_w + 2 * MARGIN + BAR, map_h + TOP + MARGIN + 10)
+}
+
+/// Memory to draw a map of `rows` × `cols` values: the RGB buffer and its PNG encoding.
+pub fn png_bytes(rows: u64, cols: u64) -> u64 {
+    let clamp = |n: u64| usize::try_from(n.max(1)).unwrap_or(usize::MAX);
+    let (map_w, map_h) = map_size(clamp(rows), clamp(cols));
+    let (w, h) = image_size(map_w, map_h);
+    (w * h * 3 * 2) as u64
+}
+
 fn register() {
     REGISTER.call_once(|| {
         let _ = register_font("sans-serif", FontStyle::Normal, FONT);
@@ -72,10 +97,8 @@ fn encode(w: usize, h: usize, buf: Vec<u8>) -> Result<Vec<u8>, String> {
 pub fn png(map: &Map) -> Result<Vec<u8>, String> {
     register();
     let (cols, rows) = (map.cols.max(1), map.rows.max(1));
-    // Small grids are enlarged to at least ~480 px wide, large ones shrunk to at most 1440.
-    let map_w = if cols < 480 { cols * 480usize.div_ceil(cols) } else { cols.min(1440) };
-    let map_h = (rows * map_w / cols).max(1);
-    let (w, h) = (map_w + 2 * MARGIN + BAR, map_h + TOP + MARGIN + 10);
+    let (map_w, map_h) = map_size(rows, cols);
+    let (w, h) = image_size(map_w, map_h);
     let mut buf = vec![255u8; w * h * 3];
     let span = if map.vmax > map.vmin { map.vmax - map.vmin } else { 1.0 };
     for py in 0..map_h {
@@ -230,6 +253,10 @@ mod tests {
         let (x, y) = (MARGIN as u32 + 120 + 60, TOP as u32 + 120 + 60);
         assert_eq!(img.get_pixel(x, y).0, LAND);
         assert_eq!(colour(0.0), [68, 1, 84]);
+        let tall = Map { values: &[f64::NAN; 100_000], rows: 100_000, cols: 1, ..map };
+        let img = image::load_from_memory(&png(&tall).unwrap()).unwrap();
+        assert!(img.height() < 1600 && img.width() < 200, "{}x{}", img.width(), img.height());
+        assert!(png_bytes(1_000_000, 1) < 4 << 20 && png_bytes(u64::MAX, u64::MAX) < 32 << 20);
         assert_eq!(colour(1.0), [253, 231, 37]);
     }
 

@@ -139,12 +139,28 @@ fn runs(keep: &[bool]) -> Vec<Range<usize>> {
     out
 }
 
-fn regular(lat: &[f64], lon: &[f64], bbox: &BBox) -> Selection {
-    let ys: Vec<usize> = (0..lat.len()).filter(|&i| bbox.has_lat(lat[i])).collect();
-    let y = match (ys.first(), ys.last()) {
-        (Some(&a), Some(&b)) => a..b + 1,
+/// The output grid's (rows, columns) for `bbox`, computed without building the selection: what
+/// the memory estimate needs before [`Selection::new`] allocates per pixel.
+pub fn extent(coords: &Coords, ny: usize, nx: usize, bbox: &BBox) -> (usize, usize) {
+    match coords {
+        Coords::Regular { lat, lon } => (lat_rows(lat, bbox).len(), lon.iter().filter(|&&l| bbox.has_lon(l)).count()),
+        Coords::Curvilinear { lat, lon } => {
+            let (y, x) = bounding_rectangle(lat, lon, ny, nx, bbox);
+            (y.len(), x.len())
+        }
+    }
+}
+
+/// The rows from the first to the last latitude inside the box.
+fn lat_rows(lat: &[f64], bbox: &BBox) -> Range<usize> {
+    match (lat.iter().position(|&l| bbox.has_lat(l)), lat.iter().rposition(|&l| bbox.has_lat(l))) {
+        (Some(a), Some(b)) => a..b + 1,
         _ => 0..0,
-    };
+    }
+}
+
+fn regular(lat: &[f64], lon: &[f64], bbox: &BBox) -> Selection {
+    let y = lat_rows(lat, bbox);
     let mut x_runs = runs(&lon.iter().map(|&l| bbox.has_lon(l)).collect::<Vec<_>>());
     // West to east: a run starting right at `west` comes first (e.g. 170..180 before -180..-170).
     x_runs.sort_by(|a, b| bbox.offset(lon[a.start]).total_cmp(&bbox.offset(lon[b.start])));
@@ -175,19 +191,26 @@ fn regular(lat: &[f64], lon: &[f64], bbox: &BBox) -> Selection {
     }
 }
 
-fn curvilinear(lat: &[f64], lon: &[f64], ny: usize, nx: usize, bbox: &BBox) -> Selection {
-    let inside_at = |i: usize| lat[i].is_finite() && lon[i].is_finite() && bbox.has_lat(lat[i]) && bbox.has_lon(lon[i]);
+fn inside_at(lat: &[f64], lon: &[f64], bbox: &BBox, i: usize) -> bool {
+    lat[i].is_finite() && lon[i].is_finite() && bbox.has_lat(lat[i]) && bbox.has_lon(lon[i])
+}
+
+/// The index rectangle (rows, columns) around every cell centre inside the box.
+fn bounding_rectangle(lat: &[f64], lon: &[f64], ny: usize, nx: usize, bbox: &BBox) -> (Range<usize>, Range<usize>) {
     let (mut y0, mut y1, mut x0, mut x1) = (usize::MAX, 0, usize::MAX, 0);
     for j in 0..ny {
         for i in 0..nx {
-            if inside_at(j * nx + i) {
+            if inside_at(lat, lon, bbox, j * nx + i) {
                 (y0, y1, x0, x1) = (y0.min(j), y1.max(j + 1), x0.min(i), x1.max(i + 1));
             }
         }
     }
-    if y0 == usize::MAX {
-        (y0, y1, x0, x1) = (0, 0, 0, 0);
-    }
+    if y0 == usize::MAX { (0..0, 0..0) } else { (y0..y1, x0..x1) }
+}
+
+fn curvilinear(lat: &[f64], lon: &[f64], ny: usize, nx: usize, bbox: &BBox) -> Selection {
+    let (ys, xs) = bounding_rectangle(lat, lon, ny, nx, bbox);
+    let (y0, y1, x0, x1) = (ys.start, ys.end, xs.start, xs.end);
     let (rows, cols) = (y1 - y0, x1 - x0);
     let index = |r: usize, c: usize| (y0 + r) * nx + x0 + c;
     let cells: Vec<usize> = (0..rows).flat_map(|r| (0..cols).map(move |c| index(r, c))).collect();
@@ -196,7 +219,7 @@ fn curvilinear(lat: &[f64], lon: &[f64], ny: usize, nx: usize, bbox: &BBox) -> S
         blocks: vec![Block { y: y0..y1, x: x0..x1 }],
         rows,
         cols,
-        inside: cells.iter().map(|&i| inside_at(i)).collect(),
+        inside: cells.iter().map(|&i| inside_at(lat, lon, bbox, i)).collect(),
         lon: cells.iter().map(|&i| lon[i]).collect(),
         weight: out_lat.iter().map(|l| l.to_radians().cos()).collect(),
         lat: out_lat,
@@ -237,6 +260,7 @@ mod tests {
         let lon = vec![0.0, 1.0, 2.0, 3.0];
         let sel = Selection::new(&grid(lon.clone()), 3, 4, &BBox::parse("1,0,2,1").unwrap()).unwrap();
         assert_eq!((sel.rows, sel.cols), (2, 2));
+        assert_eq!(extent(&grid(lon.clone()), 3, 4, &BBox::parse("1,0,2,1").unwrap()), (2, 2));
         assert!(Selection::new(&grid(lon), 3, 4, &BBox::parse("10,0,20,1").unwrap()).is_err());
         assert!(BBox::parse("1,2,3").is_err());
         assert!(BBox::parse("0,10,1,-10").is_err());

@@ -11,12 +11,24 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::Request;
+use super::memory::Use;
 use super::read::map_steps;
 use super::time::iso_utc;
 use crate::votable::{Datatype, Field, Stream, Table, Value as Cell};
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType, ResultFile};
 
 pub struct OceanSubset;
+
+impl OceanSubset {
+    /// The memory a run needs, from its parameters and the dataset's headers (see
+    /// [`super::memory`]): the figure to compare with the operator's per-job limit at creation.
+    ///
+    /// # Errors
+    /// The dataset matches no readable netCDF file with the variable.
+    pub fn estimate_bytes(params: &SubsetParams, user_dir: &std::path::Path) -> Result<u64, ParamError> {
+        params.request.estimate_bytes(user_dir, Use::Points)
+    }
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SubsetParams {
@@ -68,7 +80,7 @@ impl Kind for OceanSubset {
 
     fn run(params: SubsetParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         let req = &params.request;
-        let (opened, ds) = req.scan(ctx)?;
+        let (opened, ds) = req.scan(ctx, Use::Points)?;
         let sel = &opened.sel;
         let var = req.variable.trim();
         let units = opened.units().unwrap_or("");
@@ -86,7 +98,7 @@ impl Kind for OceanSubset {
         let batch = 2 * rayon::current_num_threads().max(1);
         for first in (0..ds.steps.len()).step_by(batch) {
             let range = first..(first + batch).min(ds.steps.len());
-            let per_step = map_steps(&ds, range, sel, ctx, "subset", |_, step, values| {
+            let per_step = map_steps(&ds, range, &opened, ctx, "subset", |_, step, values| {
                 Ok((0..values.len())
                     .filter(|&i| !values[i].is_nan())
                     .map(|i| Point { time: step.stamp.epoch, lat: sel.lat[i], lon: sel.lon[i], value: values[i] })
@@ -106,7 +118,7 @@ impl Kind for OceanSubset {
         sink.finish().map_err(|e| Failure::fatal(name, e))?;
         std::fs::rename(&tmp, ctx.results_dir.join(name)).map_err(|e| Failure::Retryable(e.to_string()))?;
         ctx.progress(1.0, format!("{total} points"));
-        Ok(Outputs { results: vec![ResultFile { name: name.into(), mime_type: mime.into() }] })
+        opened.finish(ctx, Outputs { results: vec![ResultFile { name: name.into(), mime_type: mime.into() }] })
     }
 }
 

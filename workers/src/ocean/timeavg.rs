@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Request;
+use super::memory::Use;
 use super::part::{self, Body, Key, MapState, Part};
 use super::read::fold_files;
 use super::render::{self, Map};
@@ -18,6 +19,17 @@ use super::time::Stamp;
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ResultFile};
 
 pub struct OceanTimeavg;
+
+impl OceanTimeavg {
+    /// The memory a run needs, from its parameters and the dataset's headers (see
+    /// [`super::memory`]): the figure to compare with the operator's per-job limit at creation.
+    ///
+    /// # Errors
+    /// The dataset matches no readable netCDF file with the variable.
+    pub fn estimate_bytes(params: &TimeavgParams, user_dir: &std::path::Path) -> Result<u64, ParamError> {
+        params.request.estimate_bytes(user_dir, Use::Map)
+    }
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TimeavgParams {
@@ -102,7 +114,7 @@ impl Kind for OceanTimeavg {
 
     fn run(params: TimeavgParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         let req = &params.request;
-        let opened = req.open(ctx)?;
+        let opened = req.open(ctx, Use::Map)?;
         let n = opened.sel.len();
         let (sums, steps) = fold_files(
             &opened,
@@ -132,13 +144,10 @@ impl Kind for OceanTimeavg {
                 steps,
             };
             let key = Key::new(Self::NAME, req, &opened, options);
-            return part::write(
-                ctx,
-                folder,
-                &Part { key, start: opened.start, end: opened.end, body: Body::Map(Box::new(map)) },
-            );
+            let part = Part { key, start: opened.start, end: opened.end, body: Body::Map(Box::new(map)) };
+            return opened.finish(ctx, part::write(ctx, folder, &part)?);
         }
-        write_map(ctx, &opened.sel, opened.units(), req, &sums, steps)
+        opened.finish(ctx, write_map(ctx, &opened.sel, opened.units(), req, &sums, steps)?)
     }
 }
 

@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Request;
+use super::memory::Use;
 use super::part::{self, Body, Key, Part};
 use super::read::map_files;
 use super::series::{Band, Row, Series};
@@ -25,6 +26,18 @@ use super::stats::Partial;
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType};
 
 pub struct OceanTimeseries;
+
+impl OceanTimeseries {
+    /// The memory a run needs, from its parameters and the dataset's headers (see
+    /// [`super::memory`]): the figure to compare with the operator's per-job limit at creation.
+    ///
+    /// # Errors
+    /// The dataset matches no readable netCDF file with the variable.
+    pub fn estimate_bytes(params: &TimeseriesParams, user_dir: &std::path::Path) -> Result<u64, ParamError> {
+        let seasonal = params.seasonal_climatology.as_deref().is_some_and(|c| !c.trim().is_empty());
+        params.request.estimate_bytes(user_dir, Use::Series { climatology: seasonal })
+    }
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TimeseriesParams {
@@ -81,14 +94,15 @@ impl Kind for OceanTimeseries {
 
     fn run(params: TimeseriesParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         let req = &params.request;
-        let opened = req.open(ctx)?;
+        let seasonal = params.seasonal_climatology.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        let opened = req.open(ctx, Use::Series { climatology: seasonal.is_some() })?;
         let stats = area_stats(&opened, req, ctx, "time series")?;
         if stats.is_empty() {
             return Err(req.no_steps());
         }
-        let climatology = match &params.seasonal_climatology {
-            Some(dataset) if !dataset.trim().is_empty() => Some(monthly(req, dataset, &opened, ctx)?),
-            _ => None,
+        let climatology = match seasonal {
+            Some(dataset) => Some(monthly(req, dataset, &opened, ctx)?),
+            None => None,
         };
         let mut rows: Vec<Row> = stats
             .into_iter()
@@ -107,14 +121,10 @@ impl Kind for OceanTimeseries {
             .collect();
         if let Some(folder) = params.partial.as_deref().filter(|f| !f.trim().is_empty()) {
             // The low-pass filter runs over the whole series: the merge applies it.
-            let seasonal = params.seasonal_climatology.as_deref().map(str::trim).filter(|c| !c.is_empty());
             let options = serde_json::json!({ "seasonal_climatology": seasonal, "low_pass": params.low_pass });
             let key = Key::new(Self::NAME, req, &opened, options);
-            return part::write(
-                ctx,
-                folder,
-                &Part { key, start: opened.start, end: opened.end, body: Body::Series(rows) },
-            );
+            let part = Part { key, start: opened.start, end: opened.end, body: Body::Series(rows) };
+            return opened.finish(ctx, part::write(ctx, folder, &part)?);
         }
         if params.low_pass {
             add_low_pass(&mut rows);
@@ -132,7 +142,7 @@ impl Kind for OceanTimeseries {
         };
         let results = series.write(ctx, &rows)?;
         ctx.progress(1.0, format!("{} time steps", rows.len()));
-        Ok(Outputs { results })
+        opened.finish(ctx, Outputs { results })
     }
 }
 
@@ -192,7 +202,7 @@ fn monthly(
     ctx: &JobContext,
 ) -> Result<[Option<Partial>; 13], Failure> {
     let clim_req = Request { dataset: dataset.to_string(), start: None, end: None, ..req.clone() };
-    let clim = clim_req.open(ctx)?;
+    let clim = clim_req.open(ctx, Use::Series { climatology: false })?;
     if (clim.first.ny, clim.first.nx) != (data.first.ny, data.first.nx) {
         return Err(Failure::Fatal(format!(
             "{}: climatology grid {}×{} differs from the data grid {}×{}",
@@ -205,6 +215,7 @@ fn monthly(
             by_month[month(&stamp.iso)] = Some(stats);
         }
     }
+    data.fallbacks.absorb(clim.fallbacks);
     Ok(by_month)
 }
 

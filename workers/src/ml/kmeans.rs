@@ -70,7 +70,11 @@ impl Fit {
 }
 
 /// Runs k-means on the rows of `x` (all values finite; the kinds check that first).
-pub fn fit(x: ArrayView2<f32>, config: &Config, checkpoint: &(dyn Fn() -> Result<(), Failure> + Sync)) -> Result<Fit, Failure> {
+pub fn fit(
+    x: ArrayView2<f32>,
+    config: &Config,
+    checkpoint: &(dyn Fn() -> Result<(), Failure> + Sync),
+) -> Result<Fit, Failure> {
     let (n, d) = x.dim();
     if config.k == 0 || config.k > n {
         return Err(Failure::Fatal(format!("k = {} clusters needs at least as many spectra, got {n}", config.k)));
@@ -197,19 +201,31 @@ fn assign(
 ) -> Result<(), Failure> {
     let k = centres.len() / data.d.max(1);
     let centre_norms = norms(centres, data.d);
-    labels.par_chunks_mut(BLOCK).zip(nearest.par_chunks_mut(BLOCK)).enumerate().try_for_each(|(b, (labels, nearest))| {
-        checkpoint()?;
-        let start = b * BLOCK;
-        let len = labels.len();
-        let mut block = vec![0f32; len * k];
-        sq_dists(data.rows(start, len), &data.norms[start..start + len], centres, &centre_norms, data.d, &mut block);
-        for ((row, label), near) in block.chunks_exact(k).zip(labels.iter_mut()).zip(nearest.iter_mut()) {
-            let (j, v) = row.iter().enumerate().fold((0, f32::INFINITY), |acc, (j, &v)| if v < acc.1 { (j, v) } else { acc });
-            *label = j as u32;
-            *near = v;
-        }
-        Ok(())
-    })
+    labels.par_chunks_mut(BLOCK).zip(nearest.par_chunks_mut(BLOCK)).enumerate().try_for_each(
+        |(b, (labels, nearest))| {
+            checkpoint()?;
+            let start = b * BLOCK;
+            let len = labels.len();
+            let mut block = vec![0f32; len * k];
+            sq_dists(
+                data.rows(start, len),
+                &data.norms[start..start + len],
+                centres,
+                &centre_norms,
+                data.d,
+                &mut block,
+            );
+            for ((row, label), near) in block.chunks_exact(k).zip(labels.iter_mut()).zip(nearest.iter_mut()) {
+                let (j, v) = row
+                    .iter()
+                    .enumerate()
+                    .fold((0, f32::INFINITY), |acc, (j, &v)| if v < acc.1 { (j, v) } else { acc });
+                *label = j as u32;
+                *near = v;
+            }
+            Ok(())
+        },
+    )
 }
 
 /// New centres: the mean of each cluster's rows, summed in f64 in row order per column panel.

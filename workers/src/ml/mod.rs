@@ -5,9 +5,19 @@
 //! - [`distance`]: squared distances between row blocks as f32 GEMMs on centred data.
 //! - [`kmeans`]: k-means++ and Lloyd with restarts; [`silhouette`] on a sample.
 //! - [`pca`]: exact leading principal components by block Krylov iteration.
+//! - [`knn`]: exact k nearest neighbours (symmetric GEMM tiles); [`lof`] local outlier factors.
+//! - [`iforest`]: isolation forest anomaly scores.
+//! - [`forest`]: random forest classification and its saved model file; [`cv`] folds and
+//!   confusion matrices.
 //!
 //! Each algorithm says in its header why it is written here rather than taken from linfa.
 
+pub mod cv;
 pub mod distance;
+pub mod forest;
+pub mod iforest;
 pub mod kmeans;
+pub mod knn;
+pub mod lof;
+pub mod pca;
 pub mod silhouette;

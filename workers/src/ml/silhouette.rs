@@ -47,7 +47,10 @@ pub fn score(data: &Centred, labels: &[u32], k: usize, sample: &[usize]) -> Opti
                     continue; // scikit-learn: 0 for a single-member cluster
                 }
                 let a = sums[c] / (sizes[c] - 1) as f64;
-                let b = (0..k).filter(|&o| o != c && sizes[o] > 0).map(|o| sums[o] / sizes[o] as f64).fold(f64::INFINITY, f64::min);
+                let b = (0..k)
+                    .filter(|&o| o != c && sizes[o] > 0)
+                    .map(|o| sums[o] / sizes[o] as f64)
+                    .fold(f64::INFINITY, f64::min);
                 let denom = a.max(b);
                 if denom > 0.0 {
                     part += (b - a) / denom;

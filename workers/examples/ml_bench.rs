@@ -15,7 +15,7 @@ use std::time::Instant;
 use ndarray::Array2;
 use serde_json::json;
 use vocloud_workers::Failure;
-use vocloud_workers::ml::{kmeans, pca};
+use vocloud_workers::ml::{cv, forest, iforest, kmeans, knn, lof, pca};
 
 fn no_abort() -> Result<(), Failure> {
     Ok(())
@@ -63,6 +63,59 @@ fn main() {
             json!({"seconds": seconds, "explained_variance": fit.explained_variance,
                    "explained_variance_ratio": fit.explained_variance_ratio, "products": fit.products,
                    "max_relative_residual": fit.max_relative_residual})
+        }
+        "lof" => {
+            let neighbours = knn::all(x.view(), get("neighbors", 20), &no_abort).unwrap();
+            let scores = lof::scores(&neighbours);
+            let seconds = started.elapsed().as_secs_f64();
+            write_f64(out.join("lof.f64"), scores.into_iter());
+            json!({"seconds": seconds})
+        }
+        "iforest" => {
+            let config = iforest::Config {
+                trees: get("trees", 100),
+                subsample: get("subsample", 256),
+                seed: get("seed", 0) as u64,
+            };
+            let scores = iforest::scores(x.view(), &config, &no_abort).unwrap();
+            let seconds = started.elapsed().as_secs_f64();
+            write_f64(out.join("iforest.f64"), scores.into_iter());
+            json!({"seconds": seconds})
+        }
+        "forest" => {
+            // Labels from a u8 file; 5-fold stratified CV (folds written for scikit-learn to reuse),
+            // then one forest on every row.
+            let labels: Vec<u16> = std::fs::read(opts["labels"]).unwrap().into_iter().map(u16::from).collect();
+            let classes = *labels.iter().max().unwrap() as usize + 1;
+            let config = forest::Config { trees: get("trees", 100), seed: get("seed", 0) as u64, ..Default::default() };
+            let k = get("folds", 5);
+            let wrapped: Vec<Option<u16>> = labels.iter().map(|&l| Some(l)).collect();
+            let folds: Vec<usize> =
+                cv::stratified_folds(&wrapped, classes, k, config.seed).into_iter().map(Option::unwrap).collect();
+            write_f64(out.join("folds.f64"), folds.iter().map(|&f| f as f64));
+            let all: Vec<usize> = (0..n).collect();
+            let fit_started = Instant::now();
+            let model = forest::fit(x.view(), &labels, classes, &all, &config, &no_abort).unwrap();
+            let fit_seconds = fit_started.elapsed().as_secs_f64();
+            let nodes: usize = model.trees.iter().map(|t| t.node_count()).sum();
+            let cv_started = Instant::now();
+            let mut confusion = cv::Confusion::new(classes);
+            let mut fold_accuracy = Vec::new();
+            for f in 0..k {
+                let train: Vec<usize> = all.iter().copied().filter(|&i| folds[i] != f).collect();
+                let test: Vec<usize> = all.iter().copied().filter(|&i| folds[i] == f).collect();
+                let model = forest::fit(x.view(), &labels, classes, &train, &config, &no_abort).unwrap();
+                let predicted = forest::argmax(&model.predict_proba(x.view(), &test), classes);
+                let mut fold = cv::Confusion::new(classes);
+                for (&i, &p) in test.iter().zip(&predicted) {
+                    confusion.add(labels[i], p);
+                    fold.add(labels[i], p);
+                }
+                fold_accuracy.push(fold.accuracy());
+            }
+            let cv_seconds = cv_started.elapsed().as_secs_f64();
+            json!({"fit_seconds": fit_seconds, "cv_seconds": cv_seconds, "seconds": started.elapsed().as_secs_f64(),
+                   "cv_accuracy": confusion.accuracy(), "fold_accuracy": fold_accuracy, "nodes": nodes})
         }
         other => panic!("unknown algorithm {other}"),
     };

@@ -10,14 +10,21 @@
 //! - [`forest`]: random forest classification and its saved model file; [`cv`] folds and
 //!   confusion matrices.
 //!
+//! Kinds ([`kinds`]): parameters and compute of `kmeans`, `pca`, `classify` and `outliers` on a
+//! [`collection::Collection`], writing results through [`results`] and PNGs through [`plot`].
+//!
 //! Each algorithm says in its header why it is written here rather than taken from linfa.
 
+pub mod collection;
 pub mod cv;
 pub mod distance;
 pub mod forest;
 pub mod iforest;
+pub mod kinds;
 pub mod kmeans;
 pub mod knn;
 pub mod lof;
 pub mod pca;
+pub mod plot;
+pub mod results;
 pub mod silhouette;

@@ -7,11 +7,12 @@
 //! - [`pca`]: exact leading principal components by block Krylov iteration.
 //! - [`knn`]: exact k nearest neighbours (symmetric GEMM tiles); [`lof`] local outlier factors.
 //! - [`iforest`]: isolation forest anomaly scores.
+//! - [`preprocess`]: spectra onto one grid: rest frame, masking, gap filling, normalisation.
 //! - [`forest`]: random forest classification and its saved model file; [`cv`] folds and
 //!   confusion matrices.
 //!
-//! Kinds ([`kinds`]): parameters and compute of `kmeans`, `pca`, `classify` and `outliers` on a
-//! [`collection::Collection`], writing results through [`results`] and PNGs through [`plot`].
+//! Kinds ([`kinds`]): parameters and compute of `preprocess` (on spectra) and `kmeans`, `pca`,
+//! `classify`, `outliers` (on a [`collection::Collection`]), writing results through [`results`] and PNGs through [`plot`].
 //!
 //! Each algorithm says in its header why it is written here rather than taken from linfa.
 
@@ -26,5 +27,6 @@ pub mod knn;
 pub mod lof;
 pub mod pca;
 pub mod plot;
+pub mod preprocess;
 pub mod results;
 pub mod silhouette;

@@ -41,9 +41,9 @@ impl Written {
         Ok(())
     }
 
-    /// A rows × D float32 image, one row per spectrum-like vector, with CTYPE1/CRVAL1/CDELT1
-    /// when the grid is linear and the grid itself in a WAVELENGTH extension; `keys` are
-    /// written to the primary header.
+    /// A rows × D float32 image, one row per spectrum-like vector, with a wavelength WCS on axis 1
+    /// when the grid is linear or log-uniform, and the grid itself in a WAVELENGTH extension
+    /// always; `keys` are written to the primary header.
     pub fn fits_matrix(
         &mut self,
         ctx: &JobContext,
@@ -63,11 +63,17 @@ impl Written {
             let mut file = fitsio::FitsFile::create(&tmp).with_custom_primary(&desc).open().map_err(fail)?;
             let hdu = file.primary_hdu().map_err(fail)?;
             hdu.write_image(&mut file, values).map_err(fail)?;
-            if let Some(step) = linear_step(wavelengths) {
-                hdu.write_key(&mut file, "CTYPE1", "WAVE").map_err(fail)?;
+            // FITS paper III: linear, or WAVE-LOG with λ = CRVAL1·exp(CDELT1·(p − CRPIX1)/CRVAL1).
+            let wcs = match (linear_step(wavelengths), log_step(wavelengths)) {
+                (Some(step), _) => Some(("WAVE", step)),
+                (None, Some(ln_step)) => Some(("WAVE-LOG", wavelengths[0] * ln_step)),
+                _ => None,
+            };
+            if let Some((ctype, cdelt)) = wcs {
+                hdu.write_key(&mut file, "CTYPE1", ctype).map_err(fail)?;
                 hdu.write_key(&mut file, "CRPIX1", 1.0).map_err(fail)?;
                 hdu.write_key(&mut file, "CRVAL1", wavelengths[0]).map_err(fail)?;
-                hdu.write_key(&mut file, "CDELT1", step).map_err(fail)?;
+                hdu.write_key(&mut file, "CDELT1", cdelt).map_err(fail)?;
             }
             for (key, value, comment) in keys {
                 hdu.write_key(&mut file, key, (value.as_str(), *comment)).map_err(fail)?;
@@ -94,4 +100,13 @@ pub fn linear_step(wave: &[f64]) -> Option<f64> {
         .enumerate()
         .all(|(i, &w)| (w - (wave[0] + step * i as f64)).abs() <= 1e-9 * w.abs().max(1.0))
         .then_some(step)
+}
+
+/// The constant step in ln λ of a log-uniform grid, if it is one.
+pub fn log_step(wave: &[f64]) -> Option<f64> {
+    if wave.len() < 2 || wave[0] <= 0.0 {
+        return None;
+    }
+    let logs: Vec<f64> = wave.iter().map(|w| w.ln()).collect();
+    linear_step(&logs)
 }

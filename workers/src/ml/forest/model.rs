@@ -101,7 +101,7 @@ fn check_tree(tree: &Tree, classes: usize, features: usize) -> Result<(), String
     if tree.threshold.len() != internal || tree.left.len() != internal || tree.right.len() != internal {
         return Err("feature, threshold, left and right differ in length".into());
     }
-    if tree.leaves.is_empty() || tree.leaves.len() % classes != 0 {
+    if tree.leaves.is_empty() || !tree.leaves.len().is_multiple_of(classes) {
         return Err(format!("{} leaf values is not a positive multiple of {classes} classes", tree.leaves.len()));
     }
     let leaves = tree.leaves.len() / classes;

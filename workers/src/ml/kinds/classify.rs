@@ -153,8 +153,8 @@ pub fn train(
         let mut fields = vec![Field::new("true_class", Datatype::Char).array("*")];
         fields.extend(names.iter().map(|c| Field::new(&format!("predicted_{c}"), Datatype::Long)));
         let mut table = Table::new("confusion", fields);
-        for t in 0..classes {
-            let mut row = vec![Value::Text(names[t].clone())];
+        for (t, name) in names.iter().enumerate() {
+            let mut row = vec![Value::Text(name.clone())];
             row.extend(confusion.row(t).iter().map(|&v| Value::Int(v as i64)));
             table.push(row);
         }

@@ -7,6 +7,7 @@ pub mod classify;
 pub mod kmeans;
 pub mod outliers;
 pub mod pca;
+pub mod preprocess;
 
 use crate::{CancelToken, Failure};
 

@@ -83,8 +83,12 @@ def main():
                 rows.append((f"random forest {args.trees} trees, fit", a["fit_seconds"], b["fit_seconds"], quality))
                 rows.append((f"random forest {args.trees} trees, 5-fold CV", a["cv_seconds"], b["cv_seconds"], ""))
             report["algorithms"][algo] = {"vocloud": a, "sklearn": b}
-            print(f"{algo} done", file=sys.stderr)
+            print(f"{algo} done: {rows[-1] if algo != 'forest' else rows[-2:]}", file=sys.stderr)
+            if args.out:  # after every algorithm, so a long run that is stopped keeps what it measured
+                with open(args.out, "w") as f:
+                    json.dump(report, f, indent=1)
     report["load_after"] = os.getloadavg()
+    report["table"] = [{"algorithm": r[0], "vocloud_s": r[1], "sklearn_s": r[2], "quality": r[3]} for r in rows]
     print(f"\n{n} x {d}, load {report['load'][0]:.1f} -> {report['load_after'][0]:.1f}\n")
     print(f"| algorithm | vocloud s | scikit-learn s | speed-up | quality |\n|---|---|---|---|---|")
     for name, ta, tb, quality in rows:

@@ -14,6 +14,7 @@
 //! - [`registry`]: the object-safe view of a kind and the list of all kinds.
 //! - [`diag`]: the `diag` kind, for operators and tests.
 //! - [`import`]: the `import` kind (downloads of spectra collections).
+//! - [`ml`]: k-means, PCA, classification and outlier kinds on spectra matrices.
 //! - [`ocean`]: ocean analytics on CF netCDF (SDAP time series, time average, DDA, subset, maps).
 //! - [`som`]: the `som` kind, self-organising maps of spectra with an interactive viewer.
 //! - [`spectra`]: the one spectra reader (FITS, VOTable, CSV; each on its grid, or a matrix).
@@ -22,6 +23,7 @@
 pub mod context;
 pub mod diag;
 pub mod import;
+pub mod ml;
 pub mod ocean;
 pub mod params;
 pub mod registry;

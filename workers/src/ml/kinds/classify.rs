@@ -1,0 +1,300 @@
+//! The `classify` kind: trains a random forest ([`crate::ml::forest`]) on labelled spectra with
+//! stratified k-fold cross-validation and saves the model, or applies a saved model to a
+//! collection; predictions carry the class probabilities.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{checkpoint, label_text};
+use crate::ml::collection::Collection;
+use crate::ml::forest::model::{self, Model};
+use crate::ml::results::Written;
+use crate::ml::{cv, forest, plot};
+use crate::votable::{Datatype, Field, Table, Value};
+use crate::{Failure, JobContext, Outputs, ParamError, ParamSpec, ParamType};
+
+/// Largest model file a job reads (a forest of 5,000 deep trees on 20,000 spectra is ~0.5 GB).
+pub const MODEL_FILE_LIMIT: u64 = 2 << 30;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassifyParams {
+    pub input: String,
+    pub model: Option<String>,
+    pub apply: Option<String>,
+    pub trees: usize,
+    pub folds: usize,
+    pub max_depth: Option<usize>,
+    pub features: Option<usize>,
+    pub seed: u64,
+}
+
+pub fn parameters() -> Vec<ParamSpec> {
+    vec![
+        ParamSpec::new(
+            "input",
+            ParamType::Path,
+            "labelled spectra to train on (labels from a label/class column or CLASS keywords); with `model`, the spectra to classify",
+        )
+        .required(),
+        ParamSpec::new("model", ParamType::Path, "a model.json saved by an earlier classify job: classify `input` with it instead of training"),
+        ParamSpec::new("apply", ParamType::Path, "unlabelled spectra to classify with the model trained in this job"),
+        ParamSpec::new("trees", ParamType::Integer { min: Some(1), max: Some(5000) }, "trees in the forest").default(100),
+        ParamSpec::new("folds", ParamType::Integer { min: Some(0), max: Some(50) }, "cross-validation folds (0: none)").default(5),
+        ParamSpec::new("max_depth", ParamType::Integer { min: Some(1), max: Some(1000) }, "deepest tree level (default: grow until pure)"),
+        ParamSpec::new("features", ParamType::Integer { min: Some(1), max: Some(1_000_000) }, "bins searched per split (default: √bins)"),
+        ParamSpec::new("seed", ParamType::Integer { min: Some(0), max: None }, "random seed").default(0),
+    ]
+}
+
+pub fn check(p: &ClassifyParams) -> Result<(), ParamError> {
+    if p.model.is_some() && p.apply.is_some() {
+        return Err(ParamError::invalid(
+            "apply",
+            "is for training jobs; with `model`, `input` is what gets classified",
+        ));
+    }
+    if p.folds == 1 {
+        return Err(ParamError::invalid("folds", "must be 0 (no cross-validation) or at least 2"));
+    }
+    Ok(())
+}
+
+/// Trains on the labelled spectra of `data`; writes `model.json`, `classify.json`,
+/// `confusion.vot`, `confusion.png`, `predictions.vot` and, with `apply`, `applied.vot`.
+pub fn train(
+    p: &ClassifyParams,
+    data: &Collection,
+    apply: Option<&Collection>,
+    ctx: &JobContext,
+) -> Result<Outputs, Failure> {
+    data.check()?;
+    let (n, d) = data.flux.dim();
+    let mut names: Vec<String> = data.labels.iter().flatten().cloned().collect();
+    names.sort();
+    names.dedup();
+    if names.len() < 2 {
+        return Err(Failure::Fatal(format!(
+            "training needs spectra of at least two classes; the input's labels name {}",
+            if names.is_empty() {
+                "none (no label or class column, no CLASS keyword)".to_string()
+            } else {
+                format!("only '{}'", names[0])
+            }
+        )));
+    }
+    let classes = names.len();
+    let labels: Vec<Option<u16>> = data
+        .labels
+        .iter()
+        .map(|l| l.as_ref().map(|l| names.binary_search(l).expect("collected above") as u16))
+        .collect();
+    let dense: Vec<u16> = labels.iter().map(|l| l.unwrap_or(0)).collect();
+    let labelled: Vec<usize> = (0..n).filter(|&i| labels[i].is_some()).collect();
+    let config =
+        forest::Config { trees: p.trees, mtry: p.features, max_depth: p.max_depth, min_samples_split: 2, seed: p.seed };
+    let stop = checkpoint(&ctx.cancel);
+    let started = Instant::now();
+
+    // Out-of-fold probabilities of the labelled spectra.
+    let mut probs = vec![0f32; n * classes];
+    let mut confusion = cv::Confusion::new(classes);
+    let mut fold_accuracy = Vec::new();
+    let k = p.folds.min(labelled.len());
+    if k >= 2 {
+        let folds = cv::stratified_folds(&labels, classes, k, p.seed);
+        for f in 0..k {
+            ctx.progress(0.05 + 0.8 * f as f64 / (k + 1) as f64, format!("cross-validation: fold {}/{k}", f + 1));
+            let (train, test): (Vec<usize>, Vec<usize>) = labelled.iter().partition(|&&i| folds[i] != Some(f));
+            let model = forest::fit(data.flux.view(), &dense, classes, &train, &config, &stop)?;
+            let fold_probs = model.predict_proba(data.flux.view(), &test);
+            let mut fold = cv::Confusion::new(classes);
+            for (t, (&i, &predicted)) in test.iter().zip(&forest::argmax(&fold_probs, classes)).enumerate() {
+                probs[i * classes..(i + 1) * classes].copy_from_slice(&fold_probs[t * classes..(t + 1) * classes]);
+                confusion.add(dense[i], predicted);
+                fold.add(dense[i], predicted);
+            }
+            fold_accuracy.push(fold.accuracy());
+        }
+    }
+    ctx.progress(
+        0.05 + 0.8 * k as f64 / (k + 1) as f64,
+        format!("training the model on {} labelled spectra", labelled.len()),
+    );
+    let forest = forest::fit(data.flux.view(), &dense, classes, &labelled, &config, &stop)?;
+    // Spectra without a label, and every spectrum when there was no cross-validation, get the
+    // final model's probabilities.
+    let rest: Vec<usize> = (0..n).filter(|&i| k < 2 || labels[i].is_none()).collect();
+    let rest_probs = forest.predict_proba(data.flux.view(), &rest);
+    for (t, &i) in rest.iter().enumerate() {
+        probs[i * classes..(i + 1) * classes].copy_from_slice(&rest_probs[t * classes..(t + 1) * classes]);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    ctx.progress(0.9, "writing results");
+
+    let model = Model { forest, class_names: names.clone(), wavelengths: data.wavelengths.clone() };
+    let counts: Vec<usize> = (0..classes).map(|c| labels.iter().filter(|&&l| l == Some(c as u16)).count()).collect();
+    let summary = json!({
+        "spectra": n, "bins": d, "labelled": labelled.len(), "classes": names, "class_counts": counts,
+        "folds": if k >= 2 { Some(k) } else { None },
+        "cv_accuracy": if k >= 2 { Some(confusion.accuracy()) } else { None },
+        "fold_accuracy": fold_accuracy,
+        "confusion": if k >= 2 { Some((0..classes).map(|t| confusion.row(t).to_vec()).collect::<Vec<_>>()) } else { None },
+        "small_classes": (0..classes).filter(|&c| k >= 2 && counts[c] < k).map(|c| &names[c]).collect::<Vec<_>>(),
+        "nodes": model.forest.trees.iter().map(|t| t.node_count()).sum::<usize>(),
+        "seconds": seconds, "params": p,
+    });
+    let mut out = Written::default();
+    out.bytes(ctx, "model.json", "application/json", &model::save(&model, summary.clone()))?;
+    out.json(ctx, "classify.json", &summary)?;
+    if k >= 2 {
+        let mut fields = vec![Field::new("true_class", Datatype::Char).array("*")];
+        fields.extend(names.iter().map(|c| Field::new(&format!("predicted_{c}"), Datatype::Long)));
+        let mut table = Table::new("confusion", fields);
+        for (t, name) in names.iter().enumerate() {
+            let mut row = vec![Value::Text(name.clone())];
+            row.extend(confusion.row(t).iter().map(|&v| Value::Int(v as i64)));
+            table.push(row);
+        }
+        out.votable(ctx, "confusion.vot", &table)?;
+        let title = format!("{k}-fold cross-validation: accuracy {:.2}%", 100.0 * confusion.accuracy());
+        out.png(ctx, "confusion.png", plot::matrix(&title, &names, &confusion.counts))?;
+    }
+    out.votable(ctx, "predictions.vot", &predictions(data, &names, &probs))?;
+    if let Some(other) = apply {
+        ctx.progress(0.95, format!("classifying {} spectra of `apply`", other.len()));
+        out.votable(ctx, "applied.vot", &classify_with(&model, other)?)?;
+    }
+    let headline = if k >= 2 {
+        format!("cross-validated accuracy {:.2}%", 100.0 * confusion.accuracy())
+    } else {
+        "model trained".into()
+    };
+    ctx.progress(1.0, format!("done: {headline}"));
+    Ok(Outputs { results: out.0 })
+}
+
+/// Reads a saved model, checking its size before reading it.
+pub fn read_model(path: &Path, shown: &str) -> Result<Model, Failure> {
+    let size = std::fs::metadata(path).map_err(|e| Failure::fatal(shown, e))?.len();
+    if size > MODEL_FILE_LIMIT {
+        return Err(Failure::Fatal(format!(
+            "{shown}: {size} bytes is larger than a model file may be ({MODEL_FILE_LIMIT})"
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Failure::fatal(shown, e))?;
+    model::load(&bytes).map_err(|e| Failure::fatal(shown, e))
+}
+
+/// Classifies `data` with a saved model; writes `predictions.vot`.
+pub fn apply_model(model: &Model, data: &Collection, ctx: &JobContext) -> Result<Outputs, Failure> {
+    ctx.progress(0.1, format!("classifying {} spectra", data.len()));
+    let mut out = Written::default();
+    out.votable(ctx, "predictions.vot", &classify_with(model, data)?)?;
+    ctx.progress(1.0, "done");
+    Ok(Outputs { results: out.0 })
+}
+
+fn classify_with(model: &Model, data: &Collection) -> Result<Table, Failure> {
+    data.check()?;
+    let same = model.wavelengths.len() == data.wavelengths.len()
+        && model.wavelengths.iter().zip(&data.wavelengths).all(|(a, b)| (a - b).abs() <= 1e-6 * a.abs().max(1.0));
+    if !same {
+        let span = |w: &[f64]| format!("{} bins from {} to {}", w.len(), w[0], w[w.len() - 1]);
+        return Err(Failure::Fatal(format!(
+            "the model was trained on {}; the spectra to classify are on {} (preprocess them onto the model's grid)",
+            span(&model.wavelengths),
+            span(&data.wavelengths)
+        )));
+    }
+    let rows: Vec<usize> = (0..data.len()).collect();
+    let probs = model.forest.predict_proba(data.flux.view(), &rows);
+    Ok(predictions(data, &model.class_names, &probs))
+}
+
+/// name, label, predicted class, its probability, and one probability column per class.
+fn predictions(data: &Collection, names: &[String], probs: &[f32]) -> Table {
+    let classes = names.len();
+    let mut fields = vec![
+        Field::new("name", Datatype::Char).array("*").ucd("meta.id"),
+        Field::new("label", Datatype::Char).array("*").describe("class label from the input, if any"),
+        Field::new("predicted", Datatype::Char).array("*").ucd("meta.code.class"),
+        Field::new("probability", Datatype::Float).describe("probability of the predicted class"),
+    ];
+    fields.extend(names.iter().map(|c| Field::new(&format!("p_{c}"), Datatype::Float)));
+    let mut table = Table::new("predictions", fields);
+    let best = forest::argmax(probs, classes);
+    for i in 0..data.len() {
+        let p = &probs[i * classes..(i + 1) * classes];
+        let mut row = vec![
+            Value::Text(data.names[i].clone()),
+            label_text(&data.labels[i]),
+            Value::Text(names[best[i] as usize].clone()),
+            Value::Float(p[best[i] as usize] as f64),
+        ];
+        row.extend(p.iter().map(|&v| Value::Float(v as f64)));
+        table.push(row);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ml::collection::tests::synthetic;
+    use crate::ml::kinds::tests::{context, names};
+
+    fn params() -> ClassifyParams {
+        ClassifyParams {
+            input: "x".into(),
+            model: None,
+            apply: None,
+            trees: 30,
+            folds: 3,
+            max_depth: None,
+            features: None,
+            seed: 2,
+        }
+    }
+
+    #[test]
+    fn trains_cross_validates_saves_and_applies_a_model() {
+        let (_dir, ctx) = context();
+        let mut data = synthetic(120, 30);
+        data.labels[5] = None;
+        let other = synthetic(30, 30);
+        let outputs = train(&params(), &data, Some(&other), &ctx).unwrap();
+        assert_eq!(
+            names(&outputs),
+            ["model.json", "classify.json", "confusion.vot", "confusion.png", "predictions.vot", "applied.vot"]
+        );
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(ctx.results_dir.join("classify.json")).unwrap()).unwrap();
+        assert!(summary["cv_accuracy"].as_f64().unwrap() > 0.95, "{summary}");
+        assert_eq!(summary["labelled"], 119);
+        // A later job applies the saved model.
+        let model = read_model(&ctx.results_dir.join("model.json"), "model.json").unwrap();
+        let (_dir2, ctx2) = context();
+        apply_model(&model, &other, &ctx2).unwrap();
+        let table = std::fs::read_to_string(ctx2.results_dir.join("predictions.vot")).unwrap();
+        assert!(table.contains("<TD>s0002.fits</TD><TD>weak</TD><TD>weak</TD>"), "{}", &table[..2000.min(table.len())]);
+        // On another grid it refuses.
+        let mut shifted = other.clone();
+        shifted.wavelengths.iter_mut().for_each(|w| *w += 1.0);
+        let err = apply_model(&model, &shifted, &ctx2).unwrap_err().to_string();
+        assert!(err.contains("trained on 30 bins from 6500 to 6529"), "{err}");
+    }
+
+    #[test]
+    fn one_class_or_a_foreign_model_file_is_a_clear_error() {
+        let (_dir, ctx) = context();
+        let mut data = synthetic(20, 10);
+        data.labels.iter_mut().for_each(|l| *l = Some("star".into()));
+        assert!(train(&params(), &data, None, &ctx).unwrap_err().to_string().contains("only 'star'"));
+        std::fs::write(ctx.results_dir.join("foreign.json"), b"{\"format\": \"pickle\"}").unwrap();
+        let err = read_model(&ctx.results_dir.join("foreign.json"), "models/foreign.json").unwrap_err().to_string();
+        assert!(err.starts_with("models/foreign.json: not a vocloud model file"), "{err}");
+    }
+}

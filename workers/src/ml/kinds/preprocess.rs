@@ -1,0 +1,262 @@
+//! The `preprocess` kind: spectra onto one matrix ([`crate::ml::preprocess`]) that `som`,
+//! `kmeans`, `pca`, `classify` and `outliers` read directly as `input`: `matrix.fits` (one
+//! spectrum per row, wavelength WCS on axis 1, the grid in a WAVELENGTH extension) and
+//! `index.vot` (each input spectrum, its label, velocity, masked points, normalisation factor,
+//! and why it was dropped if it was).
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::ml::plot;
+use crate::ml::preprocess::{self, Normalize, Scale, Spectrum};
+use crate::ml::results::Written;
+use crate::votable::{Datatype, Field, Table, Value};
+use crate::{Failure, JobContext, Outputs, ParamError, ParamSpec, ParamType};
+
+/// Most grid points a job may ask for.
+pub const MAX_BINS: usize = 1_000_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreprocessParams {
+    pub input: String,
+    pub wave_min: Option<f64>,
+    pub wave_max: Option<f64>,
+    pub bins: Option<usize>,
+    pub step: Option<f64>,
+    pub scale: String,
+    pub normalize: String,
+    pub continuum_degree: usize,
+    pub velocity: Option<String>,
+    pub clip_min: Option<f64>,
+    pub clip_max: Option<f64>,
+    pub sigma_clip: Option<f64>,
+    pub max_masked: f64,
+}
+
+pub fn parameters() -> Vec<ParamSpec> {
+    let positive = ParamType::Float { min: Some(0.0), max: None };
+    let any = ParamType::Float { min: None, max: None };
+    vec![
+        ParamSpec::new("input", ParamType::Path, "spectra: a folder or a file (FITS, VOTable, CSV)").required(),
+        ParamSpec::new(
+            "wave_min",
+            positive.clone(),
+            "grid start in Å (default: the largest start of the spectra at rest)",
+        ),
+        ParamSpec::new("wave_max", positive.clone(), "grid end in Å (default: the smallest end)"),
+        ParamSpec::new(
+            "bins",
+            ParamType::Integer { min: Some(2), max: Some(MAX_BINS as i64) },
+            "grid points (or give step)",
+        ),
+        ParamSpec::new(
+            "step",
+            ParamType::Float { min: Some(1e-12), max: None },
+            "grid step: Å for a linear grid, Δln λ for log",
+        ),
+        ParamSpec::new("scale", ParamType::Choice { values: vec!["linear", "log"] }, "linear in λ or in ln λ")
+            .default("linear"),
+        ParamSpec::new(
+            "normalize",
+            ParamType::Choice { values: vec!["none", "max", "mean", "median", "continuum"] },
+            "divide each spectrum by its max, mean, median flux or a fitted continuum",
+        )
+        .default("none"),
+        ParamSpec::new(
+            "continuum_degree",
+            ParamType::Integer { min: Some(0), max: Some(10) },
+            "polynomial degree of the continuum",
+        )
+        .default(3),
+        ParamSpec::new(
+            "velocity",
+            ParamType::Text { max_len: 64 },
+            "column (or FITS keyword) with each spectrum's radial velocity in km/s: shift to the rest frame",
+        ),
+        ParamSpec::new("clip_min", any.clone(), "mask fluxes below this"),
+        ParamSpec::new("clip_max", any, "mask fluxes above this"),
+        ParamSpec::new(
+            "sigma_clip",
+            ParamType::Float { min: Some(0.5), max: None },
+            "mask fluxes this many robust σ from the median",
+        ),
+        ParamSpec::new(
+            "max_masked",
+            ParamType::Float { min: Some(0.0), max: Some(1.0) },
+            "drop spectra with more of the grid masked than this share",
+        )
+        .default(0.2),
+    ]
+}
+
+pub fn check(p: &PreprocessParams) -> Result<(), ParamError> {
+    if p.bins.is_some() && p.step.is_some() {
+        return Err(ParamError::invalid("step", "give either bins or step, not both"));
+    }
+    if let (Some(lo), Some(hi)) = (p.wave_min, p.wave_max)
+        && lo >= hi
+    {
+        return Err(ParamError::invalid("wave_min", format!("must be below wave_max ({lo} >= {hi})")));
+    }
+    if let (Some(lo), Some(hi)) = (p.clip_min, p.clip_max)
+        && lo >= hi
+    {
+        return Err(ParamError::invalid("clip_min", format!("must be below clip_max ({lo} >= {hi})")));
+    }
+    if p.scale == "log" && p.wave_min == Some(0.0) {
+        return Err(ParamError::invalid("wave_min", "must be above 0 on a log grid"));
+    }
+    Ok(())
+}
+
+fn config(p: &PreprocessParams) -> preprocess::Config {
+    preprocess::Config {
+        wave_min: p.wave_min,
+        wave_max: p.wave_max,
+        bins: p.bins,
+        step: p.step,
+        scale: if p.scale == "log" { Scale::Log } else { Scale::Linear },
+        normalize: match p.normalize.as_str() {
+            "max" => Normalize::Max,
+            "mean" => Normalize::Mean,
+            "median" => Normalize::Median,
+            "continuum" => Normalize::Continuum(p.continuum_degree),
+            _ => Normalize::None,
+        },
+        clip_min: p.clip_min,
+        clip_max: p.clip_max,
+        sigma_clip: p.sigma_clip,
+        max_masked: p.max_masked,
+    }
+}
+
+/// Preprocesses `spectra` and writes `matrix.fits`, `index.vot`, `preprocess.json` and
+/// `sample.png`.
+pub fn run_on(p: &PreprocessParams, spectra: &[Spectrum], ctx: &JobContext) -> Result<Outputs, Failure> {
+    if spectra.is_empty() {
+        return Err(Failure::Fatal("the input holds no spectra".into()));
+    }
+    let started = Instant::now();
+    let config = config(p);
+    let wavelengths = preprocess::grid(spectra, &config, MAX_BINS).map_err(Failure::Fatal)?;
+    ctx.checkpoint()?;
+    ctx.progress(0.1, format!("{} spectra onto {} grid points", spectra.len(), wavelengths.len()));
+    let matrix = preprocess::to_grid(spectra, &wavelengths, &config);
+    ctx.checkpoint()?;
+    let kept: Vec<usize> = (0..spectra.len()).filter(|&i| matrix.rows[i].is_some()).collect();
+    if kept.is_empty() {
+        let why = matrix.outcomes[0].dropped.clone().unwrap_or_default();
+        return Err(Failure::Fatal(format!("every spectrum was dropped (the first, '{}': {why})", spectra[0].name)));
+    }
+    let mut out = Written::default();
+    let values: Vec<f32> = kept.iter().flat_map(|&i| matrix.rows[i].clone().expect("kept")).collect();
+    let keys = [
+        ("PPSCALE", p.scale.clone(), "wavelength grid: linear or log (ln lambda)"),
+        ("PPNORM", p.normalize.clone(), "flux normalisation"),
+    ];
+    out.fits_matrix(ctx, "matrix.fits", &values, &wavelengths, &keys)?;
+    let mut index = Table::new(
+        "index",
+        vec![
+            Field::new("name", Datatype::Char).array("*").ucd("meta.id"),
+            Field::new("label", Datatype::Char).array("*"),
+            Field::new("row", Datatype::Int).describe("row in matrix.fits (0-based), −1 when dropped"),
+            Field::new("velocity", Datatype::Double).unit("km/s").describe("radial velocity removed"),
+            Field::new("masked", Datatype::Int).describe("grid points masked and filled by interpolation"),
+            Field::new("scale", Datatype::Double).describe("the flux was divided by this"),
+            Field::new("dropped", Datatype::Char).array("*").describe("why the spectrum is not in the matrix"),
+        ],
+    );
+    let mut row_of = vec![-1i64; spectra.len()];
+    kept.iter().enumerate().for_each(|(r, &i)| row_of[i] = r as i64);
+    for (i, s) in spectra.iter().enumerate() {
+        let o = &matrix.outcomes[i];
+        index.push(vec![
+            Value::Text(s.name.clone()),
+            Value::Text(s.label.clone().unwrap_or_default()),
+            Value::Int(row_of[i]),
+            s.velocity.map_or(Value::Null, Value::Float),
+            Value::Int(o.masked as i64),
+            Value::Float(o.scale),
+            Value::Text(o.dropped.clone().unwrap_or_default()),
+        ]);
+    }
+    out.votable(ctx, "index.vot", &index)?;
+    let series: Vec<(String, Vec<f64>)> = kept
+        .iter()
+        .take(6)
+        .map(|&i| (spectra[i].name.clone(), matrix.rows[i].as_ref().expect("kept").iter().map(|&v| v as f64).collect()))
+        .collect();
+    out.png(ctx, "sample.png", plot::lines("preprocessed spectra (first six)", "wavelength", &wavelengths, &series))?;
+    let summary = json!({
+        "spectra": spectra.len(), "kept": kept.len(), "dropped": spectra.len() - kept.len(),
+        "bins": wavelengths.len(), "wave_min": wavelengths[0], "wave_max": wavelengths[wavelengths.len() - 1],
+        "seconds": started.elapsed().as_secs_f64(), "params": p,
+    });
+    out.json(ctx, "preprocess.json", &summary)?;
+    ctx.progress(1.0, format!("done: {} of {} spectra on {} points", kept.len(), spectra.len(), wavelengths.len()));
+    Ok(Outputs { results: out.0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ml::kinds::tests::{context, names};
+
+    fn params() -> PreprocessParams {
+        PreprocessParams {
+            input: "x".into(),
+            wave_min: Some(6500.0),
+            wave_max: Some(6600.0),
+            bins: Some(201),
+            step: None,
+            scale: "linear".into(),
+            normalize: "median".into(),
+            continuum_degree: 3,
+            velocity: None,
+            clip_min: None,
+            clip_max: None,
+            sigma_clip: None,
+            max_masked: 0.2,
+        }
+    }
+
+    #[test]
+    fn writes_a_matrix_with_a_wcs_and_an_index_naming_dropped_spectra() {
+        let (_dir, ctx) = context();
+        let wave: Vec<f64> = (0..300).map(|i| 6450.0 + i as f64).collect();
+        let good = |name: &str| Spectrum {
+            name: name.into(),
+            label: Some("star".into()),
+            wave: wave.clone(),
+            flux: vec![2.0; 300],
+            velocity: None,
+        };
+        let mut bad = good("broken.fits");
+        bad.flux.iter_mut().for_each(|f| *f = f64::NAN);
+        let outputs = run_on(&params(), &[good("a.fits"), bad, good("c.fits")], &ctx).unwrap();
+        assert_eq!(names(&outputs), ["matrix.fits", "index.vot", "sample.png", "preprocess.json"]);
+        let mut f = fitsio::FitsFile::open(ctx.results_dir.join("matrix.fits")).unwrap();
+        let hdu = f.primary_hdu().unwrap();
+        assert_eq!(hdu.read_key::<f64>(&mut f, "CRVAL1").unwrap(), 6500.0);
+        assert_eq!(hdu.read_key::<f64>(&mut f, "CDELT1").unwrap(), 0.5);
+        let values: Vec<f32> = hdu.read_image(&mut f).unwrap();
+        assert_eq!(values.len(), 2 * 201);
+        assert!(values.iter().all(|&v| v == 1.0), "median-normalised constant spectra");
+        let index = std::fs::read_to_string(ctx.results_dir.join("index.vot")).unwrap();
+        assert!(index.contains("<TD>broken.fits</TD><TD>star</TD><TD>-1</TD>"), "{index}");
+        assert!(index.contains("fewer than two usable fluxes"));
+    }
+
+    #[test]
+    fn contradictory_parameters_are_refused_at_creation() {
+        let mut p = params();
+        p.step = Some(1.0);
+        assert!(check(&p).unwrap_err().to_string().contains("either bins or step"));
+        let mut p = params();
+        p.wave_min = Some(7000.0);
+        assert!(check(&p).unwrap_err().to_string().contains("below wave_max"));
+    }
+}

@@ -115,6 +115,9 @@ enum TokenCommand {
 }
 
 fn main() {
+    if let Some(status) = vocloud::samp::run_if_samp_command() {
+        std::process::exit(status);
+    }
     let cli = match Cli::parse() {
         // A desktop client: no settings, database or runtime of the server.
         Cli { command: Command::Samp { command }, .. } => std::process::exit(vocloud::samp::run(command)),

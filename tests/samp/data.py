@@ -4,6 +4,8 @@
   data.py table FILE.vot|FILE.fits ROWS [SEED]   a catalogue table (VOTable or FITS binary table)
   data.py spectra FILE.fits ROWS POINTS           a 2-D FITS image, one spectrum per row, with a
                                                   linear wavelength WCS on axis 1
+  data.py csv FILE ROWS POINTS                   spectra as CSV, one per row (name,label,<wavelengths>),
+                                                  as the som kind reads them
   data.py equal A B                               exit 0 when two tables (any format astropy
                                                   reads) hold the same columns and values
 """
@@ -40,12 +42,22 @@ def spectra(path, rows, points):
     hdu.writeto(path, overwrite=True)
 
 
+def csv(path, rows, points):
+    with open(path, "w") as f:
+        f.write("name,label," + ",".join(str(6400 + j) for j in range(points)) + "\n")
+        for k in range(rows):
+            line = 0.5 * np.exp(-(((np.arange(points) - points / 2) / (2 + k % 3)) ** 2))
+            flux = 1.0 + 0.002 * k + (line if k % 2 else -line)
+            f.write(f"star{k},{'emission' if k % 2 else 'absorption'}," + ",".join(f"{v:.5f}" for v in flux) + "\n")
+
+
 def equal(a, b):
     ta, tb = Table.read(a), Table.read(b)
     if ta.colnames != tb.colnames or len(ta) != len(tb):
         sys.exit(f"{a}: {ta.colnames} x {len(ta)} rows; {b}: {tb.colnames} x {len(tb)} rows")
     for c in ta.colnames:
-        x, y = np.asarray(ta[c]), np.asarray(tb[c])
+        # FITS strings come back as bytes, VOTable ones as str.
+        x, y = (np.char.decode(v) if v.dtype.kind == "S" else v for v in (np.asarray(ta[c]), np.asarray(tb[c])))
         same = np.array_equal(x, y) if x.dtype.kind in "USO" else np.allclose(x, y, rtol=0, atol=0, equal_nan=True)
         if not same:
             sys.exit(f"column {c} differs: {x[:3]} ... vs {y[:3]} ...")
@@ -58,6 +70,8 @@ if __name__ == "__main__":
         table(args[0], int(args[1]), int(args[2]) if len(args) > 2 else 1)
     elif cmd == "spectra":
         spectra(args[0], int(args[1]), int(args[2]))
+    elif cmd == "csv":
+        csv(args[0], int(args[1]), int(args[2]))
     elif cmd == "equal":
         equal(args[0], args[1])
     else:

@@ -20,14 +20,25 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$WORK"
+    if ((FAILED)); then exit 1; fi
 }
 trap cleanup EXIT
+# KEEP_GOING=1 reports every failed check and goes on (to see which checks an old build fails);
+# otherwise the first failure ends the script with the logs.
+STEP_FAILED=0 FAILED=0
 fail() {
     echo "FAIL: $*"
+    if [[ ${KEEP_GOING:-0} == 1 ]]; then
+        STEP_FAILED=1 FAILED=1
+        return 0
+    fi
     for f in "$WORK"/*.log "$WORK"/*.out; do [[ -f $f ]] && { echo "--- $f"; tail -30 "$f"; }; done
     exit 1
 }
-pass() { echo "PASS: $*"; }
+pass() {
+    ((STEP_FAILED)) || echo "PASS: $*"
+    STEP_FAILED=0
+}
 # Polls a condition (a command) every 100 ms for up to UNTIL_OK_TENTHS tenths of a second.
 until_ok() {
     local what=$1; shift

@@ -276,36 +276,30 @@ fn recipients(hub: &Hub, to: Option<&str>, mtype: &str, kind: Kind) -> anyhow::R
     if !chosen.is_empty() {
         return Ok(chosen);
     }
-    if let Some(want) = to
-        && !subscribers.is_empty()
-    {
-        bail!("no client named {want} takes {mtype} (clients that do: {})", list(&subscribers));
-    }
-    // Nobody takes this MType: say who takes the other form of the same file.
+    let named = to.map(|t| format!("named {t} ")).unwrap_or_default();
+    let what = if mtype == SPECTRUM { "spectra" } else { "tables" };
+    // Nobody (of those asked for) takes this MType: say who takes the other form of the file.
     let other = if mtype == SPECTRUM {
         kind.table_mtype().map(|m| (m, "tables", "as a table"))
     } else {
         kind.is_spectrum_format().then_some((SPECTRUM, "spectra", "as a spectrum"))
     };
-    let what = if mtype == SPECTRUM { "spectra" } else { "tables" };
     if let Some((other, takes, as_what)) = other {
-        let takers: Vec<Client> = hub
-            .subscribed(other)?
-            .into_iter()
-            .filter(|c| to.is_none_or(|w| c.id == w || c.name.eq_ignore_ascii_case(w)))
-            .collect();
+        let asked = |c: &Client| to.is_none_or(|w| c.id == w || c.name.eq_ignore_ascii_case(w));
+        let takers: Vec<Client> = hub.subscribed(other)?.into_iter().filter(asked).collect();
         if !takers.is_empty() {
             bail!(
-                "no client {}takes {what} ({mtype}); {} takes {takes} — send it {as_what} with --mtype {other}",
-                to.map(|t| format!("named {t} ")).unwrap_or_default(),
+                "no client {named}takes {what} ({mtype}); {} takes {takes} — send it {as_what} with --mtype {other}",
                 list(&takers)
             );
         }
     }
+    if !subscribers.is_empty() {
+        bail!("no client {named}takes {mtype} (clients that do: {})", list(&subscribers));
+    }
     let everyone = registered(hub)?;
     bail!(
-        "no client {}takes {what} ({mtype}); on the hub: {}",
-        to.map(|t| format!("named {t} ")).unwrap_or_default(),
+        "no client {named}takes {what} ({mtype}); on the hub: {}",
         if everyone.is_empty() { "nobody else".into() } else { list(&everyone) }
     )
 }

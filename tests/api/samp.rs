@@ -109,7 +109,7 @@ async fn link_formats_come_from_the_content() {
         let hdu = f.create_image("SPECTRA", &desc).unwrap();
         hdu.write_key(&mut f, "CRVAL1", 6400.0).unwrap();
         hdu.write_key(&mut f, "CDELT1", 1.0).unwrap();
-        hdu.write_image(&mut f, &vec![1.0f32; 48]).unwrap();
+        hdu.write_image(&mut f, &[1.0f32; 48]).unwrap();
     }
     app.upload(&alice, "s/really-fits.vot", std::fs::read(&fits).unwrap()).await;
 

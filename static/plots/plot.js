@@ -320,7 +320,8 @@
   sampButton.addEventListener("click", async () => {
     sampButton.disabled = true;
     document.getElementById("sampOffer")?.remove();
-    const outcome = (window.plotSamp = { links: null, table: null, spectra: [], sent: 0, nobody: false, error: null });
+    // `sent` stays null until the page has finished (then: spectra some client took).
+    const outcome = (window.plotSamp = { links: null, table: null, spectra: [], sent: null, nobody: false, error: null });
     try {
       sampStatus.textContent = "SAMP: preparing links…";
       const token = document.querySelector('meta[name="csrf-token"]')?.content;
@@ -357,6 +358,7 @@
         outcome.sent = taken(outcome.spectra);
         said.push(`${spectraCount(spectra.length)}: ${summarise(outcome.spectra)}${more}`);
       }
+      if (outcome.sent === null) outcome.sent = 0;
       sampStatus.textContent = `SAMP: ${said.join("; ")}`;
     } catch (e) {
       outcome.error = String(e.message || e);

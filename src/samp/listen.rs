@@ -29,6 +29,8 @@ use super::xmlrpc::Value;
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// How often a missing hub is looked for.
 const LOOK_EVERY: Duration = Duration::from_millis(500);
+/// The pause before registering again when joining a hub failed half-way.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Failed pings in a row (not refusals) before a hung hub counts as gone.
 const PATIENCE: u32 = 3;
 /// The SAMP Web Profile's fixed port.
@@ -71,7 +73,12 @@ pub fn listen(opts: &ListenOptions) -> anyhow::Result<i32> {
         let (hub, callbacks) = match join(hub, &inbox, &tx, session) {
             Ok(joined) => joined,
             Err(e) => {
-                println!("joining the SAMP hub failed ({e})");
+                // A hub that takes the registration but not the rest: try again after a pause.
+                println!("joining the SAMP hub failed ({e:#}); trying again");
+                if let Ok(Event::Signal(which)) = rx.recv_timeout(RETRY_AFTER) {
+                    println!("{which}: stopped");
+                    return Ok(0);
+                }
                 waiting = "waiting for a SAMP hub";
                 continue;
             }
@@ -148,6 +155,15 @@ fn wait_for_hub(rx: &Receiver<Event>, waiting: &str) -> Option<Hub> {
 /// files, see the module notes), `samp.app.ping` and the hub's leaving messages.
 fn join(hub: Hub, inbox: &Arc<Inbox>, tx: &Sender<Event>, session: u64) -> anyhow::Result<(Arc<Hub>, CallbackServer)> {
     let hub = Arc::new(hub);
+    let joined = subscribe(&hub, inbox, tx, session);
+    if joined.is_err() {
+        // Leave no half-made registration in the hub's client list.
+        let _ = hub.unregister();
+    }
+    Ok((hub, joined?))
+}
+
+fn subscribe(hub: &Arc<Hub>, inbox: &Arc<Inbox>, tx: &Sender<Event>, session: u64) -> anyhow::Result<CallbackServer> {
     let handler = {
         let (hub, inbox, tx) = (hub.clone(), inbox.clone(), tx.clone());
         Arc::new(move |callback: Callback| handle(&hub, &inbox, &tx, session, callback))
@@ -161,7 +177,7 @@ fn join(hub: Hub, inbox: &Arc<Inbox>, tx: &Sender<Event>, session: u64) -> anyho
         subscriptions.push((m.into(), Value::Map(vec![])));
     }
     hub.call("samp.hub.declareSubscriptions", vec![Value::Map(subscriptions)])?;
-    Ok((hub, server))
+    Ok(server)
 }
 
 /// Watches the hub until it goes or a signal comes.

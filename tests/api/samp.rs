@@ -76,7 +76,7 @@ fn samp_listener_survives_astropy_hubs_and_send_says_what_happened() {
     survive("astropy");
 }
 
-/// Debian's `topcat` under `xvfb-run`, with the hub TOPCAT runs itself.
+/// Debian's `topcat` on a virtual display (Xvfb), with the hub TOPCAT runs itself.
 #[test]
 fn samp_with_the_real_topcat() {
     script("topcat.sh", &[VOCLOUD, &python()], 7);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `vocloud samp` with the real TOPCAT (Debian's topcat, under a virtual X display) and the hub
+# `vocloud samp` with the real TOPCAT (Debian's topcat, on a virtual X display, Xvfb) and the hub
 # TOPCAT itself runs, inside a private network namespace:
 #
 #   unshare --net bash tests/samp/topcat.sh VOCLOUD_BINARY PYTHON
@@ -26,13 +26,17 @@ mkdir -p "$D"
 "$PY" "$HERE/data.py" table "$D/cat.fits" 500 3
 "$PY" "$HERE/data.py" spectra "$D/som60.fits" 40 64
 
+# A virtual display, started here (not with xvfb-run) so that the cleanup ends it and TOPCAT by
+# their own pids; Xvfb picks a free display number and writes it to fd 3.
+Xvfb -displayfd 3 -nolisten tcp -screen 0 1280x1024x24 3> "$WORK/display" > "$WORK/xvfb.log" 2>&1 &
+PIDS+=($!)
+until_ok "virtual display" test -s "$WORK/display"
 # TOPCAT, driven through a FIFO; it starts its own hub (with the Web Profile, as on a desktop).
 mkfifo "$WORK/topcat.in"
 exec 7<>"$WORK/topcat.in"
-xvfb-run -a java -cp /usr/share/java/starlink-topcat.jar:/usr/share/java/jsamp.jar \
+DISPLAY=:$(cat "$WORK/display") java -cp /usr/share/java/starlink-topcat.jar:/usr/share/java/jsamp.jar \
     "$HERE/TopcatDriver.java" -samp -hub "$D/t1.vot" <&7 > "$WORK/topcat.log" 2>&1 &
-XVFB=$!
-PIDS+=($XVFB)
+PIDS+=($!)
 topcat() { echo "$*" >&7; }
 python3 "$HERE/wait_hub.py" --timeout 120 --wait-subscribed table.load.votable > /dev/null || fail "TOPCAT did not start"
 grep -q "hub.impl=org.astrogrid.samp" "$WORK/samp.lock" || fail "not TOPCAT's JSAMP hub: $(cat "$WORK/samp.lock")"

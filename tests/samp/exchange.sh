@@ -39,7 +39,8 @@ PIDS+=($!)
 "$PY" "$HERE/samp_peer.py" receive "$WORK/astropy.out" table.load.votable spectrum.load.ssa-generic \
     > "$WORK/receiver.log" 2>&1 &
 PIDS+=($!)
-python3 "$HERE/wait_hub.py" --wait-subscribed table.load.fits >/dev/null || fail "snooper did not subscribe"
+# (The listener takes tables too: wait for the snooper by name.)
+until_ok "snooper subscribed" "$PY" "$HERE/samp_peer.py" subscribed snooper table.load.fits
 until_ok "astropy receiver" grep -q ready "$WORK/receiver.log"
 
 printf '<VOTABLE/>\n' > "$D/Ondřejov spectra.vot"

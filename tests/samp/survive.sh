@@ -94,7 +94,8 @@ pass "send says the hub died while it waited (in $((SECONDS - started)) s, not a
 start_hub "$HUB_KIND" std
 $JSAMP snooper -clientname tables -mtype table.load.votable -mtype table.load.fits > "$WORK/snoop.out" 2>&1 &
 PIDS+=($!)
-python3 "$HERE/wait_hub.py" --wait-subscribed table.load.fits > /dev/null || fail "table client"
+# (The listener takes tables too: wait for this client by name.)
+until_ok "table client" "$PY" "$HERE/samp_peer.py" subscribed tables table.load.fits
 # (The listener takes spectra too: ask for the table client by name.)
 status=0; out=$("$VOCLOUD" samp send "$D/t.vot" --to tables --mtype spectrum.load.ssa-generic 2>&1) || status=$?
 [[ $status == 1 && $out == *"no client named tables takes spectra (spectrum.load.ssa-generic); tables ("*") takes tables — send it as a table with --mtype table.load.votable"* ]] \

@@ -122,6 +122,9 @@ enum TokenCommand {
 }
 
 fn main() {
+    if let Some(status) = vocloud::samp::run_if_samp_command() {
+        std::process::exit(status);
+    }
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve { .. } | Command::Worker { .. }) {
         restore_sigpipe();

@@ -1,13 +1,20 @@
 // SAMP Web Profile client for vocloud pages: "Send through SAMP" to TOPCAT, SPLAT-VO or any
 // client on the user's desktop hub (http://localhost:21012/, SAMP 1.3 Web Profile).
 //
-//   import { SampWeb } from "/static/samp-web.js";
+//   import { SampWeb, SPECTRUM, describe } from "/static/samp-web.js";
 //   const samp = new SampWeb("vocloud");
-//   await samp.connect();                           // the hub asks the user to accept
-//   await samp.sendTable(url, "job 42 result");     // table.load.votable to every subscriber
-//   await samp.sendSpectrum(url, "HD 123", { to: id, format: "application/fits" });
-//   await samp.clients("table.load.votable");       // [{id, name}] for a "send to" menu
-//   await samp.disconnect();                        // also done on pagehide
+//   await samp.connect();                                   // the hub asks the user to accept
+//   const r = await samp.sendTable(url, "job 42 result", { format: "application/x-votable+xml" });
+//   r.recipients;   // [{id, name, status: "ok"|"warning"|"error"|"no answer", text}]: who got it, what they said
+//   describe(r);    // "topcat: ok" or "nobody takes table.load.votable"
+//   await samp.sendSpectrum(url, "HD 123", { format: "application/fits", to: id });
+//   await samp.clients(SPECTRUM);                           // [{id, name}] for a "send to" menu
+//   await samp.disconnect();                                // also done on pagehide
+//
+// Messages go out as calls and the answers are collected (pulled from the hub), so a page can say
+// what happened instead of "sent": nobody took it, TOPCAT loaded it, SPLAT refused it. `format`
+// is the file's MIME type as the server knows it from its content (never guessed from the URL):
+// it picks table.load.fits or table.load.votable, and a spectrum's Access.Format.
 //
 // The URLs sent must be fetchable without the browser's cookie (TOPCAT and SPLAT do not share
 // it): use the short-lived signed links of POST /api/links. XML-RPC carries only strings, lists
@@ -94,8 +101,44 @@ export async function rpc(method, params, { timeoutMs = 30000 } = {}) {
   return value ? decodeValue(value) : "";
 }
 
-function guessFormat(url) {
-  return /\.(fits?|fts)(\?|#|$)/i.test(url) ? "application/fits" : "application/x-votable+xml";
+export const SPECTRUM = "spectrum.load.ssa-generic";
+const VOTABLE = "application/x-votable+xml";
+const FITS = "application/fits";
+
+/** The table.load MType for a MIME type, or null when it is not a table format. */
+export function tableMType(format) {
+  const f = String(format || "").toLowerCase().split(";")[0].trim();
+  if (f === FITS || f === "image/fits") return "table.load.fits";
+  if (f === VOTABLE || f === "application/votable+xml") return "table.load.votable";
+  return null;
+}
+
+/** One line for a delivery report: "topcat: ok; splat: error: not a spectrum", or "nobody takes …". */
+export function describe(report) {
+  if (!report.recipients.length) return `nobody takes ${report.mtype}`;
+  return report.recipients.map((r) => `${r.name}: ${r.status}${r.text ? ": " + r.text : ""}`).join("; ");
+}
+
+/** One line for many reports: "splat: 5 ok, 1 error (not a spectrum)", or "nobody takes …". */
+export function summarise(reports) {
+  const byClient = new Map();
+  for (const report of reports) {
+    for (const r of report.recipients) {
+      const c = byClient.get(r.name) || { counts: {}, text: "" };
+      c.counts[r.status] = (c.counts[r.status] || 0) + 1;
+      if (r.text && r.status !== "ok") c.text = r.text;
+      byClient.set(r.name, c);
+    }
+  }
+  if (!byClient.size) return reports.length ? `nobody takes ${reports[0].mtype}` : "nothing sent";
+  return [...byClient]
+    .map(([name, c]) => `${name}: ${Object.entries(c.counts).map(([s, n]) => `${n} ${s}`).join(", ")}${c.text ? ` (${c.text})` : ""}`)
+    .join("; ");
+}
+
+/** How many reports at least one client answered ok (or with a warning) to. */
+export function taken(reports) {
+  return reports.filter((r) => r.recipients.some((x) => x.status === "ok" || x.status === "warning")).length;
 }
 
 let counter = 0;
@@ -109,7 +152,8 @@ export class SampWeb {
     this.metadata = { "samp.name": name, "samp.description.text": description };
     this.key = null;
     this.selfId = null;
-    this.handlers = {}; // mtype -> async (params, senderId) => result map
+    this.handlers = { "samp.app.ping": async () => ({}) }; // mtype -> async (params, senderId) => result map
+    this.awaiting = new Map(); // msg-tag -> {answers: Map(id -> response), wake}
     this.pulling = false;
     this.onPageHide = () => this.disconnect({ beacon: true });
   }
@@ -137,50 +181,84 @@ export class SampWeb {
     return rpc(`samp.webhub.${method}`, [this.key, ...params]);
   }
 
+  /** A client's samp.name, or its id. */
+  async nameOf(id) {
+    try {
+      return (await this.call("getMetadata", [id]))["samp.name"] || id;
+    } catch (_) {
+      return id; // The client left in the meantime.
+    }
+  }
+
   /** [{id, name}] of the clients subscribed to mtype (the hub itself left out). */
   async clients(mtype) {
     const subscribed = await this.call("getSubscribedClients", [mtype]);
-    const out = [];
-    for (const id of Object.keys(subscribed)) {
-      if (id === this.hubId || id === this.selfId) continue;
-      let name = "";
-      try {
-        name = (await this.call("getMetadata", [id]))["samp.name"] || "";
-      } catch (_) {
-        // The client left in the meantime.
-      }
-      out.push({ id, name });
-    }
-    return out;
+    const ids = Object.keys(subscribed).filter((id) => id !== this.hubId && id !== this.selfId);
+    return Promise.all(ids.map(async (id) => ({ id, name: await this.nameOf(id) })));
   }
 
-  /** Sends a message to one client (`to`: id) or every subscriber; returns the recipients' ids. */
-  async send(mtype, params, { to } = {}) {
+  /** The clients subscribed to any of `mtypes`, each once. */
+  async clientsOf(mtypes) {
+    const all = (await Promise.all([...new Set(mtypes)].map((m) => this.clients(m)))).flat();
+    return all.filter((c, i) => all.findIndex((d) => d.id === c.id) === i);
+  }
+
+  /**
+   * Calls one client (`to`: id) or every subscriber and waits up to `timeoutMs` for their answers.
+   * Resolves to {mtype, recipients: [{id, name, status, text}]}: the recipients are the ones the hub
+   * returned, so an empty list means nobody takes this MType.
+   */
+  async deliver(mtype, params, { to, timeoutMs = 30000 } = {}) {
+    await this.callable();
     const message = { "samp.mtype": mtype, "samp.params": params };
-    if (to) {
-      await this.call("notify", [to, message]);
-      return [to];
+    const tag = freshId();
+    // Registered before the call: an answer may be pulled before the call itself returns.
+    const wait = { answers: new Map(), wake: () => {} };
+    this.awaiting.set(tag, wait);
+    try {
+      const ids = to ? (await this.call("call", [to, tag, message]), [to]) : Object.keys(await this.call("callAll", [tag, message]));
+      const deadline = Date.now() + timeoutMs;
+      while (ids.some((id) => !wait.answers.has(id)) && Date.now() < deadline) {
+        await new Promise((resolve) => {
+          wait.wake = resolve;
+          setTimeout(resolve, Math.min(500, Math.max(0, deadline - Date.now())));
+        });
+      }
+      const recipients = await Promise.all(
+        ids.map(async (id) => ({ id, name: await this.nameOf(id), ...outcome(wait.answers.get(id), timeoutMs) })),
+      );
+      return { mtype, recipients };
+    } finally {
+      this.awaiting.delete(tag);
     }
-    return this.call("notifyAll", [message]);
   }
 
-  sendTable(url, name, { to, mtype } = {}) {
-    const type = mtype || (guessFormat(url) === "application/fits" ? "table.load.fits" : "table.load.votable");
-    return this.send(type, { url, name, "table-id": freshId() }, { to });
+  /** A table (VOTable or FITS, by `format`) to every client that takes it, or to `to`. */
+  sendTable(url, name, { format = VOTABLE, to, timeoutMs } = {}) {
+    const mtype = tableMType(format);
+    if (!mtype) return Promise.reject(new SampError(`${format} is not a table format SAMP clients load`));
+    return this.deliver(mtype, { url, name, "table-id": freshId() }, { to, timeoutMs });
   }
 
-  sendSpectrum(url, name, { to, format } = {}) {
-    const meta = { "Access.Format": format || guessFormat(url), "Target.Name": name };
-    return this.send("spectrum.load.ssa-generic", { url, name, meta, "spectrum-id": freshId() }, { to });
+  /** A spectrum (`format`: its MIME type, FITS, VOTable or CSV) to every client that takes spectra, or to `to`. */
+  sendSpectrum(url, name, { format, to, timeoutMs } = {}) {
+    if (!format) return Promise.reject(new SampError("the spectrum's format (MIME type) is needed"));
+    const meta = { "Access.Format": format, "Target.Name": name };
+    return this.deliver(SPECTRUM, { url, name, meta, "spectrum-id": freshId() }, { to, timeoutMs });
   }
 
-  /** Receives: subscribes `handlers` ({mtype: fn(params, sender)}) and pulls callbacks. */
+  /** Receives: subscribes `handlers` ({mtype: fn(params, sender)}) and answers what they return. */
   async listen(handlers) {
-    this.handlers = { "samp.app.ping": async () => ({}), ...handlers };
+    Object.assign(this.handlers, handlers);
+    await this.callable();
+    await this.call("declareSubscriptions", [Object.fromEntries(Object.keys(this.handlers).map((m) => [m, {}]))]);
+  }
+
+  /** Lets the hub queue callbacks for us (calls, and answers to our calls) and starts pulling them. */
+  async callable() {
+    if (this.pulling) return;
     // JSAMP refuses subscriptions from a client that is not callable yet: allow callbacks first.
     await this.call("allowReverseCallbacks", ["1"]);
-    await this.call("declareSubscriptions", [Object.fromEntries(Object.keys(this.handlers).map((m) => [m, {}]))]);
-    if (this.pulling) return;
     this.pulling = true;
     (async () => {
       while (this.pulling && this.key) {
@@ -200,9 +278,18 @@ export class SampWeb {
 
   async dispatch(cb) {
     const [sender, a, b] = cb["samp.params"] || [];
-    const isCall = cb["samp.methodName"] === "receiveCall";
+    const method = cb["samp.methodName"];
+    if (method === "receiveResponse") {
+      const wait = this.awaiting.get(a); // [responder, msg-tag, response]
+      if (wait) {
+        wait.answers.set(sender, b || {});
+        wait.wake();
+      }
+      return;
+    }
+    const isCall = method === "receiveCall";
     const message = isCall ? b : a;
-    if (!message || (cb["samp.methodName"] !== "receiveNotification" && !isCall)) return;
+    if (!message || (method !== "receiveNotification" && !isCall)) return;
     const handler = this.handlers[message["samp.mtype"]];
     let response;
     try {
@@ -232,4 +319,13 @@ export class SampWeb {
       // The hub is gone already.
     }
   }
+}
+
+/** {status, text} of one recipient's answer (undefined: none came in time). */
+function outcome(response, timeoutMs) {
+  if (!response) return { status: "no answer", text: `none within ${Math.round(timeoutMs / 1000)} s` };
+  const status = String(response["samp.status"] || "").replace(/^samp\./, "");
+  const text = (response["samp.error"] && response["samp.error"]["samp.errortxt"]) || "";
+  if (["ok", "warning", "error"].includes(status)) return { status, text };
+  return { status: "error", text: `an answer without a valid samp.status (${status || "none"})` };
 }

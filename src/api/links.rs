@@ -2,7 +2,8 @@
 //! browser) can fetch without the user's cookie or password.
 //!
 //! `POST /api/links` with `path=<storage path>` or `job=<id>&result=<name>` and optional
-//! `ttl=<seconds>` (default 3600, at most 86400) answers `{"url", "expires"}`. The URL is
+//! `ttl=<seconds>` (default 3600, at most 86400) answers `{"url", "expires", "type"}` (`type`: the
+//! MIME type of what the link serves, from the file's first bytes). The URL is
 //! `/shared/<expiry>/<signature>/u/<user>/<path>` or `/shared/<expiry>/<signature>/j/<job>/<name>`:
 //! the signature is HMAC-SHA256 (the `hmac` crate) over the target and the expiry with a key kept in the storage
 //! root (`.link-key`, mode 0600, made on first use), so every master sharing the storage
@@ -27,6 +28,7 @@ use sha2::Sha256;
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::{Caller, JobService};
 use crate::respond::{base_url, encode_segment};
+use crate::samp::content::{self, Kind};
 use crate::storage::RelPath;
 
 const DEFAULT_TTL: i64 = 3600;
@@ -105,22 +107,22 @@ async fn create(
         return Err(ApiError::BadRequest(format!("ttl must be 1 to {MAX_TTL} seconds")));
     }
     // The target, percent-encoded segment by segment: exactly what the URL will carry.
-    let target = match (&form.path, &form.job, &form.result) {
+    let (target, file) = match (&form.path, &form.job, &form.result) {
         (Some(path), None, None) => {
             let rel = RelPath::parse(path)?;
             let full = service.storage().user_path(&caller.name, &rel).context("opening user storage")?;
             if !full.is_file() {
                 return Err(ApiError::NotFound(format!("'{}' is not a file in your storage", rel.as_string())));
             }
-            user_target(&caller.name, &rel)
+            (user_target(&caller.name, &rel), full)
         }
         (None, Some(job), Some(result)) => {
             service.get(&caller, None, job).await?;
-            service
+            let full = service
                 .storage()
                 .result_path(job, result)
                 .ok_or_else(|| ApiError::NotFound(format!("no result '{result}'")))?;
-            result_target(job, result)
+            (result_target(job, result), full)
         }
         _ => return Err(ApiError::BadRequest("give either path, or job and result".into())),
     };
@@ -128,8 +130,18 @@ async fn create(
         Some(row) => format!("{target}?row={row}"),
         None => target,
     };
+    // What the link serves, from its first bytes (a row is always a VOTable): pages pick the
+    // SAMP MType and a spectrum's Access.Format by it.
+    let kind = match form.row {
+        Some(_) => Kind::VoTable,
+        None => web::block(move || content::of_file(&file)).await.context("reading the file")?.unwrap_or(Kind::Other),
+    };
     let (url, expires) = sign(service.storage().root(), &req, &target, ttl)?;
-    Ok(HttpResponse::Ok().json(json!({ "url": url, "expires": crate::uws::time::format_ms(expires * 1000) })))
+    Ok(HttpResponse::Ok().json(json!({
+        "url": url,
+        "expires": crate::uws::time::format_ms(expires * 1000),
+        "type": kind.mime(),
+    })))
 }
 
 /// The link target of a file in `user`'s storage (segments percent-encoded, as the URL carries them).

@@ -9,9 +9,10 @@
 //!   (`?width=&height=&scale=` override the last frame's size).
 //! - `GET /plots/<id>/export.csv|export.vot`: the visible samples of the visible series.
 //! - `POST /plots/<id>/samp`: signed links (no cookie needed, one hour) for "Send through SAMP":
-//!   `{"table": {name, url}, "spectra": [{name, url}], "expires"}` — the visible data as a
-//!   VOTable (saved as `plots/<id8>-visible.vot` in the caller's storage, so the link names a
-//!   real file) and each plotted file (at most [`SAMP_MAX_SPECTRA`]).
+//!   `{"table": {name, url, format}, "spectra": [{name, url, format}], "more", "expires"}` — the
+//!   visible data as a VOTable (saved as `plots/<id8>-visible.vot` in the caller's storage, so the
+//!   link names a real file) and each plotted file (at most [`SAMP_MAX_SPECTRA`]); `format` is the
+//!   file's MIME type from its first bytes, which picks the SAMP MType and `Access.Format`.
 //! - `DELETE /plots/<id>`: closes the session.
 //!
 //! HTTP Basic, Bearer tokens and the browser's session cookie all work (the `Caller`
@@ -30,6 +31,7 @@ use super::spectra::{self, LoadError, Source};
 use crate::api::links;
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::{Caller, JobService};
+use crate::samp::content::{self, Kind};
 use crate::storage::RelPath;
 
 /// Most samples an export of visible data may hold.
@@ -291,11 +293,26 @@ async fn samp_links(
     .context("exporting visible data")??;
     let root = service.storage().root();
     let (url, expires) = links::sign(root, &req, &links::user_target(&caller.name, &rel), SAMP_LINK_TTL)?;
-    let table = serde_json::json!({ "name": format!("{} (visible data)", s.data.title), "url": url });
+    let table = serde_json::json!({
+        "name": format!("{} (visible data)", s.data.title),
+        "url": url,
+        "format": Kind::VoTable.mime(),
+    });
+    let sent: Vec<Origin> = s.origins.iter().take(SAMP_MAX_SPECTRA).cloned().collect();
+    let storage = service.storage().clone();
+    let user = caller.name.clone();
+    let formats = web::block(move || {
+        sent.iter()
+            .map(|o| origin_path(&storage, &user, &o.target).and_then(|p| content::of_file(&p).ok()))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .context("reading the plotted files")?;
     let mut spectra = Vec::new();
-    for o in s.origins.iter().take(SAMP_MAX_SPECTRA) {
+    for (o, kind) in s.origins.iter().zip(formats) {
         let (url, _) = links::sign(root, &req, &o.target, SAMP_LINK_TTL)?;
-        spectra.push(serde_json::json!({ "name": o.name, "url": url }));
+        let format = kind.unwrap_or(Kind::Other).mime();
+        spectra.push(serde_json::json!({ "name": o.name, "url": url, "format": format }));
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "table": table,
@@ -303,6 +320,14 @@ async fn samp_links(
         "more": s.origins.len().saturating_sub(SAMP_MAX_SPECTRA),
         "expires": crate::uws::time::format_ms(expires * 1000),
     })))
+}
+
+/// The file in `user`'s storage a link target names (`u/<user>/<percent-encoded path>`, as
+/// `links::user_target` builds them).
+fn origin_path(storage: &crate::storage::Storage, user: &str, target: &str) -> Option<std::path::PathBuf> {
+    let (_, encoded) = target.strip_prefix("u/")?.split_once('/')?;
+    let decoded = percent_encoding::percent_decode_str(encoded).decode_utf8().ok()?;
+    storage.user_path(user, &RelPath::parse(&decoded).ok()?).ok()
 }
 
 /// The visible samples as CSV (`name,wavelength,flux`) or a VOTable with the same columns.

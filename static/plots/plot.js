@@ -288,31 +288,81 @@
     a.target = "_blank";
   });
   // ---- Send through SAMP ----
-  // The server signs short-lived links (no cookie needed) for the plotted files and for the
-  // visible data as a VOTable; the page hands them to the desktop hub through the SAMP Web
-  // Profile (/static/samp-web.js). `window.plotSamp` keeps the last links and outcome (tests).
+  // The server signs short-lived links (no cookie needed) for the visible data as a VOTable and
+  // for the plotted files, each with its format from its content; the page sends them through the
+  // desktop hub's Web Profile (/static/samp-web.js) as calls and says what each client answered.
+  // When no client takes spectra it says so and offers the clients that take tables instead.
+  // `window.plotSamp` keeps the links and the outcome (tests).
   const sampButton = document.getElementById("samp");
+  // Its own line in the footer: frame statistics keep updating the status beside it.
+  const sampStatus = document.createElement("span");
+  sampStatus.id = "sampStatus";
+  statusEl.after(sampStatus);
+  let samp = null; // one registration for the page's life: the hub asks the user once
+  async function sampClient() {
+    if (!samp) {
+      const { SampWeb } = await import("/static/samp-web.js");
+      samp = new SampWeb("vocloud plot", "vocloud: spectra plotted in the browser");
+    }
+    return samp.connect();
+  }
+  const spectraCount = (k) => (k === 1 ? "1 spectrum" : `${k} spectra`);
+  function offer(label, action) {
+    const button = document.createElement("button");
+    button.id = "sampOffer";
+    button.textContent = label;
+    button.addEventListener("click", async () => {
+      button.remove();
+      await action();
+    });
+    sampStatus.after(button);
+  }
   sampButton.addEventListener("click", async () => {
     sampButton.disabled = true;
-    const outcome = (window.plotSamp = { links: null, sent: null, error: null });
+    document.getElementById("sampOffer")?.remove();
+    // `sent` stays null until the page has finished (then: spectra some client took).
+    const outcome = (window.plotSamp = { links: null, table: null, spectra: [], sent: null, nobody: false, error: null });
     try {
-      statusEl.textContent = "SAMP: preparing links…";
-      const r = await fetch(`/plots/${id}/samp`, { method: "POST", credentials: "same-origin" });
+      sampStatus.textContent = "SAMP: preparing links…";
+      const token = document.querySelector('meta[name="csrf-token"]')?.content;
+      const headers = token ? { "X-CSRF-Token": token } : {};
+      const r = await fetch(`/plots/${id}/samp`, { method: "POST", credentials: "same-origin", headers });
       if (!r.ok) throw new Error(`${r.status}: ${await r.text()}`);
       const links = (outcome.links = await r.json());
-      statusEl.textContent = "SAMP: connecting to the hub (accept vocloud in the hub's dialog)…";
-      const { SampWeb } = await import("/static/samp-web.js");
-      const samp = new SampWeb("vocloud plot", "vocloud: spectra plotted in the browser");
-      await samp.connect();
-      await samp.sendTable(links.table.url, links.table.name);
-      for (const s of links.spectra) await samp.sendSpectrum(s.url, s.name);
-      await samp.disconnect();
-      outcome.sent = links.spectra.length;
+      sampStatus.textContent = "SAMP: connecting to the hub (accept vocloud in the hub's dialog)…";
+      const { SPECTRUM, describe, summarise, taken, tableMType } = await import("/static/samp-web.js");
+      const client = await sampClient();
+      sampStatus.textContent = "SAMP: sent, waiting for the clients' answers…";
+      outcome.table = await client.sendTable(links.table.url, links.table.name, { format: links.table.format });
+      const said = [`visible data: ${describe(outcome.table)}`];
       const more = links.more ? ` (${links.more} more files not sent)` : "";
-      statusEl.textContent = `SAMP: sent the visible data and ${links.spectra.length} spectra${more}`;
+      const spectra = links.spectra;
+      if (spectra.length && (await client.clients(SPECTRUM)).length === 0) {
+        outcome.nobody = true;
+        const asTables = spectra.filter((s) => tableMType(s.format));
+        const takers = await client.clientsOf(asTables.map((s) => tableMType(s.format)));
+        const names = takers.map((c) => c.name).join(", ");
+        said.push(`no client takes spectra${takers.length ? `; ${names} take${takers.length === 1 ? "s" : ""} tables — send them as tables?` : ""}`);
+        if (takers.length) {
+          offer(`send ${spectraCount(asTables.length)} as tables`, async () => {
+            sampStatus.textContent = "SAMP: sending the spectra as tables…";
+            const reports = [];
+            for (const s of asTables) reports.push(await client.sendTable(s.url, s.name, { format: s.format }));
+            outcome.spectra = reports;
+            outcome.sent = taken(reports);
+            sampStatus.textContent = `SAMP: ${spectraCount(asTables.length)} as tables: ${summarise(reports)}`;
+          });
+        }
+      } else if (spectra.length) {
+        for (const s of spectra) outcome.spectra.push(await client.sendSpectrum(s.url, s.name, { format: s.format }));
+        outcome.sent = taken(outcome.spectra);
+        said.push(`${spectraCount(spectra.length)}: ${summarise(outcome.spectra)}${more}`);
+      }
+      if (outcome.sent === null) outcome.sent = 0;
+      sampStatus.textContent = `SAMP: ${said.join("; ")}`;
     } catch (e) {
       outcome.error = String(e.message || e);
-      statusEl.textContent = `SAMP: ${outcome.error} — is a SAMP hub running (TOPCAT, Aladin)?`;
+      sampStatus.textContent = `SAMP: ${outcome.error} — is a SAMP hub running (TOPCAT, Aladin)?`;
     } finally {
       sampButton.disabled = false;
     }

@@ -4,8 +4,9 @@
   samp_peer.py receive OUT MTYPE...     register, subscribe, append each message as a JSON line
                                         to OUT (replying samp.ok to calls); run until SIGTERM
   samp_peer.py mute NAME MTYPE...       register as NAME, subscribe, never answer calls (a client
-                                        that hangs); run until SIGTERM
+                                        that hangs; prints "got MTYPE" for each); run until SIGTERM
   samp_peer.py clients                  print the samp.name (or id) of every registered client
+  samp_peer.py subscribed NAME MTYPE    exit 0 when the client called NAME is subscribed to MTYPE
   samp_peer.py call NAME MTYPE K=V...   call_and_wait the client called NAME; print the response
   samp_peer.py notify NAME MTYPE K=V... notify the client called NAME
 
@@ -86,7 +87,7 @@ def main():
         name, mtypes = sys.argv[2], sys.argv[3:]
         c = connect(name)
         for m in mtypes:
-            c.bind_receive_call(m, lambda *a: None)
+            c.bind_receive_call(m, lambda k, s, mid, mt, p, e: print("got " + mt, flush=True))
             c.bind_receive_notification(m, lambda *a: None)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
@@ -98,6 +99,14 @@ def main():
         for cid in c.get_registered_clients():
             print(c.get_metadata(cid).get("samp.name") or cid)
         disconnect(c)
+    elif cmd == "subscribed":
+        name, mtype = sys.argv[2], sys.argv[3]
+        c = connect("astropy-lister", callable_=False)
+        try:
+            ids = [i for i in c.get_subscribed_clients(mtype) if c.get_metadata(i).get("samp.name") == name]
+        finally:
+            disconnect(c)
+        sys.exit(0 if ids else 1)
     elif cmd in ("call", "notify"):
         name, mtype = sys.argv[2], sys.argv[3]
         c = connect("astropy-sender", callable_=(cmd == "call"))

@@ -16,6 +16,7 @@
 //! - [`import`]: the `import` kind (downloads of spectra collections).
 //! - [`ocean`]: ocean analytics on CF netCDF (SDAP time series, time average, DDA, subset, maps).
 //! - [`som`]: the `som` kind, self-organising maps of spectra with an interactive viewer.
+//! - [`spark`]: the `spark` kind, users' own PySpark and Spark programs run with `spark-submit`.
 //! - [`votable`]: reading and writing VOTables.
 
 pub mod context;
@@ -25,6 +26,7 @@ pub mod ocean;
 pub mod params;
 pub mod registry;
 pub mod som;
+pub mod spark;
 pub mod votable;
 
 pub use context::{CancelToken, JobContext, Progress, Quota, attempt_dir};
@@ -107,6 +109,11 @@ pub trait Kind: Send + Sync + 'static {
     /// measures the owner's usage when it hands the job out, which costs a walk of their storage,
     /// so only kinds that write into it (imports) ask for it.
     const USES_QUOTA: bool = false;
+
+    /// Whether jobs of this kind run code the client supplies (a program in their storage).
+    /// Creating one then needs an admin, or a user an admin granted the kind to
+    /// (`vocloud user grant NAME KIND`); others get 403.
+    const RUNS_USER_CODE: bool = false;
 
     /// Checks against the owner's storage (`user_dir`, read only): inputs that are not
     /// [`ParamType::Path`] values, such as a folder or glob that must match files. Called at job

@@ -118,6 +118,17 @@ impl JobService {
         raw: Vec<(String, String)>,
     ) -> Result<JobId> {
         let kind = self.kind(kind)?;
+        if kind.runs_user_code()
+            && !caller.is_admin
+            && !crate::db::users::has_grant(self.db(), caller.user_id, kind.name()).await?
+        {
+            return Err(Error::NotAllowed(format!(
+                "jobs of kind '{0}' run your own programs, which needs a grant: ask an admin to run \
+                 `vocloud user grant {1} {0}`",
+                kind.name(),
+                caller.name
+            )));
+        }
         let parameters = self.validate(caller, kind.as_ref(), &raw)?;
         let now = now_ms();
         let id = JobId::generate();

@@ -20,6 +20,7 @@ mod samp;
 mod service;
 mod slurm;
 mod som;
+mod spark;
 mod uws_errors;
 mod uws_lifecycle;
 mod uws_xml;

@@ -4,6 +4,8 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
+/// How vocloud's own lines in the driver log begin.
+pub const NOTE: &str = "vocloud: ";
 /// The end of the log we look at for an error: enough for a long traceback.
 const TAIL_BYTES: u64 = 256 * 1024;
 /// Lines of a traceback kept in the summary (its end: where the exception is).
@@ -24,7 +26,8 @@ pub fn tail(path: &Path) -> String {
 /// What went wrong, from the end of a driver log: the last Python traceback's tail, else the
 /// last Java exception and its first frames, else the last lines.
 pub fn error_summary(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
+    // Lines starting "vocloud: " are our own notes in the log (the command, the exit), not the program's.
+    let lines: Vec<&str> = log.lines().filter(|l| !l.starts_with(NOTE)).collect();
     let summary = python_traceback(&lines).or_else(|| java_exception(&lines)).unwrap_or_else(|| last_lines(&lines, 10));
     shorten(summary.trim())
 }
@@ -116,7 +119,7 @@ ValueError: no spectra with class labels in input
 
     #[test]
     fn otherwise_the_last_lines() {
-        let log = "a\n\nb\nError: Unrecognized option: --bogus\n";
+        let log = "vocloud: spark-submit a b\na\n\nb\nError: Unrecognized option: --bogus\nvocloud: exit code 1\n";
         assert_eq!(error_summary(log), "a\nb\nError: Unrecognized option: --bogus");
         assert!(error_summary(&"x".repeat(10_000)).chars().count() <= MAX_SUMMARY + 1);
     }

@@ -147,6 +147,7 @@ fn run_client(
     let command = command::build(params, settings, &job_id, paths, Some(port), |k| std::env::var(k).ok())
         .map_err(Failure::Fatal)?;
     let mut driver = start(&command, settings, ctx, log)?;
+    let started = std::time::Instant::now();
     let stop_probe = CancelToken::new();
     let status = std::thread::scope(|scope| {
         scope.spawn(|| report_progress(ProgressProbe::new(port, &job_id), &stop_probe, ctx));
@@ -155,15 +156,14 @@ fn run_client(
         status
     })?;
     drop(driver);
-    if status.success() {
-        Ok(())
-    } else {
-        Err(program_failed(&describe_exit(status), log_path))
-    }
+    // For the user and for benches/spark: how long spark-submit itself took.
+    note(log, format_args!("{} after {:.2} s", describe_exit(status), started.elapsed().as_secs_f64()));
+    if status.success() { Ok(()) } else { Err(program_failed(&describe_exit(status), log_path)) }
 }
 
 fn start(command: &SubmitCommand, settings: &SparkSettings, ctx: &JobContext, log: &mut File) -> Result<DriverProcess, Failure> {
-    let _ = writeln!(log, "vocloud: {}\nvocloud: {}", command.display(), command.resources);
+    note(log, command.display());
+    note(log, &command.resources);
     ctx.progress(0.0, format!("starting Spark ({})", command.resources));
     DriverProcess::start(command, &ctx.work_dir, log)
         .map_err(|e| Failure::Fatal(format!("could not start '{}' (spark.submit): {e}", settings.submit)))
@@ -208,7 +208,7 @@ fn run_cluster(
     let master = Standalone::new(host_port, settings.master_web_ui.as_deref());
     let record = match earlier_submission(&master, settings, ctx)? {
         Some(record) => {
-            let _ = writeln!(log, "vocloud: following driver {} submitted by an earlier attempt", record.submission_id);
+            note(log, format_args!("following driver {} submitted by an earlier attempt", record.submission_id));
             record
         }
         None => submit_cluster(params, settings, ctx, paths, &master, log, log_path)?,
@@ -281,7 +281,7 @@ fn submit_cluster(
         let _ = master.kill(&record.submission_id);
         return Err(Failure::Retryable(format!("recording the submission: {e}")));
     }
-    let _ = writeln!(log, "vocloud: submitted as driver {}", record.submission_id);
+    note(log, format_args!("submitted as driver {}", record.submission_id));
     Ok(record)
 }
 
@@ -310,7 +310,7 @@ fn follow(master: &Standalone, submission_id: &str, ctx: &JobContext, log: &mut 
         if ctx.cancel.sleep(PROGRESS_EVERY) {
             if let Err(e) = master.kill(submission_id) {
                 // The job is aborted all the same; the operator finds the driver in the master's UI.
-                let _ = writeln!(log, "vocloud: killing driver {submission_id} failed: {e}");
+                note(log, format_args!("killing driver {submission_id} failed: {e}"));
             }
             return Err(Failure::Cancelled);
         }
@@ -321,7 +321,8 @@ fn follow(master: &Standalone, submission_id: &str, ctx: &JobContext, log: &mut 
 fn append_driver_log(master: &Standalone, submission_id: &str, worker: &str, log: &mut File) {
     for stream in ["stdout", "stderr"] {
         let text = master.driver_log(submission_id, worker, stream).unwrap_or_else(|e| format!("(not available: {e})\n"));
-        let _ = writeln!(log, "vocloud: ==== driver {stream} (from {worker}) ====\n{text}");
+        note(log, format_args!("==== driver {stream} (from {worker}) ===="));
+        let _ = writeln!(log, "{text}");
     }
 }
 
@@ -341,6 +342,11 @@ fn adopt_results(mut record: SubmissionRecord, paths: &AttemptPaths, ctx: &JobCo
     move_all().map_err(|e| Failure::Retryable(format!("moving the results of the earlier attempt: {e}")))?;
     record.results = here.clone();
     record.write(&ctx.job_dir).map_err(|e| Failure::Retryable(format!("recording the submission: {e}")))
+}
+
+/// Writes one of vocloud's own lines into the driver log (best effort: the log is for reading).
+fn note(log: &mut File, text: impl std::fmt::Display) {
+    let _ = writeln!(log, "{}{text}", log::NOTE);
 }
 
 /// A failed program's error summary: why it ended, and the tail of its traceback.

@@ -268,7 +268,10 @@ impl Settings {
     pub fn job_settings(&self) -> Vec<(String, String)> {
         vec![
             ("import_allow_private_addresses".into(), self.import.allow_private_addresses.to_string()),
-            (vocloud_workers::spark::settings::JOB_SETTING.into(), serde_json::to_string(&self.spark).unwrap_or_default()),
+            (
+                vocloud_workers::spark::settings::JOB_SETTING.into(),
+                serde_json::to_string(&self.spark).unwrap_or_default(),
+            ),
         ]
     }
 

@@ -164,7 +164,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let registry = vocloud_workers::Registry::builtin();
             let granted: Vec<_> = registry.all().filter(|k| k.runs_user_code()).map(|k| k.name()).collect();
             anyhow::ensure!(granted.contains(&kind.as_str()), "'{kind}' needs no grant (kinds that do: {granted:?})");
-            anyhow::ensure!(vocloud::db::users::grant(&open_db(&settings).await?, &name, &kind).await?, "no user '{name}'");
+            anyhow::ensure!(
+                vocloud::db::users::grant(&open_db(&settings).await?, &name, &kind).await?,
+                "no user '{name}'"
+            );
             println!("granted '{kind}' to '{name}'");
             Ok(())
         }

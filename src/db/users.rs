@@ -65,12 +65,13 @@ pub async fn grant(db: &Db, name: &str, kind: &str) -> anyhow::Result<bool> {
 
 /// Withdraws a grant; `Ok(false)` if the user did not have it. Jobs created before keep running.
 pub async fn revoke(db: &Db, name: &str, kind: &str) -> anyhow::Result<bool> {
-    let done = sqlx::query("DELETE FROM user_grants WHERE kind = $2 AND user_id IN (SELECT id FROM users WHERE name = $1)")
-        .bind(name)
-        .bind(kind)
-        .execute(&db.pool)
-        .await
-        .context("revoking a kind")?;
+    let done =
+        sqlx::query("DELETE FROM user_grants WHERE kind = $2 AND user_id IN (SELECT id FROM users WHERE name = $1)")
+            .bind(name)
+            .bind(kind)
+            .execute(&db.pool)
+            .await
+            .context("revoking a kind")?;
     Ok(done.rows_affected() > 0)
 }
 

@@ -74,7 +74,11 @@ async fn wait_for(app: &TestApp, user: &User, url: &str, what: &str, done: impl 
             return doc;
         }
         assert!(Instant::now() < deadline, "waiting for {what}: {doc}");
-        let query = if doc.contains("<vocloud:progress") { "?WAIT=1".to_string() } else { format!("?WAIT=5&PHASE={}", phase(&doc)) };
+        let query = if doc.contains("<vocloud:progress") {
+            "?WAIT=1".to_string()
+        } else {
+            format!("?WAIT=5&PHASE={}", phase(&doc))
+        };
         let _ = app.get(user, &format!("{url}{query}")).send().await.unwrap().text().await;
     }
 }
@@ -153,7 +157,11 @@ async fn local_mode_completes_fails_with_the_traceback_and_aborts_within_seconds
         "arguments arrive exactly as listed"
     );
     assert!(!marker.exists(), "an argument was run by a shell");
-    assert_eq!(summary["vocloud_env"], serde_json::json!(["VOCLOUD_INPUTS", "VOCLOUD_RESULTS"]), "vocloud's own environment leaked");
+    assert_eq!(
+        summary["vocloud_env"],
+        serde_json::json!(["VOCLOUD_INPUTS", "VOCLOUD_RESULTS"]),
+        "vocloud's own environment leaked"
+    );
     let log = result(&app, &alice, &ok, "spark-driver.log").await;
     assert!(log.starts_with("vocloud: ") && log.contains("--name vocloud-"), "{}", &log[..log.len().min(2000)]);
     let results_dir = app.data_dir.path().join("storage/jobs").join(job_id(&ok)).join("results");
@@ -167,19 +175,33 @@ async fn local_mode_completes_fails_with_the_traceback_and_aborts_within_seconds
     assert!(result_names(&doc).contains(&"spark-driver.log".to_string()), "a failed job keeps its driver log");
 
     let sleeping = create(&app, &alice, &[("program", "prog/probe.py"), ("args", r#"["sleep", "{results}"]"#)]).await;
+    let overrun = create(
+        &app,
+        &alice,
+        &[("program", "prog/probe.py"), ("args", r#"["sleep", "{results}"]"#), ("EXECUTIONDURATION", "45")],
+    )
+    .await;
     let doc = wait_for(&app, &alice, &sleeping, "task progress", |doc| doc.contains(" of 2 tasks done")).await;
     assert!(doc.contains("0 of 2 tasks done") || doc.contains("1 of 2 tasks done"), "{doc}");
     assert!(!processes_mentioning(job_id(&sleeping)).is_empty(), "the driver runs");
     let response = app.post(&alice, &format!("{sleeping}/phase"), &[("PHASE", "ABORT")]).send().await.unwrap();
     assert_eq!(response.status(), 303);
-    let took = within(PROMPT, "the driver's processes end", async || processes_mentioning(job_id(&sleeping)).is_empty()).await;
+    let took =
+        within(PROMPT, "the driver's processes end", async || processes_mentioning(job_id(&sleeping)).is_empty()).await;
     eprintln!("local mode: driver gone {took:?} after ABORT");
     assert_eq!(phase(&app.job(&alice, &sleeping, None).await), "ABORTED");
+
+    let doc = wait_end(&app, &alice, &overrun).await;
+    assert_eq!(phase(&doc), "ABORTED", "{doc}");
+    assert!(element(&doc, "message").unwrap().contains("execution duration of 45 s exceeded"), "{doc}");
+    within(PROMPT, "the overrun driver's processes end", async || processes_mentioning(job_id(&overrun)).is_empty())
+        .await;
 }
 
 // ---------------------------------------------------------------- a standalone cluster
 
-/// A standalone master (with its REST submission port) and one worker with two cores, started
+/// A standalone master (with its REST submission port) and one worker with four cores (cluster-mode
+/// drivers take one each, so two concurrent jobs still leave cores for executors), started
 /// once for this test binary. Its processes share a group led by a watchdog that reads a pipe
 /// this process holds: when the test binary exits, however it exits, the watchdog deletes the
 /// cluster's folder and kills the group.
@@ -197,7 +219,7 @@ const CLUSTER_SCRIPT: &str = r#"dir=$1; class=$2
 printf 'spark.master.rest.enabled true\nspark.master.rest.port %s\n' "$4" > "$dir/master.conf"
 "$class" org.apache.spark.deploy.master.Master --host 127.0.0.1 --port "$3" --webui-port "$5" \
     --properties-file "$dir/master.conf" > "$dir/master.log" 2>&1 &
-"$class" org.apache.spark.deploy.worker.Worker "spark://127.0.0.1:$3" --host 127.0.0.1 --cores 2 --memory 3g \
+"$class" org.apache.spark.deploy.worker.Worker "spark://127.0.0.1:$3" --host 127.0.0.1 --cores 4 --memory 6g \
     --webui-port "$6" --work-dir "$dir/work" > "$dir/worker.log" 2>&1 &
 read _unused
 rm -rf "$dir"
@@ -261,7 +283,9 @@ impl Cluster {
     /// A driver's state from the master's `/json/` (active or completed).
     async fn driver_state(&self, submission_id: &str) -> Option<String> {
         let state = self.state().await?;
-        let drivers = ["activedrivers", "completeddrivers"].into_iter().flat_map(|k| state[k].as_array().cloned().unwrap_or_default());
+        let drivers = ["activedrivers", "completeddrivers"]
+            .into_iter()
+            .flat_map(|k| state[k].as_array().cloned().unwrap_or_default());
         drivers.into_iter().find(|d| d["id"] == submission_id).map(|d| d["state"].as_str().unwrap_or("").to_string())
     }
 }
@@ -338,7 +362,10 @@ async fn standalone_cluster_mode_runs_a_jar_and_abort_kills_the_driver() {
     assert_eq!(phase(&doc), "COMPLETED", "{doc}");
     assert_eq!(result(&app, &alice, &ok, "count.txt").await, "count 1000\n");
     let log = result(&app, &alice, &ok, "spark-driver.log").await;
-    assert!(log.contains("vocloud: submitted as driver driver-") && log.contains("driver stderr (from worker-"), "{log}");
+    assert!(
+        log.contains("vocloud: submitted as driver driver-") && log.contains("driver stderr (from worker-"),
+        "{log}"
+    );
     let doc = wait_end(&app, &alice, &failing).await;
     assert_eq!(phase(&doc), "ERROR", "{doc}");
     let message = element(&doc, "message").unwrap();
@@ -347,7 +374,8 @@ async fn standalone_cluster_mode_runs_a_jar_and_abort_kills_the_driver() {
     let sleeping = create(&app, &alice, &form(r#"["{results}", "600"]"#)).await;
     let record = app.data_dir.path().join("storage/jobs").join(job_id(&sleeping)).join("work/spark-submission.json");
     let doc = wait_for(&app, &alice, &sleeping, "the driver to run", |doc| doc.contains(" RUNNING on worker-")).await;
-    let record: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap_or_else(|e| panic!("{e}: {doc}"));
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap_or_else(|e| panic!("{e}: {doc}"));
     let driver = record["submission_id"].as_str().unwrap().to_string();
     let response = app.post(&alice, &format!("{sleeping}/phase"), &[("PHASE", "ABORT")]).send().await.unwrap();
     assert_eq!(response.status(), 303);
@@ -457,7 +485,8 @@ async fn served_job(client: &reqwest::Client, serve: &Serve, user: &User, form: 
 }
 
 async fn served_doc(client: &reqwest::Client, user: &User, url: &str, wait: &str) -> String {
-    let response = client.get(format!("{url}{wait}")).basic_auth(&user.name, Some(&user.password)).send().await.unwrap();
+    let response =
+        client.get(format!("{url}{wait}")).basic_auth(&user.name, Some(&user.password)).send().await.unwrap();
     response.text().await.unwrap()
 }
 
@@ -482,13 +511,15 @@ async fn a_restarted_server_follows_its_cluster_driver_and_reruns_a_client_drive
     let alice = served_alice(dir.path(), &database).await;
     let jar_dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("storage/users/alice/prog/probe.jar"), probe_jar(jar_dir.path())).unwrap();
-    let (port, client) = (free_port(), reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap());
+    let (port, client) =
+        (free_port(), reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap());
 
     // Cluster mode: the driver runs on the cluster and outlives the server.
     let config = dir.path().join("cluster.toml");
     spark_toml(&config, &cluster.rest, Some(cluster));
     let serve = Serve::start(dir.path(), &database, port, &config).await;
-    let form = [("program", "prog/probe.jar"), ("main_class", "Probe"), ("args", r#"["{results}", "30"]"#), ("PHASE", "RUN")];
+    let form =
+        [("program", "prog/probe.jar"), ("main_class", "Probe"), ("args", r#"["{results}", "30"]"#), ("PHASE", "RUN")];
     let url = served_job(&client, &serve, &alice, &form).await;
     let record_path = dir.path().join("storage/jobs").join(job_id(&url)).join("work/spark-submission.json");
     let deadline = Instant::now() + JOB_DEADLINE;
@@ -506,7 +537,12 @@ async fn a_restarted_server_follows_its_cluster_driver_and_reruns_a_client_drive
     assert_eq!(phase(&doc), "COMPLETED", "{doc}");
     assert!(doc.contains("<vocloud:attempt>2</vocloud:attempt>"), "{doc}");
     assert_eq!(record()["submission_id"], driver.as_str(), "followed, not submitted again");
-    let count = client.get(format!("{url}/results/count.txt")).basic_auth("alice", Some("alice-password")).send().await.unwrap();
+    let count = client
+        .get(format!("{url}/results/count.txt"))
+        .basic_auth("alice", Some("alice-password"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(count.text().await.unwrap(), "count 1000\n", "the earlier attempt's results were adopted");
     serve.kill();
 
@@ -519,7 +555,9 @@ async fn a_restarted_server_follows_its_cluster_driver_and_reruns_a_client_drive
     let id = job_id(&url).to_string();
     within(JOB_DEADLINE, "the application to run", async || cluster.runs_app_of(&id).await).await;
     serve.kill();
-    let took = within(PROMPT, "the killed server's application leaves the master", async || !cluster.runs_app_of(&id).await).await;
+    let took =
+        within(PROMPT, "the killed server's application leaves the master", async || !cluster.runs_app_of(&id).await)
+            .await;
     eprintln!("client mode: application gone from the master {took:?} after SIGKILL of the server");
     within(PROMPT, "the driver's processes end", async || processes_mentioning(&id).is_empty()).await;
     let _serve = Serve::start(dir.path(), &database, port, &config).await;
@@ -609,11 +647,20 @@ async fn the_example_programs_run_as_jobs_as_they_are() {
     for program in ["class_mean_spectra.py", "area_mean_timeseries.py"] {
         app.upload(&alice, &format!("examples/{program}"), std::fs::read(examples.join(program)).unwrap()).await;
     }
-    let reference: Value = serde_json::from_slice(&std::fs::read(fixtures.path().join("reference.json")).unwrap()).unwrap();
+    let reference: Value =
+        serde_json::from_slice(&std::fs::read(fixtures.path().join("reference.json")).unwrap()).unwrap();
 
-    let means = create(&app, &alice, &[("program", "examples/class_mean_spectra.py"), ("inputs", "[\"spectra\"]")]).await;
-    let box_args = serde_json::to_string(&["{results}", "{inputs}", "--var", "analysed_sst", "--box", "-5", "5", "350", "20"]).unwrap();
-    let series = create(&app, &alice, &[("program", "examples/area_mean_timeseries.py"), ("inputs", "sst"), ("args", &box_args)]).await;
+    let means =
+        create(&app, &alice, &[("program", "examples/class_mean_spectra.py"), ("inputs", "[\"spectra\"]")]).await;
+    let box_args =
+        serde_json::to_string(&["{results}", "{inputs}", "--var", "analysed_sst", "--box", "-5", "5", "350", "20"])
+            .unwrap();
+    let series = create(
+        &app,
+        &alice,
+        &[("program", "examples/area_mean_timeseries.py"), ("inputs", "sst"), ("args", &box_args)],
+    )
+    .await;
 
     let doc = wait_end(&app, &alice, &means).await;
     assert_eq!(phase(&doc), "COMPLETED", "{doc}");
@@ -624,7 +671,12 @@ async fn the_example_programs_run_as_jobs_as_they_are() {
 
     // The same spectra through the example's own FITS reader, for clusters without astropy.
     let builtin = serde_json::to_string(&["{results}", "{inputs}", "--reader", "builtin"]).unwrap();
-    let means = create(&app, &alice, &[("program", "examples/class_mean_spectra.py"), ("inputs", "spectra"), ("args", &builtin)]).await;
+    let means = create(
+        &app,
+        &alice,
+        &[("program", "examples/class_mean_spectra.py"), ("inputs", "spectra"), ("args", &builtin)],
+    )
+    .await;
     let doc = wait_end(&app, &alice, &means).await;
     assert_eq!(phase(&doc), "COMPLETED", "{doc}");
     check_class_means(&app, &alice, &means, &reference).await;

@@ -58,7 +58,11 @@ pub struct SubmitCommand {
 impl SubmitCommand {
     /// The command as one line for the driver log (quoted for reading, never run by a shell).
     pub fn display(&self) -> String {
-        std::iter::once(self.executable.as_str()).chain(self.args.iter().map(String::as_str)).map(quote).collect::<Vec<_>>().join(" ")
+        std::iter::once(self.executable.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .map(quote)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -263,7 +267,10 @@ mod tests {
         assert_eq!(after(&command, "--num-executors"), ["8"]);
         settings.master = "local[3]".into();
         let command = build_with(&p, &settings).unwrap();
-        assert_eq!((after(&command, "--master"), after(&command, "--driver-memory")), (vec!["local[3]"], vec!["8192m"]));
+        assert_eq!(
+            (after(&command, "--master"), after(&command, "--driver-memory")),
+            (vec!["local[3]"], vec!["8192m"])
+        );
     }
 
     #[test]

@@ -114,7 +114,10 @@ ValueError: no spectra with class labels in input
     fn a_java_failure_gives_the_last_cause_and_its_first_frames() {
         let log = "Exception in thread \"main\" org.apache.spark.SparkException: Job aborted\n\tat a.b(C.java:1)\n\
                    Caused by: java.lang.RuntimeException: failing on request: boom\n\tat Probe.main(Probe.java:12)\n\t... 6 more\n";
-        assert_eq!(error_summary(log), "Caused by: java.lang.RuntimeException: failing on request: boom\n\tat Probe.main(Probe.java:12)");
+        assert_eq!(
+            error_summary(log),
+            "Caused by: java.lang.RuntimeException: failing on request: boom\n\tat Probe.main(Probe.java:12)"
+        );
     }
 
     #[test]

@@ -105,7 +105,12 @@ mod tests {
 
     fn shell(script: &str) -> SubmitCommand {
         let env = BTreeMap::from([("PATH".to_string(), "/usr/bin:/bin".to_string())]);
-        SubmitCommand { executable: "/bin/sh".into(), args: vec!["-c".into(), script.into()], env, resources: String::new() }
+        SubmitCommand {
+            executable: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env,
+            resources: String::new(),
+        }
     }
 
     fn alive(pid: i32) -> bool {
@@ -163,6 +168,7 @@ mod tests {
     }
 
     fn is_zombie(pid: i32) -> bool {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
     }
 }

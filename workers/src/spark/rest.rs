@@ -43,8 +43,7 @@ impl Rest {
 
 fn read(url: &str, mut response: ureq::http::Response<ureq::Body>) -> Result<String, String> {
     let status = response.status();
-    let text =
-        response.body_mut().with_config().limit(MAX_BODY).read_to_string().map_err(|e| format!("{url}: {e}"))?;
+    let text = response.body_mut().with_config().limit(MAX_BODY).read_to_string().map_err(|e| format!("{url}: {e}"))?;
     // The REST submission server answers unknown submissions with an error status and a JSON
     // body that says so; callers read the body.
     if status.is_server_error() || (status.is_client_error() && !text.trim_start().starts_with('{')) {

@@ -28,6 +28,8 @@ pub struct Settings {
     pub auth: crate::auth::AuthSettings,
     /// Limits of interactive plot sessions.
     pub plots: crate::plots::PlotSettings,
+    /// The `spark` kind: `spark-submit`, the cluster, job limits (handed to jobs as a job setting).
+    pub spark: vocloud_workers::spark::SparkSettings,
     /// Password of the `admin` account created on first start; a random one is printed if unset.
     pub admin_password: Option<SecretString>,
 }
@@ -312,7 +314,13 @@ impl Settings {
 
     /// Deployment settings handed to every job (`JobContext::setting`).
     pub fn job_settings(&self) -> Vec<(String, String)> {
-        vec![("import_allow_private_addresses".into(), self.import.allow_private_addresses.to_string())]
+        vec![
+            ("import_allow_private_addresses".into(), self.import.allow_private_addresses.to_string()),
+            (
+                vocloud_workers::spark::settings::JOB_SETTING.into(),
+                serde_json::to_string(&self.spark).unwrap_or_default(),
+            ),
+        ]
     }
 
     /// Rejects settings that would only fail later, naming the key.
@@ -330,6 +338,7 @@ impl Settings {
         {
             bail!("fleet.heartbeat_ms must be > 0 and shorter than fleet.lease_seconds");
         }
+        self.spark.validate().map_err(anyhow::Error::msg)?;
         if self.executors.max_attempts < 1 {
             bail!("executors.max_attempts must be at least 1");
         }

@@ -113,6 +113,10 @@ enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Let a user create jobs of a kind that runs their own code (`spark`).
+    Grant { name: String, kind: String },
+    /// Withdraw a grant (jobs created before keep running).
+    Revoke { name: String, kind: String },
 }
 
 #[derive(Subcommand)]
@@ -168,6 +172,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if generated {
                 println!("password: {password}");
             }
+            Ok(())
+        }
+        Command::User { command: UserCommand::Grant { name, kind } } => {
+            let registry = vocloud_workers::Registry::builtin();
+            let granted: Vec<_> = registry.all().filter(|k| k.runs_user_code()).map(|k| k.name()).collect();
+            anyhow::ensure!(granted.contains(&kind.as_str()), "'{kind}' needs no grant (kinds that do: {granted:?})");
+            anyhow::ensure!(
+                vocloud::db::users::grant(&open_db(&settings).await?, &name, &kind).await?,
+                "no user '{name}'"
+            );
+            println!("granted '{kind}' to '{name}'");
+            Ok(())
+        }
+        Command::User { command: UserCommand::Revoke { name, kind } } => {
+            let revoked = vocloud::db::users::revoke(&open_db(&settings).await?, &name, &kind).await?;
+            anyhow::ensure!(revoked, "'{name}' has no grant for '{kind}'");
+            println!("revoked '{kind}' from '{name}'");
             Ok(())
         }
         Command::Token { command: TokenCommand::Create { name } } => {

@@ -46,3 +46,42 @@ pub async fn by_id(db: &Db, id: i64) -> anyhow::Result<Option<UserRow>> {
         .await
         .context("looking up user by id")
 }
+
+/// Grants `kind` to the user (kinds that run the user's own code need it); `Ok(false)` if no
+/// such user. Granting twice is harmless.
+pub async fn grant(db: &Db, name: &str, kind: &str) -> anyhow::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO user_grants (user_id, kind, granted_at) SELECT id, $2, $3 FROM users WHERE name = $1 \
+         ON CONFLICT (user_id, kind) DO NOTHING",
+    )
+    .bind(name)
+    .bind(kind)
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await
+    .context("granting a kind")?;
+    Ok(done.rows_affected() > 0 || by_name(db, name).await?.is_some())
+}
+
+/// Withdraws a grant; `Ok(false)` if the user did not have it. Jobs created before keep running.
+pub async fn revoke(db: &Db, name: &str, kind: &str) -> anyhow::Result<bool> {
+    let done =
+        sqlx::query("DELETE FROM user_grants WHERE kind = $2 AND user_id IN (SELECT id FROM users WHERE name = $1)")
+            .bind(name)
+            .bind(kind)
+            .execute(&db.pool)
+            .await
+            .context("revoking a kind")?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Whether the user was granted `kind`.
+pub async fn has_grant(db: &Db, user_id: i64, kind: &str) -> anyhow::Result<bool> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT user_id FROM user_grants WHERE user_id = $1 AND kind = $2")
+        .bind(user_id)
+        .bind(kind)
+        .fetch_optional(&db.pool)
+        .await
+        .context("looking up a grant")?;
+    Ok(row.is_some())
+}

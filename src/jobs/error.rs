@@ -20,6 +20,11 @@ pub enum Error {
     /// The request is valid but not in the job's current phase (UWS: 403).
     #[error("job is {phase}; {rule}")]
     NotAllowed { phase: ExecutionPhase, rule: &'static str },
+    /// The kind runs the user's own code, which needs an admin's grant.
+    #[error(
+        "jobs of kind '{kind}' run your own programs, which needs a grant: ask an admin to run `vocloud user grant {user} {kind}`"
+    )]
+    NeedsGrant { kind: String, user: String },
     /// The kind's estimate of the job's memory exceeds `limits.max_job_memory_mb`.
     #[error("{kind} with {basis} needs about {}; the limit is {}", mib(*needed_mb), mib(*limit_mb))]
     TooMuchMemory { kind: String, basis: String, needed_mb: u64, limit_mb: u64 },

@@ -131,6 +131,12 @@ impl JobService {
         raw: Vec<(String, String)>,
     ) -> Result<JobId> {
         let kind = self.kind(kind)?;
+        if kind.runs_user_code()
+            && !caller.is_admin
+            && !crate::db::users::has_grant(self.db(), caller.user_id, kind.name()).await?
+        {
+            return Err(Error::NeedsGrant { kind: kind.name().to_string(), user: caller.name.clone() });
+        }
         self.refuse_over_quota(caller).await?;
         let parameters = self.validate(kind.as_ref(), &caller.name, raw)?;
         let now = now_ms();

@@ -21,6 +21,7 @@ mod samp;
 mod service;
 mod slurm;
 mod som;
+mod spark;
 mod uws_attempts;
 mod uws_errors;
 mod uws_lifecycle;

@@ -18,6 +18,7 @@
 //! - [`ocean`]: ocean analytics on CF netCDF (SDAP time series, time average, DDA, subset, maps).
 //! - [`som`]: the `som` kind, self-organising maps of spectra with an interactive viewer.
 //! - [`spectra`]: the one spectra reader (FITS, VOTable, CSV; each on its grid, or a matrix).
+//! - [`spark`]: the `spark` kind, users' own PySpark and Spark programs run with `spark-submit`.
 //! - [`votable`]: reading and writing VOTables.
 
 pub mod context;
@@ -29,6 +30,7 @@ pub mod params;
 pub mod registry;
 pub mod som;
 pub mod spectra;
+pub mod spark;
 pub mod votable;
 
 pub use context::{CancelToken, JobContext, Progress, Quota, attempt_dir};
@@ -121,6 +123,11 @@ pub trait Kind: Send + Sync + 'static {
     /// measures the owner's usage when it hands the job out, which costs a walk of their storage,
     /// so only kinds that write into it (imports) ask for it.
     const USES_QUOTA: bool = false;
+
+    /// Whether jobs of this kind run code the client supplies (a program in their storage).
+    /// Creating one then needs an admin, or a user an admin granted the kind to
+    /// (`vocloud user grant NAME KIND`); others get 403.
+    const RUNS_USER_CODE: bool = false;
 
     /// Checks against the owner's storage (`user_dir`, read only): inputs that are not
     /// [`ParamType::Path`] values, such as a folder or glob that must match files. Called at job

@@ -22,6 +22,8 @@ pub trait DynKind: Send + Sync {
     fn resources(&self, params: &Map<String, Value>, user_dir: &std::path::Path) -> Resources;
     /// See [`Kind::USES_QUOTA`].
     fn uses_quota(&self) -> bool;
+    /// See [`Kind::RUNS_USER_CODE`].
+    fn runs_user_code(&self) -> bool;
     /// [`Kind::check_inputs`] on validated parameters and the owner's storage folder.
     fn check_inputs(&self, params: &Map<String, Value>, user_dir: &std::path::Path) -> Result<(), ParamError>;
 }
@@ -67,6 +69,10 @@ impl<K: Kind> DynKind for Erased<K> {
         K::USES_QUOTA
     }
 
+    fn runs_user_code(&self) -> bool {
+        K::RUNS_USER_CODE
+    }
+
     fn check_inputs(&self, params: &Map<String, Value>, user_dir: &std::path::Path) -> Result<(), ParamError> {
         let typed = Self::typed(params).map_err(|reason| ParamError::Invalid { name: K::NAME.into(), reason })?;
         K::check_inputs(&typed, user_dir)
@@ -92,6 +98,7 @@ impl Registry {
         registry.add::<crate::ocean::merge::OceanMerge>();
         registry.add::<crate::import::Import>();
         registry.add::<crate::som::Som>();
+        registry.add::<crate::spark::Spark>();
         registry
     }
 

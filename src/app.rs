@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
@@ -111,18 +111,11 @@ fn http_server(
             .configure(crate::fleet::http::configure)
             .configure(|cfg| crate::plots::http::configure(cfg, plots.clone()))
             .configure(crate::auth::session::configure)
-            .route("/", web::get().to(index))
+            .configure(crate::web::configure)
     })
     .listen(listener)?
     .run();
     Ok(server)
-}
-
-async fn index() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(
-        "vocloud: an IVOA UWS 1.1 job service.\n\
-         GET /uws lists the job kinds; jobs live at /uws/{kind}; files at /api/files/; VOSI at /vosi/capabilities.\n",
-    )
 }
 
 /// Creates the `admin` account on first start: with `admin_password` if set, else with a random

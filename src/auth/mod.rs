@@ -25,6 +25,7 @@ use crate::db::{self, Db, users::UserRow};
 use crate::error::ApiError;
 use crate::jobs::Caller;
 
+pub mod accounts;
 pub mod csrf;
 pub mod session;
 
@@ -147,7 +148,7 @@ impl Authenticator {
         };
         let (password, hash) = (password.to_string(), row.password_hash.clone());
         let ok = web::block(move || verify_password(&password, &hash)).await.context("verifying password")?;
-        Ok(ok.then_some(row))
+        Ok((ok && row.disabled == 0).then_some(row))
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<Caller> {

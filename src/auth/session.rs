@@ -1,4 +1,5 @@
-//! Browser login: `GET /login` (a form), `POST /login` (checks the password, sets a cookie)
+//! Browser login: `GET /login` (the form of `web::login`, also shown at `/`), `POST /login`
+//! (checks the password, sets a cookie)
 //! and `POST /logout` (ends the session, clears the cookie).
 //!
 //! The cookie holds a random 256-bit token; the database keeps only its SHA-256 with the user
@@ -73,23 +74,8 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn page(next: &str, message: &str) -> HttpResponse {
-    let esc = vocloud_workers::votable::escape;
-    let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>vocloud login</title>\
-         <link rel=\"stylesheet\" href=\"/plots/assets/plot.css\"></head><body class=\"login\">\
-         <form method=\"post\" action=\"/login\"><h1>vocloud</h1><p class=\"error\">{}</p>\
-         <label>User <input name=\"user\" autocomplete=\"username\" required autofocus></label>\
-         <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
-         <input type=\"hidden\" name=\"next\" value=\"{}\"><button type=\"submit\">Log in</button></form></body></html>",
-        esc(message),
-        esc(next)
-    );
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
-}
-
 async fn form(q: web::Query<Next>) -> HttpResponse {
-    page(&safe_next(q.next.as_deref()), "")
+    crate::web::login::page(&safe_next(q.next.as_deref()), "", "")
 }
 
 #[derive(Deserialize)]
@@ -102,13 +88,14 @@ struct Login {
 async fn login(auth: web::Data<Authenticator>, f: web::Form<Login>) -> ApiResult {
     let next = safe_next(f.next.as_deref());
     let row = db::users::by_name(&auth.db, &f.user).await?;
-    let Some(row) = row else {
-        return Ok(page(&next, "Wrong user name or password."));
+    let wrong = || crate::web::login::page(&next, &f.user, "Wrong user name or password.");
+    let Some(row) = row.filter(|r| r.disabled == 0) else {
+        return Ok(wrong());
     };
     let (password, hash) = (f.password.clone(), row.password_hash.clone());
     let ok = web::block(move || super::verify_password(&password, &hash)).await.context("verifying password")?;
     if !ok {
-        return Ok(page(&next, "Wrong user name or password."));
+        return Ok(wrong());
     }
     let token = auth.start_session(row.id).await?;
     let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}", auth.login_lifetime.as_secs());
@@ -127,6 +114,6 @@ async fn logout(auth: web::Data<Authenticator>, req: HttpRequest) -> ApiResult {
     let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
     Ok(HttpResponse::SeeOther()
         .insert_header((header::SET_COOKIE, cookie))
-        .insert_header((header::LOCATION, "/login"))
+        .insert_header((header::LOCATION, "/"))
         .finish())
 }

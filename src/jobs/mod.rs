@@ -8,6 +8,8 @@
 
 pub mod events;
 pub mod executor;
+pub mod experiments;
+pub mod listing;
 pub mod local;
 pub mod model;
 pub mod quota;

@@ -71,8 +71,11 @@ impl Usage {
 pub struct UsageCache(Mutex<HashMap<String, (u64, Instant)>>);
 
 impl JobService {
-    fn quota_bytes(&self) -> Option<u64> {
-        Some(self.limits().user_quota_bytes).filter(|&q| q > 0)
+    /// The user's own quota (set by an admin) or else the service default; `None` is unlimited.
+    async fn quota_bytes(&self, user_id: i64) -> anyhow::Result<Option<u64>> {
+        let own = crate::db::accounts::quota_bytes(self.db(), user_id).await?;
+        let bytes = own.map_or(self.limits().user_quota_bytes, |q| q.max(0) as u64);
+        Ok(Some(bytes).filter(|&q| q > 0))
     }
 
     /// The user's usage and quota: the cached total if fresh, else a walk.
@@ -94,7 +97,7 @@ impl JobService {
                 used
             }
         };
-        Ok(Usage { used, quota: self.quota_bytes() })
+        Ok(Usage { used, quota: self.quota_bytes(user_id).await? })
     }
 
     /// Adjusts the cached total after a write the master made itself (an upload of `delta` bytes,

@@ -114,7 +114,10 @@ impl Where {
         }
         if let Some(text) = &q.text {
             let pattern = format!("%{}%", like_escape(&text.to_lowercase()));
-            w.and("(LOWER(j.label) LIKE ? ESCAPE '\\' OR j.id = ?)", vec![Bind::Text(pattern), Bind::Text(text.clone())]);
+            w.and(
+                "(LOWER(j.label) LIKE ? ESCAPE '\\' OR j.id = ?)",
+                vec![Bind::Text(pattern), Bind::Text(text.clone())],
+            );
         }
         w
     }

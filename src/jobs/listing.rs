@@ -47,7 +47,12 @@ impl JobService {
     }
 
     /// Jobs matching `query` (phase filter ignored) per phase.
-    pub async fn phase_counts(&self, caller: &Caller, everyone: bool, mut query: JobQuery) -> Result<Vec<(String, i64)>> {
+    pub async fn phase_counts(
+        &self,
+        caller: &Caller,
+        everyone: bool,
+        mut query: JobQuery,
+    ) -> Result<Vec<(String, i64)>> {
         query.owner_id = Self::list_owner(caller, everyone);
         Ok(listing::phase_counts(self.db(), &query).await?)
     }

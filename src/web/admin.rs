@@ -95,11 +95,10 @@ fn parse_quota(text: &str) -> Result<Option<u64>, ApiError> {
     if text.is_empty() {
         return Ok(None);
     }
-    let gib: f64 = text
-        .parse()
-        .ok()
-        .filter(|g: &f64| g.is_finite() && *g >= 0.0 && *g < 1e9)
-        .ok_or_else(|| ApiError::BadRequest(format!("the quota is a number of GiB (0 = unlimited), not '{text}'")))?;
+    let gib: f64 =
+        text.parse().ok().filter(|g: &f64| g.is_finite() && *g >= 0.0 && *g < 1e9).ok_or_else(|| {
+            ApiError::BadRequest(format!("the quota is a number of GiB (0 = unlimited), not '{text}'"))
+        })?;
     Ok(Some((gib * (1u64 << 30) as f64).round() as u64))
 }
 
@@ -110,12 +109,18 @@ async fn change_user(auth: web::Data<Authenticator>, form: Posted, path: web::Pa
     let user = auth.account(&name).await?;
     let own = user.id == caller.user_id;
     let result = match action.as_str() {
-        "disable" | "revoke-admin" if own => Err(ApiError::BadRequest("you cannot lock yourself out; ask another admin".into())),
-        "disable" => auth.set_disabled(user.id, true).await.map(|_| format!("Disabled '{name}': they can no longer sign in.")),
+        "disable" | "revoke-admin" if own => {
+            Err(ApiError::BadRequest("you cannot lock yourself out; ask another admin".into()))
+        }
+        "disable" => {
+            auth.set_disabled(user.id, true).await.map(|_| format!("Disabled '{name}': they can no longer sign in."))
+        }
         "enable" => auth.set_disabled(user.id, false).await.map(|_| format!("Enabled '{name}'.")),
         "make-admin" => auth.set_admin(user.id, true).await.map(|_| format!("'{name}' is now an admin.")),
         "revoke-admin" => auth.set_admin(user.id, false).await.map(|_| format!("'{name}' is no longer an admin.")),
-        "password" => auth.reset_password(user.id, form.text("password")).await.map(|_| format!("New password set for '{name}'.")),
+        "password" => {
+            auth.reset_password(user.id, form.text("password")).await.map(|_| format!("New password set for '{name}'."))
+        }
         "quota" => match parse_quota(form.text("quota_gib")) {
             Ok(q) => auth.set_quota(user.id, q).await.map(|_| format!("Quota of '{name}' set.")),
             Err(e) => Err(e),

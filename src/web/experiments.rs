@@ -10,7 +10,7 @@ use askama::Template;
 use super::form::Posted;
 use super::job::{ResultView, panel_of};
 use super::jobs::ConfirmPage;
-use super::page::{Chrome, Choice, PageResult, Viewer, render, see_other_with};
+use super::page::{Choice, Chrome, PageResult, Viewer, render, see_other_with};
 use crate::db::jobs::ListFilter;
 use crate::jobs::JobService;
 
@@ -140,7 +140,10 @@ async fn show(service: web::Data<JobService>, mut viewer: Viewer, name: web::Pat
     let page = ShowPage {
         title: format!("Experiment {}", experiment.name),
         href: link(&experiment.name),
-        all_jobs: format!("/jobs?experiment={}", percent_encoding::utf8_percent_encode(&experiment.name, percent_encoding::NON_ALPHANUMERIC)),
+        all_jobs: format!(
+            "/jobs?experiment={}",
+            percent_encoding::utf8_percent_encode(&experiment.name, percent_encoding::NON_ALPHANUMERIC)
+        ),
         name: experiment.name,
         description: experiment.description,
         created: super::display::instant(experiment.created_at),
@@ -180,14 +183,22 @@ async fn move_jobs(service: web::Data<JobService>, form: Posted, name: web::Path
         }
     }
     let to = target.map(|t| format!("experiment '{t}'")).unwrap_or_else(|| "no experiment".into());
-    Ok(see_other_with(&link(&name), false, format!("Moved {} job{} to {to}.", ids.len(), if ids.len() == 1 { "" } else { "s" })))
+    Ok(see_other_with(
+        &link(&name),
+        false,
+        format!("Moved {} job{} to {to}.", ids.len(), if ids.len() == 1 { "" } else { "s" }),
+    ))
 }
 
 async fn delete(service: web::Data<JobService>, mut form: Posted, name: web::Path<String>) -> PageResult {
     let experiment = service.experiment(&form.viewer.caller, &name).await?;
     let with_jobs = form.checked("with_jobs");
     if !form.checked("confirmed") {
-        let what = if with_jobs { "and its jobs with their results are" } else { "is deleted; its jobs stay, in no experiment. It is" };
+        let what = if with_jobs {
+            "and its jobs with their results are"
+        } else {
+            "is deleted; its jobs stay, in no experiment. It is"
+        };
         let mut fields = Vec::new();
         if with_jobs {
             fields.push(("with_jobs".to_string(), "1".to_string()));

@@ -56,7 +56,8 @@ pub async fn remove(service: &JobService, caller: &Caller, rel: &RelPath) -> Api
     let meta = tokio::fs::symlink_metadata(&path)
         .await
         .map_err(|_| ApiError::NotFound(format!("'{}' does not exist", rel.as_string())))?;
-    let removed = if meta.is_dir() { tokio::fs::remove_dir_all(&path).await } else { tokio::fs::remove_file(&path).await };
+    let removed =
+        if meta.is_dir() { tokio::fs::remove_dir_all(&path).await } else { tokio::fs::remove_file(&path).await };
     removed.context("deleting")?;
     forget_parent(&path);
     folder::forget(&path);

@@ -50,8 +50,11 @@ pub fn href(rel: &str) -> String {
     format!("/files/{}", utf8_percent_encode(rel, PATH))
 }
 
+/// Everything but unreserved characters is encoded in query values.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 fn query_value(value: &str) -> String {
-    utf8_percent_encode(value, NON_ALPHANUMERIC).to_string()
+    utf8_percent_encode(value, QUERY).to_string()
 }
 
 pub struct Crumb {
@@ -173,7 +176,13 @@ fn ms(time: std::time::SystemTime) -> i64 {
     time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-async fn folder_page(service: &JobService, mut viewer: Viewer, rel: RelPath, path: std::path::PathBuf, q: &Browse) -> PageResult {
+async fn folder_page(
+    service: &JobService,
+    mut viewer: Viewer,
+    rel: RelPath,
+    path: std::path::PathBuf,
+    q: &Browse,
+) -> PageResult {
     let key = SortKey::parse(q.sort.as_deref().unwrap_or("name"));
     let desc = q.desc.as_deref() == Some("1");
     let page = q.page.unwrap_or(0);
@@ -195,7 +204,13 @@ async fn folder_page(service: &JobService, mut viewer: Viewer, rel: RelPath, pat
     };
     let sort_link = |k: SortKey| SortLink {
         href: link(k, k == key && !desc, 0),
-        state: if k != key { "none" } else if desc { "descending" } else { "ascending" },
+        state: if k != key {
+            "none"
+        } else if desc {
+            "descending"
+        } else {
+            "ascending"
+        },
     };
     let prefix = if rel.is_root() { String::new() } else { format!("{}/", rel.as_string()) };
     let shown_from = page * PAGE;
@@ -266,7 +281,11 @@ async fn file_page(mut viewer: Viewer, s: Source, path: std::path::PathBuf, row:
             after = format!("{}?row={}", s.here, t.offset + preview::ROWS);
         }
         let total = t.total.map(|n| format!(" of {n}")).unwrap_or_default();
-        shown = if t.rows.is_empty() { "no rows".into() } else { format!("rows {}–{}{total}", t.offset + 1, t.offset + t.rows.len()) };
+        shown = if t.rows.is_empty() {
+            "no rows".into()
+        } else {
+            format!("rows {}–{}{total}", t.offset + 1, t.offset + t.rows.len())
+        };
     }
     let page = FilePage {
         title: s.title,
@@ -332,7 +351,11 @@ struct PlotQuery {
 }
 
 /// A quick plot of a file's spectra (all of them, at their full extent) as a small PNG.
-async fn quick_plot(service: web::Data<JobService>, viewer: Viewer, q: web::Query<PlotQuery>) -> Result<HttpResponse, PageError> {
+async fn quick_plot(
+    service: web::Data<JobService>,
+    viewer: Viewer,
+    q: web::Query<PlotQuery>,
+) -> Result<HttpResponse, PageError> {
     use crate::plots::render::{self, FrameSpec, Mode};
     use crate::plots::spectra::{self, Source};
     let (shown, path) = match (&q.path, &q.job, &q.result) {
@@ -342,11 +365,17 @@ async fn quick_plot(service: web::Data<JobService>, viewer: Viewer, q: web::Quer
         }
         (None, Some(job), Some(result)) => {
             service.get(&viewer.caller, None, job).await?;
-            let path = service.storage().result_path(job, result).ok_or_else(|| ApiError::NotFound("no such result".into()))?;
+            let path = service
+                .storage()
+                .result_path(job, result)
+                .ok_or_else(|| ApiError::NotFound("no such result".into()))?;
             (result.clone(), path)
         }
         _ => return Err(ApiError::BadRequest("give path= or job= and result=".into()).into()),
     };
+    if !path.is_file() {
+        return Err(ApiError::NotFound(format!("no file '{shown}'")).into());
+    }
     let png = web::block(move || {
         let data = spectra::load(shown.clone(), &[Source { shown, path }], None, 64 << 20, 1)?;
         let view = render::home_view(&data, false, false);
@@ -356,7 +385,10 @@ async fn quick_plot(service: web::Data<JobService>, viewer: Viewer, q: web::Quer
     .await
     .map_err(|e| ApiError::Internal(anyhow::anyhow!("plot task: {e}")))?
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok(HttpResponse::Ok().content_type("image/png").insert_header((header::CACHE_CONTROL, "private, max-age=60")).body(png))
+    Ok(HttpResponse::Ok()
+        .content_type("image/png")
+        .insert_header((header::CACHE_CONTROL, "private, max-age=60"))
+        .body(png))
 }
 
 /// A zip of the items, streamed as an attachment named `name`.
@@ -373,6 +405,9 @@ fn zip_response(items: Vec<zip::Item>, name: &str) -> HttpResponse {
 async fn zip_items(service: &JobService, caller: &Caller, rels: Vec<RelPath>) -> Result<Vec<zip::Item>, PageError> {
     let mut roots = Vec::new();
     for rel in rels {
+        if tokio::fs::symlink_metadata(absolute(service, caller, &rel)?).await.is_err() {
+            return Err(ApiError::NotFound(format!("'{}' does not exist in your storage", rel.as_string())).into());
+        }
         let name = rel.as_string().rsplit('/').next().unwrap_or("files").to_string();
         roots.push((if name.is_empty() { "files".to_string() } else { name }, absolute(service, caller, &rel)?));
     }
@@ -447,7 +482,11 @@ async fn act(service: web::Data<JobService>, mut form: Posted) -> PageResult {
         "move" => {
             let single = strings.len() == 1;
             let page = MovePage {
-                title: if single { format!("Move or rename {}", strings[0]) } else { format!("Move {} items", strings.len()) },
+                title: if single {
+                    format!("Move or rename {}", strings[0])
+                } else {
+                    format!("Move {} items", strings.len())
+                },
                 to: if single { strings[0].clone() } else { dir.clone() },
                 items: strings,
                 dir,
@@ -483,7 +522,9 @@ async fn delete(service: web::Data<JobService>, form: Posted) -> PageResult {
     for rel in selection(&form)? {
         match file_ops::remove(&service, &form.viewer.caller, &rel).await {
             Ok(()) => done += 1,
-            Err(e @ (ApiError::NotFound(_) | ApiError::BadRequest(_))) => return Ok(see_other_with(&back, true, e.to_string())),
+            Err(e @ (ApiError::NotFound(_) | ApiError::BadRequest(_))) => {
+                return Ok(see_other_with(&back, true, e.to_string()));
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -513,5 +554,9 @@ async fn move_items(service: web::Data<JobService>, form: Posted) -> PageResult 
         }
     }
     let target = if moves.len() == 1 { parent_of(&moves[0].1) } else { to.as_string() };
-    Ok(see_other_with(&href(&target), false, format!("Moved {} item{}.", moves.len(), if moves.len() == 1 { "" } else { "s" })))
+    Ok(see_other_with(
+        &href(&target),
+        false,
+        format!("Moved {} item{}.", moves.len(), if moves.len() == 1 { "" } else { "s" }),
+    ))
 }

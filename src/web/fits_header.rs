@@ -180,7 +180,14 @@ mod tests {
 
     #[test]
     fn hostile_sizes_stop_the_walk_instead_of_overflowing() {
-        let bytes = block(&["SIMPLE  = T", "BITPIX  = 64", "NAXIS   = 3", "NAXIS1  = 9223372036854775807", "NAXIS2  = 4", "NAXIS3  = 4"]);
+        let bytes = block(&[
+            "SIMPLE  = T",
+            "BITPIX  = 64",
+            "NAXIS   = 3",
+            "NAXIS1  = 9223372036854775807",
+            "NAXIS2  = 4",
+            "NAXIS3  = 4",
+        ]);
         let headers = read(&mut std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
         assert_eq!(headers.len(), 1);
         assert!(read(&mut std::io::Cursor::new(b"not fits at all".repeat(300)), 4500).is_err());

@@ -158,7 +158,8 @@ pub fn page(dir: &Path, key: SortKey, desc: bool, offset: usize, limit: usize) -
         cache = self::cache().lock().unwrap_or_else(|e| e.into_inner());
         make_room(&mut cache, entries.len());
         let now = Instant::now();
-        let listing = Listing { entries, metas: None, orders: HashMap::new(), folder_mtime, read_at: now, used_at: now };
+        let listing =
+            Listing { entries, metas: None, orders: HashMap::new(), folder_mtime, read_at: now, used_at: now };
         cache.insert(dir.to_path_buf(), listing);
     }
     let listing = cache.get_mut(dir).expect("listing cached above");
@@ -195,7 +196,13 @@ pub fn page(dir: &Path, key: SortKey, desc: bool, offset: usize, limit: usize) -
         .collect();
     drop(cache);
     // Sorted by name, only the shown entries need a stat (after the lock is released).
-    let entries = picked.into_iter().map(|(e, m)| { let m = m.unwrap_or_else(|| meta(dir, &e.name)); (e, m) }).collect();
+    let entries = picked
+        .into_iter()
+        .map(|(e, m)| {
+            let m = m.unwrap_or_else(|| meta(dir, &e.name));
+            (e, m)
+        })
+        .collect();
     Ok(Page { entries, total })
 }
 
@@ -221,7 +228,10 @@ mod tests {
         assert_eq!(names(SortKey::Size, true), ["zeta", "alpha", "b.fits", "c.fits", "A.fits"]);
         let second = page(dir.path(), SortKey::Name, false, 2, 2).unwrap();
         assert_eq!(second.total, 5);
-        assert_eq!(second.entries.iter().map(|(e, m)| (e.name.as_str(), m.size)).collect::<Vec<_>>(), [("A.fits", 10), ("b.fits", 30)]);
+        assert_eq!(
+            second.entries.iter().map(|(e, m)| (e.name.as_str(), m.size)).collect::<Vec<_>>(),
+            [("A.fits", 10), ("b.fits", 30)]
+        );
     }
 
     #[test]

@@ -64,7 +64,8 @@ impl FromRequest for Posted {
         let req = req.clone();
         Box::pin(async move {
             let viewer = viewer.await?;
-            let body = body.await.map_err(|e| PageError::Api(ApiError::BadRequest(format!("reading the form: {e}"))))?;
+            let body =
+                body.await.map_err(|e| PageError::Api(ApiError::BadRequest(format!("reading the form: {e}"))))?;
             if body.len() > MAX_FORM {
                 return Err(PageError::Api(ApiError::TooLarge(format!("forms are limited to {MAX_FORM} bytes"))));
             }

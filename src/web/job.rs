@@ -12,9 +12,9 @@ use askama::Template;
 use super::display;
 use super::form::Posted;
 use super::jobs::ConfirmPage;
-use super::page::{Chrome, Choice, PageResult, Viewer, render, see_other, see_other_with};
-use crate::jobs::service::JobView;
+use super::page::{Choice, Chrome, PageResult, Viewer, render, see_other, see_other_with};
 use crate::jobs::JobService;
+use crate::jobs::service::JobView;
 use crate::storage::ResultEntry;
 use crate::uws::ExecutionPhase;
 
@@ -172,7 +172,11 @@ fn parameters(service: &JobService, job: &JobView) -> Vec<ParamView> {
     // Parameters the kind no longer declares still show.
     for (name, value) in &values {
         if !specs.iter().any(|s| s.name == name) {
-            out.push(ParamView { name: name.clone(), value: vocloud_workers::params::display_value(value), is_path: false });
+            out.push(ParamView {
+                name: name.clone(),
+                value: vocloud_workers::params::display_value(value),
+                is_path: false,
+            });
         }
     }
     out

@@ -15,7 +15,7 @@ use serde_json::Value;
 use vocloud_workers::{ParamSpec, ParamType};
 
 use super::form::Posted;
-use super::page::{Chrome, Choice, PageError, PageResult, Viewer, render, see_other_with};
+use super::page::{Choice, Chrome, PageError, PageResult, Viewer, render, see_other_with};
 use crate::error::ApiError;
 use crate::jobs::{Caller, JobService};
 use crate::uws::params::Control;
@@ -109,8 +109,12 @@ impl Field {
         };
         match &spec.kind {
             ParamType::Bool => field.widget = "bool",
-            ParamType::Integer { min, max } => (field.widget, field.min, field.max, field.step) = ("integer", bound(min), bound(max), "1"),
-            ParamType::Float { min, max } => (field.widget, field.min, field.max, field.step) = ("float", bound(min), bound(max), "any"),
+            ParamType::Integer { min, max } => {
+                (field.widget, field.min, field.max, field.step) = ("integer", bound(min), bound(max), "1")
+            }
+            ParamType::Float { min, max } => {
+                (field.widget, field.min, field.max, field.step) = ("float", bound(min), bound(max), "any")
+            }
             ParamType::Text { max_len } => field.max_len = max_len.to_string(),
             ParamType::Choice { values } => {
                 field.widget = "choice";

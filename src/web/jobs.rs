@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::display;
 use super::form::Posted;
-use super::page::{Chrome, Choice, PageResult, Viewer, render, see_other_with};
+use super::page::{Choice, Chrome, PageResult, Viewer, render, see_other_with};
 use crate::db::listing::{Cursor, Direction, JobLine, JobQuery};
 use crate::jobs::{Caller, JobService};
 
@@ -193,7 +193,8 @@ async fn list(service: web::Data<JobService>, mut viewer: Viewer, f: web::Query<
     let cursor = |j: &JobLine| format!("{}.{}", j.creation_time, j.id);
     let newer = page.jobs.first().filter(|_| page.has_newer).map(|j| f.with(&format!("after={}", cursor(j))));
     let older = page.jobs.last().filter(|_| page.has_older).map(|j| f.with(&format!("before={}", cursor(j))));
-    let ids = page.jobs.iter().filter(|j| ACTIVE.contains(&j.phase.as_str())).map(|j| j.id.as_str()).collect::<Vec<_>>();
+    let ids =
+        page.jobs.iter().filter(|j| ACTIVE.contains(&j.phase.as_str())).map(|j| j.id.as_str()).collect::<Vec<_>>();
     let body = JobsPage {
         title: "Jobs",
         ids: ids.join(" "),

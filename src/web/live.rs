@@ -72,8 +72,13 @@ impl Drop for Slot {
 }
 
 async fn stream(service: web::Data<JobService>, viewer: Viewer, q: web::Query<Ids>) -> PageResult {
-    let ids: Vec<String> =
-        q.ids.split([' ', ',', '+']).filter(|id| JobId::parse(id).is_some()).take(MAX_IDS).map(str::to_string).collect();
+    let ids: Vec<String> = q
+        .ids
+        .split([' ', ',', '+'])
+        .filter(|id| JobId::parse(id).is_some())
+        .take(MAX_IDS)
+        .map(str::to_string)
+        .collect();
     let slot = Slot::take(viewer.caller.user_id)
         .ok_or_else(|| ApiError::Conflict(format!("at most {MAX_PER_USER} live pages per user; close some tabs")))?;
     // Subscribe first: a change published while we read the jobs is then still delivered.

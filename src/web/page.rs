@@ -96,11 +96,9 @@ impl FromRequest for Viewer {
         let req = req.clone();
         Box::pin(async move {
             match caller.await {
-                Ok(caller) => Ok(Viewer {
-                    caller,
-                    csrf: csrf::request_token(&req).unwrap_or_default(),
-                    flash: flash_from(&req),
-                }),
+                Ok(caller) => {
+                    Ok(Viewer { caller, csrf: csrf::request_token(&req).unwrap_or_default(), flash: flash_from(&req) })
+                }
                 Err(ApiError::Unauthorized(_)) if req.headers().get(header::AUTHORIZATION).is_none() => {
                     Err(PageError::Login { next: req.uri().to_string() })
                 }
@@ -116,7 +114,8 @@ pub fn render(chrome: &Chrome, page: &impl Template) -> Result<HttpResponse, Pag
     let mut response = HttpResponse::Ok();
     response.content_type("text/html; charset=utf-8").insert_header((header::CACHE_CONTROL, "no-store"));
     if chrome.flash.is_some() {
-        response.insert_header((header::SET_COOKIE, format!("{FLASH_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")));
+        response
+            .insert_header((header::SET_COOKIE, format!("{FLASH_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")));
     }
     Ok(response.body(html))
 }
@@ -139,7 +138,9 @@ pub fn see_other_with(location: &str, is_error: bool, text: impl Into<String>) -
 #[derive(Debug)]
 pub enum PageError {
     /// Nobody is signed in: the login form, which brings them back to `next`.
-    Login { next: String },
+    Login {
+        next: String,
+    },
     Api(ApiError),
 }
 
@@ -161,7 +162,13 @@ macro_rules! page_error_from {
         }
     )*};
 }
-page_error_from!(ApiError, crate::jobs::Error, anyhow::Error, crate::storage::PathError, crate::uws::params::BadParameter);
+page_error_from!(
+    ApiError,
+    crate::jobs::Error,
+    anyhow::Error,
+    crate::storage::PathError,
+    crate::uws::params::BadParameter
+);
 
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -216,7 +223,11 @@ impl Choice {
     pub fn list<S: AsRef<str>>(values: impl IntoIterator<Item = S>, current: &str) -> Vec<Choice> {
         values
             .into_iter()
-            .map(|v| Choice { value: v.as_ref().to_string(), label: v.as_ref().to_string(), selected: v.as_ref() == current })
+            .map(|v| Choice {
+                value: v.as_ref().to_string(),
+                label: v.as_ref().to_string(),
+                selected: v.as_ref() == current,
+            })
             .collect()
     }
 }

@@ -64,7 +64,9 @@ pub fn kind_of(name: &str) -> Kind {
         "fits" | "fit" | "fts" => Kind::Fits,
         "vot" | "votable" => Kind::Votable,
         "csv" | "tsv" => Kind::Csv,
-        "txt" | "log" | "json" | "md" | "dat" | "xml" | "ini" | "cfg" | "toml" | "yaml" | "yml" | "py" | "sh" => Kind::Text,
+        "txt" | "log" | "json" | "md" | "dat" | "xml" | "ini" | "cfg" | "toml" | "yaml" | "yml" | "py" | "sh" => {
+            Kind::Text
+        }
         "png" | "jpg" | "jpeg" | "gif" | "webp" | "svg" => Kind::Image,
         _ => Kind::Other,
     }
@@ -114,16 +116,26 @@ fn fits(path: &Path) -> Result<Vec<Header>, String> {
 fn votable(path: &Path, offset: usize) -> Result<TableView, String> {
     let len = std::fs::metadata(path).map(|m| m.len()).map_err(|e| e.to_string())?;
     if len > MAX_VOTABLE {
-        return Err(format!("This VOTable has {} MiB; previews read at most {} MiB. Download it or plot it.", len >> 20, MAX_VOTABLE >> 20));
+        return Err(format!(
+            "This VOTable has {} MiB; previews read at most {} MiB. Download it or plot it.",
+            len >> 20,
+            MAX_VOTABLE >> 20
+        ));
     }
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let limits = vocloud_workers::votable::Limits { max_bytes: MAX_VOTABLE as usize, ..Default::default() };
-    let doc = vocloud_workers::votable::read_with(&bytes, limits).map_err(|e| format!("Cannot read this VOTable: {e}"))?;
+    let doc =
+        vocloud_workers::votable::read_with(&bytes, limits).map_err(|e| format!("Cannot read this VOTable: {e}"))?;
     let table = doc.tables.into_iter().next().ok_or("This VOTable holds no table.")?;
-    let columns: Vec<String> = table.fields.iter().take(MAX_COLUMNS).map(|f| match &f.unit {
-        Some(unit) if !unit.is_empty() => format!("{} [{unit}]", f.name),
-        _ => f.name.clone(),
-    }).collect();
+    let columns: Vec<String> = table
+        .fields
+        .iter()
+        .take(MAX_COLUMNS)
+        .map(|f| match &f.unit {
+            Some(unit) if !unit.is_empty() => format!("{} [{unit}]", f.name),
+            _ => f.name.clone(),
+        })
+        .collect();
     let total = table.rows.len();
     let offset = offset.min(total);
     let rows = table.rows[offset..total.min(offset + ROWS)]
@@ -178,7 +190,9 @@ fn text(path: &Path) -> Result<Option<String>, String> {
     let text = match std::str::from_utf8(&bytes) {
         Ok(t) => t.to_string(),
         // A multi-byte character cut at the end is still text.
-        Err(e) if cut && e.valid_up_to() + 4 > bytes.len() => String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned(),
+        Err(e) if cut && e.valid_up_to() + 4 > bytes.len() => {
+            String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned()
+        }
         Err(_) => return Ok(None),
     };
     if text.contains('\0') {

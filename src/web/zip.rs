@@ -34,7 +34,8 @@ pub fn expand(name: &str, path: &Path, out: &mut Vec<Item>) -> Result<(), String
         out.push(Item { name: name.to_string(), path: path.to_path_buf(), is_dir: false });
     } else if meta.is_dir() {
         out.push(Item { name: format!("{name}/"), path: path.to_path_buf(), is_dir: true });
-        let mut children: Vec<_> = std::fs::read_dir(path).map_err(|e| format!("cannot read '{name}': {e}"))?.flatten().collect();
+        let mut children: Vec<_> =
+            std::fs::read_dir(path).map_err(|e| format!("cannot read '{name}': {e}"))?.flatten().collect();
         children.sort_by_key(|c| c.file_name());
         for child in children {
             let child_name = child.file_name().to_string_lossy().into_owned();

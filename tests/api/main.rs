@@ -24,3 +24,5 @@ mod uws_errors;
 mod uws_lifecycle;
 mod uws_xml;
 mod votable;
+mod web;
+mod web_files;

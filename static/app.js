@@ -47,5 +47,6 @@ document.addEventListener("submit", (event) => {
   flag.value = "1";
   form.append(flag);
   form.dataset.confirmed = "1";
-  form.requestSubmit(submitter);
+  // Not from inside this submit event: the browser ignores a submission started there.
+  setTimeout(() => form.requestSubmit(submitter), 0);
 });

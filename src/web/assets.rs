@@ -14,14 +14,20 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("live.js", "text/javascript; charset=utf-8", include_str!("../../static/live.js")),
     ("picker.js", "text/javascript; charset=utf-8", include_str!("../../static/picker.js")),
     ("settings.js", "text/javascript; charset=utf-8", include_str!("../../static/settings.js")),
+    ("icon.svg", "image/svg+xml", include_str!("../../static/icon.svg")),
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/assets/{name}", web::get().to(asset));
+    cfg.route("/assets/{name}", web::get().to(asset))
+        .route("/favicon.ico", web::get().to(|| async { serve("icon.svg") }));
 }
 
 async fn asset(name: web::Path<String>) -> HttpResponse {
-    match ASSETS.iter().find(|(n, _, _)| *n == name.as_str()) {
+    serve(&name)
+}
+
+fn serve(name: &str) -> HttpResponse {
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
         // Short caching: a new release's assets reach browsers within minutes.
         Some((_, mime, body)) => HttpResponse::Ok()
             .content_type(*mime)

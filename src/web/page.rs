@@ -16,6 +16,23 @@ use crate::auth::csrf;
 use crate::error::ApiError;
 use crate::jobs::Caller;
 
+/// What the pages may load: only vocloud's own scripts, styles, images and frames (so no inline
+/// script can run, even if markup slipped through), plus the desktop SAMP hub the files page
+/// talks to (SAMP Web Profile, port 21012).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self' http://localhost:21012 http://127.0.0.1:21012; frame-src 'self'; \
+     frame-ancestors 'self'; base-uri 'none'; form-action 'self'; object-src 'none'";
+
+/// The headers every page carries.
+fn page_headers(response: &mut actix_web::HttpResponseBuilder) {
+    response
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"));
+}
+
 /// The cookie that carries a message to the page after a redirect (post/redirect/get).
 const FLASH_COOKIE: &str = "vocloud_flash";
 
@@ -112,7 +129,7 @@ impl FromRequest for Viewer {
 pub fn render(chrome: &Chrome, page: &impl Template) -> Result<HttpResponse, PageError> {
     let html = page.render().map_err(|e| PageError::Api(ApiError::Internal(anyhow::anyhow!("rendering page: {e}"))))?;
     let mut response = HttpResponse::Ok();
-    response.content_type("text/html; charset=utf-8").insert_header((header::CACHE_CONTROL, "no-store"));
+    page_headers(&mut response);
     if chrome.flash.is_some() {
         response
             .insert_header((header::SET_COOKIE, format!("{FLASH_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")));
@@ -205,7 +222,9 @@ impl ResponseError for PageError {
         };
         let page = ErrorPage { chrome: Chrome::anonymous(), title, message: api.to_string() };
         let html = page.render().unwrap_or_else(|_| title.to_string());
-        HttpResponse::build(self.status_code()).content_type("text/html; charset=utf-8").body(html)
+        let mut response = HttpResponse::build(self.status_code());
+        page_headers(&mut response);
+        response.body(html)
     }
 }
 

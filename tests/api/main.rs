@@ -25,4 +25,5 @@ mod uws_lifecycle;
 mod uws_xml;
 mod votable;
 mod web;
+mod web_browser;
 mod web_files;

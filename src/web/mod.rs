@@ -14,7 +14,7 @@
 //! - [`job`]: one job's page and its actions; [`job_form`]: new jobs from generated forms.
 //! - [`live`]: Server-Sent Events with phase changes and progress.
 //! - [`files`]: the files pages; [`folder`] (cached, paged listings), [`preview`] and
-//!   [`fits_header`] (what a file shows), [`zip`] (streamed downloads), [`file_ops`] (changes).
+//!   [`fits_header`] (what a file shows), [`zip`] (streamed downloads), [`file_actions`] (its buttons) and [`file_ops`] (changes).
 //! - [`experiments`], [`settings`], [`admin`]: the rest of the navigation.
 //! - [`display`]: how sizes, instants and durations read.
 //! - [`assets`]: `/assets/*`, the stylesheet and scripts compiled in.
@@ -23,6 +23,7 @@ pub mod admin;
 pub mod assets;
 pub mod display;
 pub mod experiments;
+pub mod file_actions;
 pub mod file_ops;
 pub mod files;
 pub mod fits_header;
@@ -43,6 +44,7 @@ pub mod zip;
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     assets::configure(cfg);
     home::configure(cfg);
+    file_actions::configure(cfg);
     files::configure(cfg);
     job_form::configure(cfg);
     jobs::configure(cfg);

@@ -28,7 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 const SIDE_BY_SIDE: usize = 24;
 
 fn link(name: &str) -> String {
-    format!("/experiments/{}", percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC))
+    format!("/experiments/{}", super::files::query_value(name))
 }
 
 pub struct ExperimentLine {
@@ -106,6 +106,7 @@ struct ShowPage {
 }
 
 async fn show(service: web::Data<JobService>, mut viewer: Viewer, name: web::Path<String>) -> PageResult {
+    let name = decoded(&name);
     let caller = viewer.caller.clone();
     let experiment = service.experiment(&caller, &name).await?;
     let filter = ListFilter { experiment_id: Some(experiment.id), ..ListFilter::default() };
@@ -159,6 +160,7 @@ async fn show(service: web::Data<JobService>, mut viewer: Viewer, name: web::Pat
 }
 
 async fn describe(service: web::Data<JobService>, form: Posted, name: web::Path<String>) -> PageResult {
+    let name = decoded(&name);
     match service.describe_experiment(&form.viewer.caller, &name, form.text("description")).await {
         Ok(()) => Ok(see_other_with(&link(&name), false, "Description saved.")),
         Err(crate::jobs::Error::BadRequest(m)) => Ok(see_other_with(&link(&name), true, m)),
@@ -168,6 +170,7 @@ async fn describe(service: web::Data<JobService>, form: Posted, name: web::Path<
 
 /// Moves the selected jobs to another experiment (chosen, typed in, or none).
 async fn move_jobs(service: web::Data<JobService>, form: Posted, name: web::Path<String>) -> PageResult {
+    let name = decoded(&name);
     let caller = &form.viewer.caller;
     service.experiment(caller, &name).await?;
     let ids = form.all("id");
@@ -193,6 +196,7 @@ async fn move_jobs(service: web::Data<JobService>, form: Posted, name: web::Path
 }
 
 async fn delete(service: web::Data<JobService>, mut form: Posted, name: web::Path<String>) -> PageResult {
+    let name = decoded(&name);
     let experiment = service.experiment(&form.viewer.caller, &name).await?;
     let with_jobs = form.checked("with_jobs");
     if !form.checked("confirmed") {

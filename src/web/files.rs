@@ -16,7 +16,7 @@ use super::display;
 use super::file_ops::absolute;
 use super::folder::{self, SortKey};
 use super::home::UsageView;
-use super::page::{Chrome, PageError, PageResult, Viewer, render, see_other};
+use super::page::{Chrome, PageError, PageResult, Viewer, decoded, render, see_other};
 use super::preview::{self, Preview};
 use crate::error::ApiError;
 use crate::jobs::JobService;
@@ -121,6 +121,8 @@ struct FilePage {
     rows_shown: String,
     in_storage: bool,
     dir: String,
+    /// A VOTable of the user's storage: it may list spectra to import.
+    importable: bool,
 }
 
 #[derive(Deserialize)]
@@ -132,7 +134,7 @@ struct Browse {
 }
 
 async fn browse(service: web::Data<JobService>, viewer: Viewer, req: HttpRequest, q: web::Query<Browse>) -> PageResult {
-    let rel = RelPath::parse(req.match_info().get("path").unwrap_or(""))?;
+    let rel = RelPath::parse(&decoded(req.match_info().get("path").unwrap_or("")))?;
     let path = absolute(&service, &viewer.caller, &rel)?;
     let not_found = || ApiError::NotFound(format!("'{}' does not exist in your storage", rel.as_string()));
     let meta = tokio::fs::symlink_metadata(&path).await.map_err(|_| not_found())?;
@@ -278,6 +280,7 @@ async fn file_page(mut viewer: Viewer, s: Source, path: std::path::PathBuf, row:
             format!("rows {}–{}{total}", t.offset + 1, t.offset + t.rows.len())
         };
     }
+    let importable = !s.input.is_empty() && preview::kind_of(&s.name) == preview::Kind::Votable;
     let page = FilePage {
         title: s.title,
         name: s.name,
@@ -293,6 +296,7 @@ async fn file_page(mut viewer: Viewer, s: Source, path: std::path::PathBuf, row:
         rows_before: before,
         rows_after: after,
         rows_shown: shown,
+        importable,
         dir: s.dir,
         chrome: viewer.chrome("files"),
     };
@@ -306,6 +310,7 @@ async fn result_preview(
     q: web::Query<Browse>,
 ) -> PageResult {
     let (id, name) = path.into_inner();
+    let name = decoded(&name);
     let job = service.get(&viewer.caller, None, &id).await?;
     let file = service
         .storage()

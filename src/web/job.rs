@@ -74,7 +74,7 @@ pub struct Panel {
 }
 
 fn result_view(kind: &str, id: &str, r: ResultEntry) -> ResultView {
-    let encoded = percent_encoding::utf8_percent_encode(&r.name, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let encoded = super::files::query_value(&r.name);
     let lower = r.name.to_ascii_lowercase();
     let spectra = [".fits", ".fit", ".fts", ".csv", ".vot", ".votable"].iter().any(|e| lower.ends_with(e));
     let previewable = spectra || [".txt", ".log", ".json", ".xml"].iter().any(|e| lower.ends_with(e));

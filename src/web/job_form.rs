@@ -2,7 +2,10 @@
 //! the kind's parameter description (the one `GET /uws` publishes) — number fields with their
 //! ranges, checkboxes, selects, a storage picker for paths, help under each field — plus label,
 //! notes, experiment and time limit. `?from=<job>` fills it from an earlier job ("run again"),
-//! `?input=<path>` puts a path of the user's storage in the first path parameter.
+//! `?input=<path>` puts a path of the user's storage in the first path parameter, and any
+//! `?<parameter>=<value>` fills that parameter (the files page links `import?folder=…`).
+//! `GET /jobs/{id}/edit` is the same form for a PENDING job's parameters
+//! (`JobService::update_parameters`).
 //!
 //! `POST /jobs/new/{kind}` creates the job through `JobService::create` (the authoritative
 //! check) and runs it when "Create and run" was pressed. A refused form comes back with the
@@ -23,7 +26,9 @@ use crate::uws::params::Control;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/jobs/new", web::get().to(kinds))
         .route("/jobs/new/{kind}", web::get().to(form))
-        .route("/jobs/new/{kind}", web::post().to(create));
+        .route("/jobs/new/{kind}", web::post().to(create))
+        .route("/jobs/{id}/edit", web::get().to(edit_form))
+        .route("/jobs/{id}/edit", web::post().to(edit));
 }
 
 /// Marks a checkbox field, so that an unticked box means `false` rather than "the default".
@@ -45,12 +50,11 @@ struct KindsPage {
 }
 
 #[derive(Deserialize)]
-struct Prefill {
-    from: Option<String>,
+struct Input {
     input: Option<String>,
 }
 
-async fn kinds(service: web::Data<JobService>, mut viewer: Viewer, q: web::Query<Prefill>) -> PageResult {
+async fn kinds(service: web::Data<JobService>, mut viewer: Viewer, q: web::Query<Input>) -> PageResult {
     let input = q.input.clone().unwrap_or_default();
     let kinds = service
         .registry()
@@ -145,6 +149,9 @@ struct FormPage {
     time_limit: String,
     from: String,
     error: String,
+    /// Where the form posts: a new job of the kind, or a PENDING job's parameters.
+    action: String,
+    editing: bool,
 }
 
 /// What the form shows around the kind's fields.
@@ -157,6 +164,8 @@ struct Extras {
     time_limit: String,
     from: String,
     error: String,
+    /// The PENDING job whose parameters the form edits.
+    editing: Option<String>,
 }
 
 async fn form_page(
@@ -181,7 +190,15 @@ async fn form_page(
     let mut experiments = Choice::list(names, &extras.experiment);
     experiments[0].label = "(none)".into();
     let page = FormPage {
-        title: format!("New {} job", k.name()),
+        title: match &extras.editing {
+            Some(id) => format!("Parameters of job {id}"),
+            None => format!("New {} job", k.name()),
+        },
+        action: match &extras.editing {
+            Some(id) => format!("/jobs/{id}/edit"),
+            None => format!("/jobs/new/{}", k.name()),
+        },
+        editing: extras.editing.is_some(),
         kind: k.name(),
         description: k.description(),
         inputs,
@@ -202,31 +219,82 @@ async fn form(
     service: web::Data<JobService>,
     mut viewer: Viewer,
     kind: web::Path<String>,
-    q: web::Query<Prefill>,
+    q: web::Query<Vec<(String, String)>>,
 ) -> PageResult {
+    let asked = |key: &str| q.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     let mut extras = Extras::default();
     let mut previous = serde_json::Map::new();
-    if let Some(from) = &q.from {
-        let job = service.get(&viewer.caller, Some(&kind), from).await?;
+    if let Some(from) = asked("from") {
+        let job = service.get(&viewer.caller, Some(&kind), &from).await?;
         previous = job.parameters();
         extras.label = job.row.label.clone();
         extras.experiment = job.row.experiment.clone().unwrap_or_default();
         extras.from = job.row.id.clone();
     }
     let first_path = first_path_parameter(&service, &kind);
-    let input = q.input.clone();
-    let values = move |name: &str| {
+    let input = asked("input");
+    let values = |name: &str| {
         if let (Some(input), Some(p)) = (&input, &first_path)
             && p == name
         {
             return Some(input.clone());
         }
-        match previous.get(name) {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(vocloud_workers::params::display_value(v)),
-        }
+        asked(name).or_else(|| shown(previous.get(name)))
     };
     form_page(&service, &mut viewer, &kind, &values, &[], extras).await
+}
+
+/// A stored parameter value as a form field shows it.
+fn shown(value: Option<&Value>) -> Option<String> {
+    match value {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(vocloud_workers::params::display_value(v)),
+    }
+}
+
+async fn edit_form(service: web::Data<JobService>, mut viewer: Viewer, id: web::Path<String>) -> PageResult {
+    let job = service.get(&viewer.caller, None, &id).await?;
+    if job.phase != crate::uws::ExecutionPhase::Pending {
+        let message = format!("The job is {}; only PENDING jobs can change their parameters.", job.phase);
+        return Ok(see_other_with(&format!("/jobs/{id}"), true, message));
+    }
+    let previous = job.parameters();
+    let extras = Extras { editing: Some(job.row.id.clone()), ..Extras::default() };
+    form_page(&service, &mut viewer, &job.row.kind, &|name| shown(previous.get(name)), &[], extras).await
+}
+
+/// Saves a PENDING job's parameters (and runs it when "Save and run" was pressed).
+async fn edit(service: web::Data<JobService>, mut form: Posted, id: web::Path<String>) -> PageResult {
+    let caller = form.viewer.caller.clone();
+    let job = service.get(&caller, None, &id).await?;
+    let specs = service.registry().get(&job.row.kind).map(|k| k.parameters()).unwrap_or_default();
+    let raw = raw_parameters(&form, &specs);
+    let saved = match service.update_parameters(&caller, &job.row.kind, &id, raw).await {
+        Ok(()) if form.checked("run") => service.run(&caller, &job.row.kind, &id).await,
+        other => other,
+    };
+    match saved {
+        Ok(()) => Ok(see_other_with(&format!("/jobs/{id}"), false, "Parameters saved.")),
+        Err(crate::jobs::Error::BadRequest(message)) => {
+            let kept = kept_values(&form, &specs);
+            let values = |name: &str| kept.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+            let field = field_of(&message).unwrap_or_default();
+            let extras = Extras { editing: Some(id.to_string()), ..Extras::default() };
+            form_page(&service, &mut form.viewer, &job.row.kind, &values, &[(field, message)], extras).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The user's input, kept for a refused form: ticked boxes as they were, fields as typed.
+fn kept_values(form: &Posted, specs: &[ParamSpec]) -> Vec<(String, String)> {
+    specs
+        .iter()
+        .filter_map(|s| match s.kind {
+            ParamType::Bool => Some((s.name.to_string(), form.checked(s.name).to_string())),
+            _ => form.one(s.name).map(|v| (s.name.to_string(), v.to_string())),
+        })
+        .collect()
 }
 
 fn first_path_parameter(service: &JobService, kind: &str) -> Option<String> {
@@ -268,20 +336,14 @@ async fn create(service: web::Data<JobService>, mut form: Posted, kind: web::Pat
         time_limit: form.text("time_limit").trim().to_string(),
         from: form.text("from").to_string(),
         error: String::new(),
+        editing: None,
     };
     let caller = form.viewer.caller.clone();
     match submit(&service, &caller, &kind, raw, &extras, form.checked("run")).await {
         Ok(id) => Ok(see_other_with(&format!("/jobs/{id}"), false, format!("Created {kind} job {id}."))),
         Err(PageError::Api(ApiError::BadRequest(message))) => {
             let field = field_of(&message).unwrap_or_default();
-            // The user's input, kept: ticked boxes as they were, other fields as typed.
-            let kept: Vec<(String, String)> = specs
-                .iter()
-                .filter_map(|s| match s.kind {
-                    ParamType::Bool => Some((s.name.to_string(), form.checked(s.name).to_string())),
-                    _ => form.one(s.name).map(|v| (s.name.to_string(), v.to_string())),
-                })
-                .collect();
+            let kept = kept_values(&form, &specs);
             let values = |name: &str| kept.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
             form_page(&service, &mut form.viewer, &kind, &values, &[(field, message)], extras).await
         }

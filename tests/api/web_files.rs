@@ -186,3 +186,26 @@ async fn selected_files_move_rename_and_delete_after_confirmation() {
     let hidden = browser.post("/files/mkdir", &[("dir", ""), ("name", ".secret")]).await;
     assert!(flash(&hidden).contains("reserved"), "{}", flash(&hidden));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_percent_plus_slash_and_hash_survive_uploads_links_and_pages() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice").await;
+    // As the upload script sends it: encodeURIComponent per segment.
+    app.upload(&alice, "odd%20dir/a%2Bb%25c%20d%23.txt", b"odd".to_vec()).await;
+    let listing: serde_json::Value = app.get(&alice, "/api/files/odd%20dir").send().await.unwrap().json().await.unwrap();
+    assert_eq!(listing["entries"][0]["name"], "a+b%c d#.txt", "stored under its real name");
+    let browser = Browser::log_in(&app, &alice).await;
+    let (_, folder) = browser.get("/files/odd%20dir/").await;
+    let href = folder.split("href=\"").find(|s| s.starts_with("/files/odd%20dir/a")).expect("a link to the file");
+    let href = &href[..href.find('"').unwrap()];
+    assert_eq!(href, "/files/odd%20dir/a%2Bb%25c%20d%23.txt");
+    let (status, page) = browser.get(href).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("a+b%c d#.txt"));
+    let made = browser.post("/experiments", &[("name", "a/b & c%+")]).await;
+    assert_eq!(location(&made), "/experiments/a%2Fb%20%26%20c%25%2B");
+    let (status, page) = browser.get(&location(&made)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("a/b &#38; c%+") || page.contains("a/b &amp; c%+"), "{page}");
+}

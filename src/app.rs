@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
@@ -121,7 +121,7 @@ fn http_server(
             .configure(crate::executors::fleet::http::configure)
             .configure(|cfg| crate::plots::http::configure(cfg, plots.clone()))
             .configure(crate::auth::session::configure)
-            .route("/", web::get().to(index))
+            .configure(crate::web::configure)
     })
     .client_request_timeout(Duration::from_secs(settings.http.header_timeout_seconds))
     .client_disconnect_timeout(Duration::from_secs(1))
@@ -129,13 +129,6 @@ fn http_server(
     .listen(listener)?
     .run();
     Ok(server)
-}
-
-async fn index() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(
-        "vocloud: an IVOA UWS 1.1 job service.\n\
-         GET /uws lists the job kinds; jobs live at /uws/{kind}; files at /api/files/; VOSI at /vosi/capabilities.\n",
-    )
 }
 
 /// Creates the `admin` account on first start: with `admin_password` if set, else with a random

@@ -84,7 +84,9 @@ impl From<crate::jobs::Error> for ApiError {
         let message = e.to_string();
         match e {
             E::NotFound | E::NoExperiment(_) => ApiError::NotFound(message),
-            E::Parameter(_) | E::MissingInput { .. } | E::TooMuchMemory { .. } => ApiError::BadRequest(message),
+            E::Parameter(_) | E::BadRequest(_) | E::MissingInput { .. } | E::TooMuchMemory { .. } => {
+                ApiError::BadRequest(message)
+            }
             E::NotAllowed { .. } | E::OverQuota { .. } | E::NeedsGrant { .. } => ApiError::Forbidden(message),
             E::LeaseLost { .. } | E::ExperimentExists(_) | E::ExperimentBusy { .. } => ApiError::Conflict(message),
             E::Internal(e) => ApiError::Internal(e),

@@ -12,6 +12,7 @@
 //! - [`storage`]: the storage root and the only code that builds paths.
 //! - [`auth`]: accounts, tokens, and the `Caller` extractor.
 //! - [`api`]: JSON endpoints (files, experiments, health, VOSI).
+//! - [`web`]: the HTML pages (files, jobs, experiments, settings, admin) and their assets.
 //! - [`plots`]: interactive plots — sessions, rendering, the WebSocket protocol, exports.
 //! - [`samp`]: the `vocloud samp` desktop client (SAMP Standard Profile).
 //! - [`respond`], [`error`], [`telemetry`]: shared HTTP answers, the API error, logging.
@@ -37,3 +38,4 @@ pub mod site;
 pub mod storage;
 pub mod telemetry;
 pub mod uws;
+pub mod web;

@@ -49,14 +49,8 @@ struct NewExperiment {
     description: String,
 }
 
-const MAX_DESCRIPTION: usize = 64 * 1024;
-
 async fn create(service: web::Data<JobService>, caller: Caller, body: web::Json<NewExperiment>) -> ApiResult {
-    let name = params::experiment_name(&body.name)?;
-    if body.description.len() > MAX_DESCRIPTION {
-        return Err(ApiError::BadRequest(format!("description longer than {MAX_DESCRIPTION} bytes")));
-    }
-    let experiment = service.create_experiment(&caller, &name, &body.description).await?;
+    let experiment = service.create_experiment(&caller, &body.name, &body.description).await?;
     Ok(HttpResponse::Created().json(view(&experiment)))
 }
 
@@ -95,9 +89,6 @@ async fn update(
     name: web::Path<String>,
     body: web::Json<ExperimentUpdate>,
 ) -> ApiResult {
-    if body.description.len() > MAX_DESCRIPTION {
-        return Err(ApiError::BadRequest(format!("description longer than {MAX_DESCRIPTION} bytes")));
-    }
     let experiment = service.describe_experiment(&caller, &name, &body.description).await?;
     Ok(HttpResponse::Ok().json(view(&experiment)))
 }
@@ -136,8 +127,8 @@ async fn annotate_job(
     let job = service.get(&caller, None, &id).await?;
     let label = body.label.clone().unwrap_or(job.row.label);
     let notes = body.notes.clone().unwrap_or(job.row.notes);
-    if label.len() > 200 || notes.len() > MAX_DESCRIPTION {
-        return Err(ApiError::BadRequest(format!("label is limited to 200 bytes and notes to {MAX_DESCRIPTION}")));
+    if label.len() > 200 || notes.len() > crate::jobs::experiments::MAX_DESCRIPTION {
+        return Err(ApiError::BadRequest(format!("label is limited to 200 bytes and notes to {crate::jobs::experiments::MAX_DESCRIPTION}")));
     }
     service.set_annotations(&caller, &id, &label, &notes).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": job.row.id, "label": label, "notes": notes })))

@@ -46,7 +46,10 @@ async fn quota(service: web::Data<JobService>, caller: Caller) -> ApiResult {
 }
 
 fn rel_path(req: &HttpRequest) -> ApiResult<RelPath> {
-    Ok(RelPath::parse(req.match_info().get("path").unwrap_or(""))?)
+    // actix leaves `%`, `/` and `+` percent-encoded in paths; a name with them (encoded by
+    // browsers' encodeURIComponent) would otherwise be stored as its encoding.
+    let raw = req.match_info().get("path").unwrap_or("");
+    Ok(RelPath::parse(&percent_encoding::percent_decode_str(raw).decode_utf8_lossy())?)
 }
 
 fn absolute(service: &JobService, caller: &Caller, rel: &RelPath) -> ApiResult<PathBuf> {

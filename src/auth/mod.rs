@@ -31,6 +31,7 @@ use crate::error::ApiError;
 use crate::jobs::Caller;
 use crate::site::Site;
 
+pub mod accounts;
 pub mod csrf;
 pub mod password;
 pub mod session;

@@ -196,7 +196,7 @@ fn address_key(client: Option<IpAddr>) -> String {
 }
 
 impl Authenticator {
-    /// Checks `name`'s password: the caller if it is right, `None` if not. Throttled names and
+    /// Checks `name`'s password: the caller if it is right and the account enabled, `None` if not. Throttled names and
     /// addresses get [`ApiError::TooManyRequests`], a full queue [`ApiError::Busy`].
     pub async fn check_password(
         &self,
@@ -212,7 +212,8 @@ impl Authenticator {
         let hash = row.as_ref().map_or_else(|| DUMMY_HASH.clone(), |r| r.password_hash.clone());
         let ok = self.passwords.verify(password.to_string(), hash).await? && row.is_some();
         self.passwords.record(&account, &address, ok);
-        Ok(row.filter(|_| ok).map(caller))
+        // A disabled account's right password counts as right for the throttle, but lets no one in.
+        Ok(row.filter(|r| ok && r.disabled == 0).map(caller))
     }
 }
 

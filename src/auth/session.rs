@@ -1,4 +1,5 @@
-//! Browser login: `GET /login` (a form), `POST /login` (checks the password, sets a cookie)
+//! Browser login: `GET /login` (the form of `web::login`, also shown at `/`), `POST /login`
+//! (checks the password, sets a cookie)
 //! and `POST /logout` (ends the session, clears the cookie).
 //!
 //! The cookie holds a random 256-bit token; the database keeps only its SHA-256 with the user
@@ -82,23 +83,8 @@ fn cookie_attributes(req: &HttpRequest, max_age: u64) -> String {
     format!("Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
-fn page(next: &str, message: &str) -> HttpResponse {
-    let esc = vocloud_workers::votable::escape;
-    let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>vocloud login</title>\
-         <link rel=\"stylesheet\" href=\"/plots/assets/plot.css\"></head><body class=\"login\">\
-         <form method=\"post\" action=\"/login\"><h1>vocloud</h1><p class=\"error\">{}</p>\
-         <label>User <input name=\"user\" autocomplete=\"username\" required autofocus></label>\
-         <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
-         <input type=\"hidden\" name=\"next\" value=\"{}\"><button type=\"submit\">Log in</button></form></body></html>",
-        esc(message),
-        esc(next)
-    );
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
-}
-
 async fn form(q: web::Query<Next>) -> HttpResponse {
-    page(&safe_next(q.next.as_deref()), "")
+    crate::web::login::page(&safe_next(q.next.as_deref()), "", "")
 }
 
 #[derive(Deserialize)]
@@ -112,7 +98,7 @@ async fn login(auth: web::Data<Authenticator>, f: web::Form<Login>, req: HttpReq
     let next = safe_next(f.next.as_deref());
     let client = crate::site::Site::of(&req).client_ip(&req);
     let Some(caller) = auth.check_password(&f.user, &f.password, client).await? else {
-        return Ok(page(&next, "Wrong user name or password."));
+        return Ok(crate::web::login::page(&next, &f.user, "Wrong user name or password."));
     };
     let token = auth.start_session(caller.user_id).await?;
     let cookie = format!("{COOKIE}={token}; {}", cookie_attributes(&req, auth.login_lifetime.as_secs()));
@@ -131,6 +117,6 @@ async fn logout(auth: web::Data<Authenticator>, req: HttpRequest) -> ApiResult {
     let cookie = format!("{COOKIE}=; {}", cookie_attributes(&req, 0));
     Ok(HttpResponse::SeeOther()
         .insert_header((header::SET_COOKIE, cookie))
-        .insert_header((header::LOCATION, "/login"))
+        .insert_header((header::LOCATION, "/"))
         .finish())
 }

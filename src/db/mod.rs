@@ -8,9 +8,12 @@
 //! them too). Where the backends really differ (claiming a queued job) the statement is chosen by
 //! [`Backend`].
 
+pub mod accounts;
 pub mod experiments;
 pub mod fleet;
+pub mod grouping;
 pub mod jobs;
+pub mod listing;
 pub mod sessions;
 pub mod tokens;
 pub mod users;

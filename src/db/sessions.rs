@@ -21,8 +21,8 @@ pub async fn insert(db: &Db, token_hash: &str, user_id: i64, expires_at: i64) ->
 /// The user of a session that has not expired.
 pub async fn user_by_hash(db: &Db, token_hash: &str) -> anyhow::Result<Option<UserRow>> {
     sqlx::query_as(
-        "SELECT u.id, u.name, u.password_hash, u.is_admin FROM browser_sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.token_hash = $1 AND s.expires_at > $2",
+        "SELECT u.id, u.name, u.password_hash, u.is_admin, u.disabled FROM browser_sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
     )
     .bind(token_hash)
     .bind(now_ms())

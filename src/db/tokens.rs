@@ -20,8 +20,8 @@ pub async fn insert(db: &Db, user_id: i64, token_hash: &str) -> anyhow::Result<(
 /// The user a live (not revoked) token belongs to.
 pub async fn user_by_hash(db: &Db, token_hash: &str) -> anyhow::Result<Option<UserRow>> {
     sqlx::query_as(
-        "SELECT u.id, u.name, u.password_hash, u.is_admin FROM api_tokens t JOIN users u ON u.id = t.user_id \
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+        "SELECT u.id, u.name, u.password_hash, u.is_admin, u.disabled FROM api_tokens t JOIN users u ON u.id = t.user_id \
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0",
     )
     .bind(token_hash)
     .fetch_optional(&db.pool)

@@ -11,9 +11,11 @@ pub struct UserRow {
     pub name: String,
     pub password_hash: String,
     pub is_admin: i64,
+    /// 1 when an admin disabled the account: it can neither log in nor use its tokens.
+    pub disabled: i64,
 }
 
-const COLUMNS: &str = "id, name, password_hash, is_admin";
+const COLUMNS: &str = "id, name, password_hash, is_admin, disabled";
 
 /// Inserts a user; `Ok(None)` if the name is taken.
 pub async fn insert(db: &Db, name: &str, password_hash: &str, is_admin: bool) -> anyhow::Result<Option<i64>> {

@@ -14,6 +14,9 @@ pub enum Error {
     /// A kind parameter is missing, unknown or malformed.
     #[error(transparent)]
     Parameter(#[from] ParamError),
+    /// A value other than a kind parameter is malformed (an experiment's name or description).
+    #[error("{0}")]
+    BadRequest(String),
     /// An input path names nothing in the owner's storage.
     #[error("parameter '{parameter}': '{path}' does not exist in {owner}'s storage")]
     MissingInput { parameter: String, path: String, owner: String },

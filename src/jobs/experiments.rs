@@ -5,7 +5,23 @@
 pub use crate::db::experiments::ExperimentRow;
 
 use super::{Caller, Error, JobService, ListFilter, Result};
-use crate::db::{experiments as store, now_ms};
+use crate::db::{experiments as store, grouping, now_ms};
+use crate::uws::params;
+
+/// Longest experiment description, in bytes.
+pub const MAX_DESCRIPTION: usize = 64 * 1024;
+
+fn check_description(description: &str) -> Result<()> {
+    if description.len() > MAX_DESCRIPTION {
+        return Err(Error::BadRequest(format!("the description is longer than {MAX_DESCRIPTION} bytes")));
+    }
+    Ok(())
+}
+
+/// An experiment's name, checked as `EXPERIMENT=` is at job creation.
+fn checked_name(name: &str) -> Result<String> {
+    params::experiment_name(name).map_err(|e| Error::BadRequest(e.0))
+}
 
 impl JobService {
     /// The caller's experiments, by name.
@@ -19,13 +35,16 @@ impl JobService {
     }
 
     pub async fn create_experiment(&self, caller: &Caller, name: &str, description: &str) -> Result<ExperimentRow> {
-        if !store::create(self.db(), caller.user_id, name, description, now_ms()).await? {
-            return Err(Error::ExperimentExists(name.to_string()));
+        let name = checked_name(name)?;
+        check_description(description)?;
+        if !store::create(self.db(), caller.user_id, &name, description, now_ms()).await? {
+            return Err(Error::ExperimentExists(name));
         }
-        self.experiment(caller, name).await
+        self.experiment(caller, &name).await
     }
 
     pub async fn describe_experiment(&self, caller: &Caller, name: &str, description: &str) -> Result<ExperimentRow> {
+        check_description(description)?;
         let experiment = self.experiment(caller, name).await?;
         store::set_description(self.db(), experiment.id, description).await?;
         self.experiment(caller, name).await
@@ -50,5 +69,15 @@ impl JobService {
             }
         }
         Ok(store::delete(self.db(), experiment.id).await?)
+    }
+
+    /// Puts the caller's job `id` into experiment `name` (created on first use), or into none.
+    pub async fn move_to_experiment(&self, caller: &Caller, id: &str, name: Option<&str>) -> Result<()> {
+        let job = self.get(caller, None, id).await?;
+        let experiment_id = match name {
+            Some(name) => Some(store::ensure(self.db(), job.row.owner_id, &checked_name(name)?, now_ms()).await?),
+            None => None,
+        };
+        Ok(grouping::set_experiment(self.db(), id, experiment_id).await?)
     }
 }

@@ -21,6 +21,7 @@ pub mod error;
 pub mod events;
 pub mod executor;
 pub mod experiments;
+pub mod listing;
 pub mod model;
 pub mod parameters;
 pub mod quota;

@@ -101,6 +101,8 @@ impl UsageCache {
 pub struct Reservation {
     service: JobService,
     name: String,
+    /// The user's quota when the reservation was made (their own, or the default).
+    quota: Option<u64>,
     held: u64,
 }
 
@@ -110,7 +112,7 @@ impl Reservation {
         if total <= self.held {
             return Ok(());
         }
-        let quota = self.service.quota_bytes();
+        let quota = self.quota;
         let mut users = self.service.inner.usage.lock();
         let used = users.walked.get(&self.name).map_or(0, |(u, _)| *u);
         let reserved = users.reserved.get(&self.name).copied().unwrap_or(0);
@@ -161,8 +163,11 @@ impl From<OverQuota> for crate::error::ApiError {
 }
 
 impl JobService {
-    fn quota_bytes(&self) -> Option<u64> {
-        Some(self.limits().user_quota_bytes).filter(|&q| q > 0)
+    /// The user's own quota (set by an admin) or else the service default; `None` is unlimited.
+    async fn quota_bytes(&self, user_id: i64) -> anyhow::Result<Option<u64>> {
+        let own = crate::db::accounts::quota_bytes(self.db(), user_id).await?;
+        let bytes = own.map_or(self.limits().user_quota_bytes, |q| q.max(0) as u64);
+        Ok(Some(bytes).filter(|&q| q > 0))
     }
 
     /// The user's usage and quota: the cached total if fresh, else a walk.
@@ -185,7 +190,7 @@ impl JobService {
             }
         };
         let reserved = cache.lock().reserved.get(name).copied().unwrap_or(0);
-        Ok(Usage { used, reserved, quota: self.quota_bytes() })
+        Ok(Usage { used, reserved, quota: self.quota_bytes(user_id).await? })
     }
 
     /// Reserves `bytes` of the user's quota for an upload, or the usage that refuses it.
@@ -194,8 +199,8 @@ impl JobService {
     /// Walking the user's storage failed.
     pub async fn reserve(&self, user_id: i64, name: &str, bytes: u64) -> anyhow::Result<Result<Reservation, Usage>> {
         // A fresh walked total first (outside the lock: the walk may take a while).
-        self.usage(user_id, name).await?;
-        let mut reservation = Reservation { service: self.clone(), name: name.to_string(), held: 0 };
+        let quota = self.usage(user_id, name).await?.quota;
+        let mut reservation = Reservation { service: self.clone(), name: name.to_string(), quota, held: 0 };
         Ok(reservation.grow_to(bytes).map(|()| reservation))
     }
 

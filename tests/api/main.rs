@@ -27,3 +27,6 @@ mod uws_errors;
 mod uws_lifecycle;
 mod uws_xml;
 mod votable;
+mod web;
+mod web_browser;
+mod web_files;

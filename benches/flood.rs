@@ -92,9 +92,12 @@ async fn start_service(data_dir: &std::path::Path, backoff: bool) -> anyhow::Res
         settings.auth.address_free_failures = u32::MAX;
     }
     vocloud::telemetry::init(&settings.log);
+    let url = settings.database_url();
     let app = vocloud::app::Application::build(settings).await?;
-    vocloud::auth::add_user(app.service().db(), "alice", PASSWORD, false).await?;
-    let token = vocloud::auth::create_token(app.service().db(), "alice").await.context("creating a token")?;
+    // A connection of the bench's own, as `vocloud user add` and `vocloud token create` make.
+    let db = vocloud::db::Db::connect(&url, Some(1)).await?;
+    vocloud::auth::add_user(&db, "alice", PASSWORD, false).await?;
+    let token = vocloud::auth::create_token(&db, "alice").await.context("creating a token")?;
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     Ok((base, token))

@@ -5,6 +5,7 @@
 //! Deleting an experiment keeps its jobs (ungrouped) unless `?delete_jobs=true`, which destroys
 //! them — and is refused with 409 while any of them is still queued or running.
 
+use crate::jobs::experiments::MAX_DESCRIPTION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -127,8 +128,8 @@ async fn annotate_job(
     let job = service.get(&caller, None, &id).await?;
     let label = body.label.clone().unwrap_or(job.row.label);
     let notes = body.notes.clone().unwrap_or(job.row.notes);
-    if label.len() > 200 || notes.len() > crate::jobs::experiments::MAX_DESCRIPTION {
-        return Err(ApiError::BadRequest(format!("label is limited to 200 bytes and notes to {crate::jobs::experiments::MAX_DESCRIPTION}")));
+    if label.len() > 200 || notes.len() > MAX_DESCRIPTION {
+        return Err(ApiError::BadRequest(format!("label is limited to 200 bytes and notes to {MAX_DESCRIPTION}")));
     }
     service.set_annotations(&caller, &id, &label, &notes).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": job.row.id, "label": label, "notes": notes })))

@@ -11,7 +11,7 @@ use futures_util::future::join_all;
 use super::form::Posted;
 use super::job::{ResultView, panel_of};
 use super::jobs::ConfirmPage;
-use super::page::{Choice, Chrome, PageResult, Viewer, render, see_other_with};
+use super::page::{Choice, Chrome, PageResult, Viewer, decoded, render, see_other_with};
 use crate::db::jobs::ListFilter;
 use crate::jobs::JobService;
 
@@ -68,8 +68,10 @@ async fn list(service: web::Data<JobService>, mut viewer: Viewer) -> PageResult 
 
 async fn create(service: web::Data<JobService>, form: Posted) -> PageResult {
     match service.create_experiment(&form.viewer.caller, form.text("name"), form.text("description")).await {
-        Ok(name) => Ok(see_other_with(&link(&name), false, format!("Created experiment '{name}'."))),
-        Err(crate::jobs::Error::BadRequest(m)) => Ok(see_other_with("/experiments", true, m)),
+        Ok(e) => Ok(see_other_with(&link(&e.name), false, format!("Created experiment '{}'.", e.name))),
+        Err(e @ (crate::jobs::Error::BadRequest(_) | crate::jobs::Error::ExperimentExists(_))) => {
+            Ok(see_other_with("/experiments", true, e.to_string()))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -162,7 +164,7 @@ async fn show(service: web::Data<JobService>, mut viewer: Viewer, name: web::Pat
 async fn describe(service: web::Data<JobService>, form: Posted, name: web::Path<String>) -> PageResult {
     let name = decoded(&name);
     match service.describe_experiment(&form.viewer.caller, &name, form.text("description")).await {
-        Ok(()) => Ok(see_other_with(&link(&name), false, "Description saved.")),
+        Ok(_) => Ok(see_other_with(&link(&name), false, "Description saved.")),
         Err(crate::jobs::Error::BadRequest(m)) => Ok(see_other_with(&link(&name), true, m)),
         Err(e) => Err(e.into()),
     }
@@ -223,7 +225,7 @@ async fn delete(service: web::Data<JobService>, mut form: Posted, name: web::Pat
     }
     match service.delete_experiment(&form.viewer.caller, &name, with_jobs).await {
         Ok(()) => Ok(see_other_with("/experiments", false, format!("Deleted experiment '{}'.", experiment.name))),
-        Err(crate::jobs::Error::NotAllowed(m)) => Ok(see_other_with(&link(&name), true, m)),
+        Err(e @ crate::jobs::Error::ExperimentBusy { .. }) => Ok(see_other_with(&link(&name), true, e.to_string())),
         Err(e) => Err(e.into()),
     }
 }

@@ -14,8 +14,8 @@ use super::form::Posted;
 use super::jobs::ConfirmPage;
 use super::page::{Choice, Chrome, PageResult, Viewer, render, see_other, see_other_with};
 use crate::jobs::JobService;
-use crate::jobs::service::JobView;
-use crate::storage::ResultEntry;
+use crate::jobs::JobView;
+use crate::jobs::service::ResultView as ResultEntry;
 use crate::uws::ExecutionPhase;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

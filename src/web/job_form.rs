@@ -152,6 +152,8 @@ struct FormPage {
     /// Where the form posts: a new job of the kind, or a PENDING job's parameters.
     action: String,
     editing: bool,
+    /// Where Cancel goes when editing: the job's page.
+    back: String,
 }
 
 /// What the form shows around the kind's fields.
@@ -198,6 +200,7 @@ async fn form_page(
             Some(id) => format!("/jobs/{id}/edit"),
             None => format!("/jobs/new/{}", k.name()),
         },
+        back: extras.editing.as_ref().map(|id| format!("/jobs/{id}")).unwrap_or_default(),
         editing: extras.editing.is_some(),
         kind: k.name(),
         description: k.description(),

@@ -53,7 +53,7 @@ fn use_spark(settings: &mut Settings, master: &str) {
 async fn spark_app(configure: impl FnOnce(&mut Settings)) -> (TestApp, User) {
     let app = spawn_app_with(configure).await;
     let alice = app.add_user("alice").await;
-    assert!(vocloud::db::users::grant(app.service.db(), "alice", "spark").await.unwrap());
+    assert!(vocloud::db::users::grant(&app.db, "alice", "spark").await.unwrap());
     app.upload(&alice, "prog/probe.py", std::fs::read(fixture("probe.py")).unwrap()).await;
     app.upload(&alice, "data/lines.txt", b"one\ntwo\nthree\n".to_vec()).await;
     (app, alice)
@@ -572,7 +572,7 @@ async fn a_restarted_server_follows_its_cluster_driver_and_reruns_a_client_drive
 async fn programs_need_a_grant_and_hostile_parameters_are_refused() {
     let app = spawn_app_with(|s| use_spark(s, "local")).await;
     let (alice, bob) = (app.add_user("alice").await, app.add_user("bob").await);
-    vocloud::db::users::grant(app.service.db(), "alice", "spark").await.unwrap();
+    vocloud::db::users::grant(&app.db, "alice", "spark").await.unwrap();
     for user in [&alice, &bob] {
         app.upload(user, "prog/job.py", b"print('hi')\n".to_vec()).await;
     }

@@ -193,7 +193,8 @@ async fn names_with_percent_plus_slash_and_hash_survive_uploads_links_and_pages(
     let alice = app.add_user("alice").await;
     // As the upload script sends it: encodeURIComponent per segment.
     app.upload(&alice, "odd%20dir/a%2Bb%25c%20d%23.txt", b"odd".to_vec()).await;
-    let listing: serde_json::Value = app.get(&alice, "/api/files/odd%20dir").send().await.unwrap().json().await.unwrap();
+    let listing: serde_json::Value =
+        app.get(&alice, "/api/files/odd%20dir").send().await.unwrap().json().await.unwrap();
     assert_eq!(listing["entries"][0]["name"], "a+b%c d#.txt", "stored under its real name");
     let browser = Browser::log_in(&app, &alice).await;
     let (_, folder) = browser.get("/files/odd%20dir/").await;

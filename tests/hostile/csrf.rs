@@ -72,7 +72,7 @@ async fn a_page_on_another_port_creating_a_job_with_the_cookie_is_refused() {
     // API clients authenticate with a header and are not affected, whatever Origin says.
     let r = app.post(&alice, "/uws/diag", &[("duration", "0")]).header("Origin", "http://evil.example").send().await;
     assert_eq!(r.unwrap().status(), 303, "Basic");
-    let api_token = vocloud::auth::create_token(app.service.db(), "alice").await.unwrap();
+    let api_token = vocloud::auth::create_token(&app.db, "alice").await.unwrap();
     let r = app
         .client
         .post(app.url("/uws/diag"))

@@ -88,7 +88,7 @@ async fn a_flood_of_wrong_passwords_meets_a_bounded_pool_while_tokens_keep_worki
     })
     .await;
     app.add_user("alice").await;
-    let token = vocloud::auth::create_token(app.service.db(), "alice").await.unwrap();
+    let token = vocloud::auth::create_token(&app.db, "alice").await.unwrap();
     let flood: Vec<_> = (0..48)
         .map(|i| {
             let (client, url) = (app.client.clone(), app.url("/api/quota"));

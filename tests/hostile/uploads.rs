@@ -69,7 +69,10 @@ async fn job_results_are_inert_and_vocloud_pages_get_their_own_strict_policy() {
     std::fs::write(results.join("index.html"), vocloud_workers::som::output::VIEWER_HTML).unwrap();
     let viewer = app.get(&alice, &format!("{job}/results/index.html")).send().await.unwrap();
     let p = policy(&viewer);
-    assert!(!p["content-security-policy"].contains("sandbox") && p["content-security-policy"].contains("'sha256-"), "{p:?}");
+    assert!(
+        !p["content-security-policy"].contains("sandbox") && p["content-security-policy"].contains("'sha256-"),
+        "{p:?}"
+    );
     assert!(p["content-type"].starts_with("text/html") && p["content-disposition"].is_empty(), "{p:?}");
     // vocloud's own pages are not sandboxed, but run only their own scripts.
     let page = app.client.get(app.url("/login")).send().await.unwrap();

@@ -29,8 +29,8 @@ pub mod ocean;
 pub mod params;
 pub mod registry;
 pub mod som;
-pub mod spectra;
 pub mod spark;
+pub mod spectra;
 pub mod votable;
 
 pub use context::{CancelToken, JobContext, Progress, Quota, attempt_dir};

@@ -141,7 +141,7 @@ fn distances_to(
         let start = b * BLOCK;
         let len = chunk.len() / m;
         sq_dists(data.rows(start, len), &data.norms[start..start + len], centres, &centre_norms, data.d, chunk);
-        Ok(())
+        Ok::<(), Failure>(())
     })?;
     Ok(out)
 }

@@ -124,7 +124,7 @@ pub fn all(
             },
         )
         .map(|r| r.map(|(cand, _)| cand))
-        .try_reduce(|| Candidates::new(n, m), |a, b| Ok(a.merge(b)))?;
+        .try_reduce(|| Candidates::new(n, m), |a, b| Ok::<_, Failure>(a.merge(b)))?;
 
     let mut index = vec![0u32; n * k];
     let mut distance = vec![0f64; n * k];

@@ -128,8 +128,8 @@ impl Kind for Som {
     }
 
     fn resources(p: &SomParams, user_dir: &Path) -> Resources {
-        let files = input::input_files(&user_dir.join(&p.input), &p.input).unwrap_or_default();
-        let input_bytes = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+        let files = spectra::list_files(&user_dir.join(&p.input), &p.input, usize::MAX).unwrap_or_default();
+        let input_bytes = files.iter().filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum();
         let input = InputSize { bytes: input_bytes, files: files.len() as u64 };
         let needed = memory_estimate(p, input, DEFAULT_MEMORY_BUDGET_MB << 20);
         let bins = p.bins.map_or_else(|| "native".to_string(), |b| b.to_string());

@@ -82,13 +82,15 @@ impl Kind for Spark {
         Ok(())
     }
 
-    fn resources(params: &SparkParams) -> Resources {
+    fn resources(params: &SparkParams, _user_dir: &Path) -> Resources {
         // In local mode (the default) the attempt's own machine runs the job: its threads, and
         // the driver's heap plus the JVM's overhead. Without the worker's settings at hand the
         // built-in defaults stand in for a job that does not say.
         let defaults = SparkSettings::default();
         let memory = params.memory_mb.unwrap_or(defaults.default_memory_mb);
-        Resources { cores: params.cores.unwrap_or(defaults.default_cores), memory_mb: Some(u64::from(memory) + 512) }
+        let cores = params.cores.unwrap_or(defaults.default_cores);
+        let basis = format!("{cores} cores and a {memory} MB driver");
+        Resources { cores, memory_mb: Some(u64::from(memory) + 512), basis }
     }
 
     fn run(params: SparkParams, ctx: &JobContext) -> Result<Outputs, Failure> {

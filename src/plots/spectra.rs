@@ -129,9 +129,12 @@ fn input_files(sources: &[Source], max_files: usize) -> Result<Vec<InputFile>, L
     Ok(out)
 }
 
+/// A series as [`ascending`] gives it: legend name, x, y.
+type Ascending = (String, Arc<[f64]>, Vec<f32>);
+
 /// A plot series from a spectrum: its legend name, x ascending with non-finite x dropped (the
 /// grid kept as it is, shared, when it already is), and y.
-fn ascending(s: Spectrum) -> Result<(String, Arc<[f64]>, Vec<f32>), LoadError> {
+fn ascending(s: Spectrum) -> Result<Ascending, LoadError> {
     let name = s.title().to_string();
     if s.wave.iter().all(|x| x.is_finite()) && s.wave.windows(2).all(|w| w[0] <= w[1]) {
         return Ok((name, s.wave, s.flux));

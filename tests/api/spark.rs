@@ -235,6 +235,9 @@ async fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(start_cluster).await
 }
 
+// The cluster lives as long as the test binary: it stops when its stdin (the lifeline) closes
+// at exit, and nobody is left to wait for it.
+#[allow(clippy::zombie_processes)]
 async fn start_cluster() -> Cluster {
     use std::os::unix::process::CommandExt;
     let dir = tempfile::Builder::new().prefix("vocloud-spark-cluster-").tempdir().unwrap().keep();

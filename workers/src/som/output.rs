@@ -48,7 +48,8 @@ pub fn write_all(
     let umatrix = umatrix(grid, w, data.bins);
     // The files are independent: written in parallel, each timed for quality.json.
     let hits: Vec<f64> = quality.hits.iter().map(|&h| h as f64).collect();
-    let writers: Vec<(&str, Box<dyn Fn() -> Result<(), Failure> + Sync>)> = vec![
+    type Writer<'a> = Box<dyn Fn() -> Result<(), Failure> + Sync + 'a>;
+    let writers: Vec<(&str, Writer)> = vec![
         ("codebook.fits", Box::new(|| write_codebook_fits(ctx, grid, data, w))),
         (
             "codebook.vot",

@@ -273,7 +273,8 @@ mod tests {
 
     #[test]
     fn hostile_values_are_refused_with_the_parameter_named() {
-        let cases: Vec<(Box<dyn Fn(&mut SparkParams)>, &str)> = vec![
+        type Case = (Box<dyn Fn(&mut SparkParams)>, &'static str);
+        let cases: Vec<Case> = vec![
             (Box::new(|p| p.args = Some("--in data; rm -rf ~".into())), "parameter 'args': expected a JSON list"),
             (Box::new(|p| p.args = Some(r#"["a", 1]"#.into())), "parameter 'args'"),
             (Box::new(|p| p.args = Some(r#"["a\u0000b"]"#.into())), "NUL"),

@@ -181,7 +181,8 @@ mod tests {
 
     #[test]
     fn bad_settings_name_their_key() {
-        let cases: Vec<(Box<dyn Fn(&mut SparkSettings)>, &str)> = vec![
+        type Case = (Box<dyn Fn(&mut SparkSettings)>, &'static str);
+        let cases: Vec<Case> = vec![
             (Box::new(|s| s.max_cores = 1), "spark.default_cores"),
             (Box::new(|s| s.default_memory_mb = 0), "spark.default_memory_mb"),
             (Box::new(|s| s.allowed_conf.push("spark.driver.extraJavaOptions".into())), "spark.allowed_conf"),

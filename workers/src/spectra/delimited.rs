@@ -137,8 +137,7 @@ fn long<R: BufRead>(
     let (mut wave, mut flux, mut label_text) = (Vec::new(), Vec::new(), None);
     let mut reserved = 0u64;
     let mut next = first;
-    loop {
-        let Some(record) = next.take().map_or_else(|| records.next(), |r| Ok(Some(r)))? else { break };
+    while let Some(record) = next.take().map_or_else(|| records.next(), |r| Ok(Some(r)))? {
         if wave.len() as u64 == reserved {
             budget.reserve(RESERVE_POINTS * 12, &"the spectrum")?;
             reserved += RESERVE_POINTS;
@@ -171,8 +170,7 @@ fn rows<R: BufRead>(
     let mut out = Vec::new();
     let mut next = first;
     let row_bytes = bytes_of(wide.flux.len() as u64, 4, &"a row")?;
-    loop {
-        let Some(record) = next.take().map_or_else(|| records.next(), |r| Ok(Some(r)))? else { break };
+    while let Some(record) = next.take().map_or_else(|| records.next(), |r| Ok(Some(r)))? {
         let line = records.line.max(1);
         if record.len() != width {
             return Err(Problem::invalid(format!("line {line} has {} cells, the header has {width}", record.len())));

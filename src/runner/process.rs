@@ -30,7 +30,7 @@ use vocloud_workers::Progress;
 use super::{Outcome, status};
 
 /// How often a running child's progress is read from its status.json.
-const PROGRESS_POLL: Duration = Duration::from_millis(500);
+const PROGRESS_POLL: Duration = super::run_job::PROGRESS_WRITE_INTERVAL;
 /// Lines of the child's stderr kept to explain its death.
 const STDERR_TAIL: usize = 20;
 /// Longest stderr line kept (a runaway line must not grow the parent's memory).

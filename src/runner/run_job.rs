@@ -1,13 +1,14 @@
 //! `vocloud run-job JOB_DIR --attempt N`: one attempt of a job, in this process. It reads the
 //! `params.json` snapshot the master wrote when it handed the attempt out, runs the kind on a
-//! blocking thread, and keeps [`status.json`](super::status) up to date: progress while running
-//! (at most once a second), the [`Outcome`] at the end. SIGTERM (an abort, an overrun, Slurm's
+//! blocking thread, and keeps [`status.json`](super::status) up to date: the latest progress
+//! while running (within [`PROGRESS_WRITE_INTERVAL`] of the report), the [`Outcome`] at the end. SIGTERM (an abort, an overrun, Slurm's
 //! time limit, a worker shutting down) trips the job's cancellation token, and the kind stops at
 //! its next checkpoint.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
@@ -17,8 +18,10 @@ use vocloud_workers::{CancelToken, JobContext, Registry};
 use super::Outcome;
 use super::status::{self, Status};
 
-/// Progress is written at most this often; readers poll no faster.
-const PROGRESS_WRITE_INTERVAL: Duration = Duration::from_secs(1);
+/// Progress is written at most this often, and the latest report never later than this after
+/// it was made (a report followed quickly by others is not lost behind them); the parent polls
+/// as often.
+pub const PROGRESS_WRITE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// `jobs/<id>/params.json`, written once by the master when the first attempt was handed out.
 #[derive(Deserialize)]
@@ -53,12 +56,16 @@ pub async fn run(
         ended_ms: None,
     }));
     let cancel = CancelToken::new();
-    let ctx = context(&job_dir, attempt, &root.join("users").join(&snapshot.owner), runner, &cancel, &status);
+    let dirty = Arc::new(AtomicBool::new(false));
+    let user_dir = root.join("users").join(&snapshot.owner);
+    let ctx = context(&job_dir, attempt, &user_dir, runner, &cancel, (&status, &dirty));
     let ctx = job_settings.into_iter().fold(ctx, |ctx, (key, value)| ctx.with_setting(&key, value));
     // Level by level below the job folder, which is never created here: a job destroyed
     // meanwhile does not come back.
     ctx.create_dirs().context("creating the attempt's folders")?;
     write(&job_dir, attempt, &status.lock().unwrap_or_else(|e| e.into_inner()));
+
+    let flusher = tokio::spawn(flush_progress(job_dir.clone(), attempt, status.clone(), dirty));
 
     let kind = Registry::builtin().get(&snapshot.kind);
     let parameters = snapshot.parameters;
@@ -78,6 +85,9 @@ pub async fn run(
         }
     };
     let outcome = joined.unwrap_or_else(|e| Outcome::Crashed { reason: panic_reason(e) });
+    // Stopped (not only asked to stop) before the last write, so that the two never overlap.
+    flusher.abort();
+    let _ = flusher.await;
     let mut last = status.lock().unwrap_or_else(|e| e.into_inner()).clone();
     last.outcome = Some(outcome.clone());
     last.ended_ms = Some(chrono::Utc::now().timestamp_millis());
@@ -85,26 +95,34 @@ pub async fn run(
     Ok(outcome)
 }
 
-/// The job's context: progress goes to status.json, at most every [`PROGRESS_WRITE_INTERVAL`].
+/// The job's context: a progress report is kept as the latest and marked for
+/// [`flush_progress`] (the kind's thread never waits for a file write).
 fn context(
     job_dir: &Path,
     attempt: i64,
     user_dir: &Path,
     runner: String,
     cancel: &CancelToken,
-    status: &Arc<Mutex<Status>>,
+    (status, dirty): (&Arc<Mutex<Status>>, &Arc<AtomicBool>),
 ) -> JobContext {
-    let sink = (status.clone(), job_dir.to_path_buf(), Mutex::new(None::<Instant>));
+    let (status, dirty) = (status.clone(), dirty.clone());
     JobContext::new(job_dir, attempt, user_dir, runner, cancel.clone()).with_progress(move |p| {
-        let (status, dir, last) = &sink;
-        let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
-        status.progress = Some(p);
-        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_none_or(|at| at.elapsed() >= PROGRESS_WRITE_INTERVAL) {
-            *last = Some(Instant::now());
-            write(dir, attempt, &status);
-        }
+        status.lock().unwrap_or_else(|e| e.into_inner()).progress = Some(p);
+        dirty.store(true, Ordering::Release);
     })
+}
+
+/// Writes the latest progress to status.json every [`PROGRESS_WRITE_INTERVAL`] when there is a
+/// new one, until aborted.
+async fn flush_progress(job_dir: std::path::PathBuf, attempt: i64, status: Arc<Mutex<Status>>, dirty: Arc<AtomicBool>) {
+    let mut ticker = tokio::time::interval(PROGRESS_WRITE_INTERVAL);
+    loop {
+        ticker.tick().await;
+        if dirty.swap(false, Ordering::AcqRel) {
+            let snapshot = status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            write(&job_dir, attempt, &snapshot);
+        }
+    }
 }
 
 fn write(job_dir: &Path, attempt: i64, status: &Status) {

@@ -1,5 +1,5 @@
 //! `jobs/<id>/work/attempt-<n>/status.json`: what an attempt tells whoever started it. `run-job`
-//! writes it when it starts, at most once a second while the kind reports progress, and with the
+//! writes it when it starts, at most every 250 ms while the kind reports progress, and with the
 //! outcome at the end; the local pool and `vocloud worker` read it while their child runs and
 //! when it exits, the Slurm executor at each poll. Files, not pipes, because a batch system
 //! offers nothing else, and one way for all keeps one code path.

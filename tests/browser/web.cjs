@@ -136,7 +136,7 @@ async function phaseOf(page) {
     ok(uploads.progressEvents >= uploads.done, `progress reported while uploading (${uploads.progressEvents} events)`);
     await page.waitForSelector("a:has-text('spectra')"); // the listing reloads once all are in
     const folder = process.env.SPECTRA_DIR.split("/").pop();
-    await page.click(`a:has-text('${folder}')`);
+    await page.click(`td a:has-text('${folder}')`);
     await arrive(page, "folder");
     const evil = "<img src=x onerror=alert(1)>.fits";
     ok(await page.isVisible(`text=${evil}`), "a file named like markup is listed as text");

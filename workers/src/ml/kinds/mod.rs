@@ -6,6 +6,8 @@
 //! aborted.
 
 pub mod classify;
+#[cfg(test)]
+mod end_to_end;
 pub mod estimate;
 pub mod kmeans;
 pub mod outliers;

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use ndarray::Array2;
 
-use crate::spectra::{self, GridRequest, ReadOptions, SpectraMatrix};
+use crate::spectra::{self, Flux, GridRequest, ReadOptions, SpectraMatrix};
 use crate::{Failure, JobContext};
 
 /// Bytes of spectra an ML job may hold when the deployment does not say
@@ -62,9 +62,14 @@ impl Collection {
         Collection::from_matrix(matrix)
     }
 
-    /// The matrix as a collection (a copy of the values: the algorithms work on ndarray views).
+    /// The matrix as a collection: its values are moved, not copied (a memory-mapped matrix,
+    /// which [`read_options`] never asks for, would be copied into memory).
     pub fn from_matrix(m: SpectraMatrix) -> Result<Collection, Failure> {
-        let flux = Array2::from_shape_vec((m.n, m.bins), m.flux.to_vec())
+        let values = match m.flux {
+            Flux::Memory(values) => values,
+            Flux::Mapped(map) => Flux::Mapped(map).to_vec(),
+        };
+        let flux = Array2::from_shape_vec((m.n, m.bins), values)
             .map_err(|e| Failure::Fatal(format!("inconsistent matrix of {} × {}: {e}", m.n, m.bins)))?;
         let collection = Collection { names: m.names, labels: m.labels, wavelengths: m.grid, flux };
         collection.check()?;

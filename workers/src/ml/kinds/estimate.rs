@@ -43,9 +43,10 @@ impl Input {
     }
 
     /// Bytes of reading into a collection: the spectra as read (wavelength and flux as f64: four
-    /// times f32 values on disk), the reader's matrix and the collection's copy of it.
+    /// times f32 values on disk) while the matrix on the grid is filled (the collection then
+    /// takes the matrix's values over).
     pub fn reading(&self, bins: u64) -> u64 {
-        self.bytes.saturating_mul(4).saturating_add(self.matrix(bins).saturating_mul(2))
+        self.bytes.saturating_mul(4).saturating_add(self.matrix(bins))
     }
 
     pub fn describe(&self) -> String {
@@ -68,7 +69,7 @@ mod tests {
         assert_eq!(folder.bins(), 1000);
         assert_eq!(folder.spectra(), 64);
         assert_eq!(folder.matrix(1000), 64 * 4000);
-        assert_eq!(folder.reading(1000), 4 * 64 * 4000 + 2 * 64 * 4000);
+        assert_eq!(folder.reading(1000), 4 * 64 * 4000 + 64 * 4000);
         // One big 2-D image: many spectra of the longest assumed length.
         let image = Input { bytes: 400 << 20, files: 1 };
         assert_eq!(image.bins(), MAX_NATIVE_BINS);

@@ -98,6 +98,11 @@ impl Registry {
         registry.add::<crate::ocean::merge::OceanMerge>();
         registry.add::<crate::import::Import>();
         registry.add::<crate::som::Som>();
+        registry.add::<crate::ml::kinds::preprocess::Preprocess>();
+        registry.add::<crate::ml::kinds::kmeans::Kmeans>();
+        registry.add::<crate::ml::kinds::pca::Pca>();
+        registry.add::<crate::ml::kinds::classify::Classify>();
+        registry.add::<crate::ml::kinds::outliers::Outliers>();
         registry.add::<crate::spark::Spark>();
         registry
     }

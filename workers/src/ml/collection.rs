@@ -1,12 +1,45 @@
 //! The input every ML kind computes on: N spectra on one wavelength grid, with names and the
 //! class labels the input carries.
 //!
-//! Reading a job's `input` into a collection belongs to the one spectra reader (issue 14); the
-//! kinds take a [`Collection`] so that their compute is tested on in-memory matrices.
+//! [`Collection::read`] reads a job's `input` through the one spectra reader
+//! ([`crate::spectra::read_matrix`]): a folder, one file, or a preprocess job's `matrix.fits`,
+//! onto the spectra's common grid. The reader's refusals (an unreadable file, a spectrum not
+//! covering the grid, NaN fluxes, an empty folder, an input over the memory budget) become a
+//! fatal job error naming the file. The kinds compute on a [`Collection`] so that their compute
+//! is also tested on in-memory matrices.
+
+use std::path::Path;
 
 use ndarray::Array2;
 
-use crate::Failure;
+use crate::spectra::{self, Flux, GridRequest, ReadOptions, SpectraMatrix};
+use crate::{Failure, JobContext};
+
+/// Bytes of spectra an ML job may hold when the deployment does not say
+/// (`ml_memory_budget_mb`).
+pub const DEFAULT_MEMORY_BUDGET_MB: u64 = 8192;
+
+/// The memory budget of an ML job's read (deployment setting `ml_memory_budget_mb`, env
+/// VOCLOUD_JOB_ML_MEMORY_BUDGET_MB). Unlike `som`, the ML algorithms need the whole matrix in
+/// memory, so an input over the budget is refused by the reader rather than streamed.
+pub fn memory_budget(ctx: &JobContext) -> Result<u64, Failure> {
+    match ctx.setting("ml_memory_budget_mb") {
+        Some(v) => v.trim().parse::<u64>().map(|mb| mb.saturating_mul(1 << 20)).map_err(|_| {
+            Failure::Fatal(format!("deployment setting ml_memory_budget_mb = '{v}' is not a number of MB"))
+        }),
+        None => Ok(DEFAULT_MEMORY_BUDGET_MB << 20),
+    }
+}
+
+/// How a job reads: within the budget, stopping when the job is aborted, never spilling.
+pub fn read_options(ctx: &JobContext) -> Result<ReadOptions, Failure> {
+    Ok(ReadOptions {
+        budget: memory_budget(ctx)?,
+        max_files: usize::MAX,
+        cancel: Some(ctx.cancel.clone()),
+        spill_dir: None,
+    })
+}
 
 #[derive(Debug, Clone)]
 pub struct Collection {
@@ -21,6 +54,28 @@ pub struct Collection {
 }
 
 impl Collection {
+    /// Reads `input` (absolute; `shown` is the user-relative path errors name) onto the
+    /// spectra's own common grid, as they are: no normalisation, which is preprocess's job.
+    pub fn read(input: &Path, shown: &str, ctx: &JobContext) -> Result<Collection, Failure> {
+        let matrix = spectra::read_matrix(input, shown, &GridRequest::default(), &read_options(ctx)?)?;
+        ctx.checkpoint()?;
+        Collection::from_matrix(matrix)
+    }
+
+    /// The matrix as a collection: its values are moved, not copied (a memory-mapped matrix,
+    /// which [`read_options`] never asks for, would be copied into memory).
+    pub fn from_matrix(m: SpectraMatrix) -> Result<Collection, Failure> {
+        let values = match m.flux {
+            Flux::Memory(values) => values,
+            Flux::Mapped(map) => Flux::Mapped(map).to_vec(),
+        };
+        let flux = Array2::from_shape_vec((m.n, m.bins), values)
+            .map_err(|e| Failure::Fatal(format!("inconsistent matrix of {} × {}: {e}", m.n, m.bins)))?;
+        let collection = Collection { names: m.names, labels: m.labels, wavelengths: m.grid, flux };
+        collection.check()?;
+        Ok(collection)
+    }
+
     pub fn len(&self) -> usize {
         self.flux.nrows()
     }

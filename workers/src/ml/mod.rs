@@ -11,8 +11,9 @@
 //! - [`forest`]: random forest classification and its saved model file; [`cv`] folds and
 //!   confusion matrices.
 //!
-//! Kinds ([`kinds`]): parameters and compute of `preprocess` (on spectra) and `kmeans`, `pca`,
-//! `classify`, `outliers` (on a [`collection::Collection`]), writing results through [`results`] and PNGs through [`plot`].
+//! Kinds ([`kinds`]): `preprocess` (reads each spectrum on its own grid) and `kmeans`, `pca`,
+//! `classify`, `outliers` (read their input as a [`collection::Collection`] through the spectra
+//! reader), writing results through [`results`] and PNGs through [`plot`].
 //!
 //! Each algorithm says in its header why it is written here rather than taken from linfa.
 

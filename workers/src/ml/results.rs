@@ -4,6 +4,7 @@
 
 use fitsio::images::{ImageDescription, ImageType};
 
+use crate::spectra::{self, SpectraMatrix};
 use crate::votable::Table;
 use crate::{Failure, JobContext, ResultFile};
 
@@ -38,6 +39,32 @@ impl Written {
     pub fn bytes(&mut self, ctx: &JobContext, name: &str, mime: &str, bytes: &[u8]) -> Result<(), Failure> {
         ctx.write_result(name, bytes)?;
         self.add(name, mime);
+        Ok(())
+    }
+
+    /// Spectra on one grid as [`spectra::write_matrix_fits`] writes them (names, labels and
+    /// provenance in an INDEX table, so that a later job reading the file gets them back), with
+    /// `keys` added to the primary header. Staged in the work folder and renamed into place.
+    pub fn spectra_matrix(
+        &mut self,
+        ctx: &JobContext,
+        name: &str,
+        m: &SpectraMatrix,
+        keys: &[(&str, String, &str)],
+    ) -> Result<(), Failure> {
+        let staged = ctx.work_dir.join(format!(".{name}.staged"));
+        spectra::write_matrix_fits(&staged, m).map_err(Failure::Retryable)?;
+        let fail = |e: fitsio::errors::Error| Failure::Retryable(format!("writing {name}: {e}"));
+        {
+            let mut file = fitsio::FitsFile::edit(&staged).map_err(fail)?;
+            let hdu = file.primary_hdu().map_err(fail)?;
+            for (key, value, comment) in keys {
+                hdu.write_key(&mut file, key, (value.as_str(), *comment)).map_err(fail)?;
+            }
+        }
+        std::fs::rename(&staged, ctx.results_dir.join(name))
+            .map_err(|e| Failure::Retryable(format!("writing {name}: {e}")))?;
+        self.add(name, "application/fits");
         Ok(())
     }
 

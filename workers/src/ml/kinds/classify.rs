@@ -8,13 +8,68 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{checkpoint, label_text};
+use super::estimate::{self, Input};
+use super::{checkpoint, inside_storage, label_text};
 use crate::ml::collection::Collection;
 use crate::ml::forest::model::{self, Model};
 use crate::ml::results::Written;
 use crate::ml::{cv, forest, plot};
 use crate::votable::{Datatype, Field, Table, Value};
-use crate::{Failure, JobContext, Outputs, ParamError, ParamSpec, ParamType};
+use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType, Resources};
+
+pub struct Classify;
+
+impl Kind for Classify {
+    type Params = ClassifyParams;
+    const NAME: &'static str = "classify";
+    const DESCRIPTION: &'static str = "Random forest classification of spectra: trains on labelled spectra with \
+        cross-validation and saves the model, or classifies spectra with a saved model.";
+
+    fn parameters() -> Vec<ParamSpec> {
+        parameters()
+    }
+
+    fn check(p: &ClassifyParams) -> Result<(), ParamError> {
+        check(p)
+    }
+
+    fn resources(p: &ClassifyParams, user_dir: &Path) -> Resources {
+        let size = |path: &Option<String>| path.as_ref().map(|path| Input::of(user_dir, path));
+        let model_bytes =
+            p.model.as_ref().and_then(|m| std::fs::metadata(user_dir.join(m)).ok()).map_or(0, |m| m.len());
+        let (input, apply) = (Input::of(user_dir, &p.input), size(&p.apply));
+        let basis = format!("trees={} on {}", p.trees, input.describe());
+        estimate::resources(memory_estimate(p, input, apply, model_bytes), basis)
+    }
+
+    fn run(p: ClassifyParams, ctx: &JobContext) -> Result<Outputs, Failure> {
+        ctx.progress(0.0, "reading spectra");
+        let read = |path: &str| Collection::read(&ctx.input(path), path, ctx);
+        if let Some(model) = &p.model {
+            let model = read_model(&ctx.input(model), model)?;
+            return apply_model(&model, &read(&p.input)?, ctx);
+        }
+        let data = read(&p.input)?;
+        let apply = p.apply.as_deref().map(read).transpose()?;
+        train(&p, &data, apply.as_ref(), ctx)
+    }
+}
+
+/// Peak bytes: the reads (input and `apply`), the bins' quantile codes (one byte per value),
+/// the trees (at most two nodes per training spectrum, with their class fractions, for each
+/// tree), and a saved model parsed from JSON (about three times its file).
+pub fn memory_estimate(p: &ClassifyParams, input: Input, apply: Option<Input>, model_bytes: u64) -> u64 {
+    let bins = input.bins();
+    let codes = input.spectra().saturating_mul(bins);
+    let trees = (p.trees as u64).saturating_mul(input.spectra()).saturating_mul(2 * 48);
+    let apply = apply.map_or(0, |a| a.reading(a.bins()));
+    input
+        .reading(bins)
+        .saturating_add(codes)
+        .saturating_add(trees)
+        .saturating_add(apply)
+        .saturating_add(model_bytes.saturating_mul(3))
+}
 
 /// Largest model file a job reads (a forest of 5,000 deep trees on 20,000 spectra is ~0.5 GB).
 pub const MODEL_FILE_LIMIT: u64 = 2 << 30;
@@ -50,6 +105,13 @@ pub fn parameters() -> Vec<ParamSpec> {
 }
 
 pub fn check(p: &ClassifyParams) -> Result<(), ParamError> {
+    inside_storage("input", &p.input)?;
+    if let Some(model) = &p.model {
+        inside_storage("model", model)?;
+    }
+    if let Some(apply) = &p.apply {
+        inside_storage("apply", apply)?;
+    }
     if p.model.is_some() && p.apply.is_some() {
         return Err(ParamError::invalid(
             "apply",

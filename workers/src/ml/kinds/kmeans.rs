@@ -1,18 +1,57 @@
 //! The `kmeans` kind: clusters spectra with k-means ([`crate::ml::kmeans`]) and writes per-spectrum
 //! labels, the centroids, inertia and silhouette.
 
+use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{checkpoint, label_text};
+use super::estimate::{self, Input};
+use super::{checkpoint, inside_storage, label_text};
 use crate::ml::collection::Collection;
 use crate::ml::distance::Centred;
 use crate::ml::results::Written;
 use crate::ml::{kmeans, plot, silhouette};
 use crate::votable::{Datatype, Field, Table, Value};
-use crate::{Failure, JobContext, Outputs, ParamError, ParamSpec, ParamType};
+use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType, Resources};
+
+pub struct Kmeans;
+
+impl Kind for Kmeans {
+    type Params = KmeansParams;
+    const NAME: &'static str = "kmeans";
+    const DESCRIPTION: &'static str = "Clusters spectra with k-means (k-means++, restarts); writes each spectrum's \
+        cluster, the centroids, inertia and silhouette.";
+
+    fn parameters() -> Vec<ParamSpec> {
+        parameters()
+    }
+
+    fn check(p: &KmeansParams) -> Result<(), ParamError> {
+        check(p)
+    }
+
+    fn resources(p: &KmeansParams, user_dir: &Path) -> Resources {
+        let input = Input::of(user_dir, &p.input);
+        estimate::resources(memory_estimate(p, input), format!("k={} on {}", p.k, input.describe()))
+    }
+
+    fn run(p: KmeansParams, ctx: &JobContext) -> Result<Outputs, Failure> {
+        ctx.progress(0.0, "reading spectra");
+        let data = Collection::read(&ctx.input(&p.input), &p.input, ctx)?;
+        run_on(&p, &data, ctx)
+    }
+}
+
+/// Peak bytes: the read, the centred copy the distances use, every spectrum's distances to the
+/// k centres, and the centroids with their per-iteration sums.
+pub fn memory_estimate(p: &KmeansParams, input: Input) -> u64 {
+    let (bins, k) = (input.bins(), p.k as u64);
+    let distances = input.spectra().saturating_mul(k).saturating_mul(4);
+    let centroids = k.saturating_mul(bins).saturating_mul(16);
+    input.reading(bins).saturating_add(input.matrix(bins)).saturating_add(distances).saturating_add(centroids)
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KmeansParams {
@@ -58,8 +97,8 @@ pub fn parameters() -> Vec<ParamSpec> {
     ]
 }
 
-pub fn check(_p: &KmeansParams) -> Result<(), ParamError> {
-    Ok(())
+pub fn check(p: &KmeansParams) -> Result<(), ParamError> {
+    inside_storage("input", &p.input)
 }
 
 /// Clusters `data` and writes `clusters.vot`, `centroids.fits`, `centroids.png`, `kmeans.json`.

@@ -1,15 +1,30 @@
-//! The ML job kinds' parameters and compute on a [`super::collection::Collection`]: each module
-//! has its parameter struct, the [`crate::ParamSpec`]s `GET /uws` shows, the checks made at job
-//! creation, and `run_on`, which computes and writes the results, reporting progress and
-//! stopping within a block of work when the job is aborted.
+//! The ML job kinds: each module has its parameter struct, the [`crate::ParamSpec`]s `GET /uws`
+//! shows, the checks made at job creation, its [`crate::Kind`] (registered in
+//! [`crate::Registry::builtin`]: reads `input` into a [`super::collection::Collection`],
+//! estimates memory through [`estimate`]), and `run_on`, which computes on a collection and
+//! writes the results, reporting progress and stopping within a block of work when the job is
+//! aborted.
 
 pub mod classify;
+#[cfg(test)]
+mod end_to_end;
+pub mod estimate;
 pub mod kmeans;
 pub mod outliers;
 pub mod pca;
 pub mod preprocess;
 
-use crate::{CancelToken, Failure};
+use std::path::{Component, Path};
+
+use crate::{CancelToken, Failure, ParamError};
+
+/// Refuses a path parameter that could leave the owner's storage (`..`, an absolute or empty
+/// path). The master checks posted paths too; this keeps the kinds safe wherever they run from a
+/// `params.json`.
+pub fn inside_storage(name: &str, path: &str) -> Result<(), ParamError> {
+    let safe = !path.is_empty() && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)));
+    if safe { Ok(()) } else { Err(ParamError::invalid(name, format!("'{path}' is not a path inside your storage"))) }
+}
 
 /// A checkpoint the algorithms call from any thread: `Err(Cancelled)` once the job is aborted.
 pub fn checkpoint(cancel: &CancelToken) -> impl Fn() -> Result<(), Failure> + Sync + use<> {
@@ -34,6 +49,15 @@ pub(crate) mod tests {
         let ctx = JobContext::new(&job, 1, dir.path(), "test".into(), CancelToken::new());
         ctx.create_dirs().unwrap();
         (dir, ctx)
+    }
+
+    #[test]
+    fn paths_leaving_the_storage_are_refused() {
+        assert!(super::inside_storage("input", "spectra/a.fits").is_ok());
+        for bad in ["../x", "a/../../b", "/etc/passwd", "", "./a"] {
+            let err = super::inside_storage("input", bad).unwrap_err().to_string();
+            assert!(err.contains("not a path inside your storage"), "{bad}: {err}");
+        }
     }
 
     pub fn names(outputs: &crate::Outputs) -> Vec<&str> {

@@ -1,17 +1,65 @@
 //! The `outliers` kind: local outlier factor ([`crate::ml::lof`], VO-CLOUD's LOF worker) and
 //! isolation forest ([`crate::ml::iforest`]) scores for every spectrum, and the top N.
 
+use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{checkpoint, label_text};
+use super::estimate::{self, Input};
+use super::{checkpoint, inside_storage, label_text};
 use crate::ml::collection::Collection;
 use crate::ml::results::Written;
 use crate::ml::{iforest, knn, lof, plot};
 use crate::votable::{Datatype, Field, Table, Value};
-use crate::{Failure, JobContext, Outputs, ParamError, ParamSpec, ParamType};
+use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType, Resources};
+
+pub struct Outliers;
+
+impl Kind for Outliers {
+    type Params = OutliersParams;
+    const NAME: &'static str = "outliers";
+    const DESCRIPTION: &'static str = "Outlier scores of spectra: local outlier factor and isolation forest for \
+        every spectrum, and the most outlying ones.";
+
+    fn parameters() -> Vec<ParamSpec> {
+        parameters()
+    }
+
+    fn check(p: &OutliersParams) -> Result<(), ParamError> {
+        check(p)
+    }
+
+    fn resources(p: &OutliersParams, user_dir: &Path) -> Resources {
+        let input = Input::of(user_dir, &p.input);
+        let basis = format!("neighbors={} trees={} on {}", p.neighbors, p.trees, input.describe());
+        estimate::resources(memory_estimate(p, input), basis)
+    }
+
+    fn run(p: OutliersParams, ctx: &JobContext) -> Result<Outputs, Failure> {
+        ctx.progress(0.0, "reading spectra");
+        let data = Collection::read(&ctx.input(&p.input), &p.input, ctx)?;
+        run_on(&p, &data, ctx)
+    }
+}
+
+/// Peak bytes: the read, the centred copy the neighbour search uses, its candidate lists
+/// (neighbors + 8 per spectrum, index and distance) and tiles of distances, and the isolation
+/// trees (two nodes per subsampled spectrum).
+pub fn memory_estimate(p: &OutliersParams, input: Input) -> u64 {
+    let bins = input.bins();
+    let n = input.spectra();
+    let neighbours = n.saturating_mul(p.neighbors as u64 + 8).saturating_mul(16);
+    let tiles = 8 * 512 * 512 * 4;
+    let trees = (p.trees as u64).saturating_mul((p.subsample as u64).min(n.max(1))).saturating_mul(2 * 32);
+    input
+        .reading(bins)
+        .saturating_add(input.matrix(bins))
+        .saturating_add(neighbours)
+        .saturating_add(tiles)
+        .saturating_add(trees)
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutliersParams {
@@ -58,8 +106,8 @@ pub fn parameters() -> Vec<ParamSpec> {
     ]
 }
 
-pub fn check(_p: &OutliersParams) -> Result<(), ParamError> {
-    Ok(())
+pub fn check(p: &OutliersParams) -> Result<(), ParamError> {
+    inside_storage("input", &p.input)
 }
 
 /// Rank (1 = most outlying) of every score, ties by row order.

@@ -1,17 +1,56 @@
 //! The `pca` kind: principal components of a spectra collection ([`crate::ml::pca`]), the
 //! explained variance, and every spectrum's coordinates on the components.
 
+use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{checkpoint, label_text};
+use super::estimate::{self, Input};
+use super::{checkpoint, inside_storage, label_text};
 use crate::ml::collection::Collection;
 use crate::ml::results::Written;
 use crate::ml::{pca, plot};
 use crate::votable::{Datatype, Field, Table, Value};
-use crate::{Failure, JobContext, Outputs, ParamError, ParamSpec, ParamType};
+use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType, Resources};
+
+pub struct Pca;
+
+impl Kind for Pca {
+    type Params = PcaParams;
+    const NAME: &'static str = "pca";
+    const DESCRIPTION: &'static str = "Principal component analysis of spectra: the components, their explained \
+        variance, and every spectrum's coordinates on them.";
+
+    fn parameters() -> Vec<ParamSpec> {
+        parameters()
+    }
+
+    fn check(p: &PcaParams) -> Result<(), ParamError> {
+        check(p)
+    }
+
+    fn resources(p: &PcaParams, user_dir: &Path) -> Resources {
+        let input = Input::of(user_dir, &p.input);
+        estimate::resources(memory_estimate(p, input), format!("components={} on {}", p.components, input.describe()))
+    }
+
+    fn run(p: PcaParams, ctx: &JobContext) -> Result<Outputs, Failure> {
+        ctx.progress(0.0, "reading spectra");
+        let data = Collection::read(&ctx.input(&p.input), &p.input, ctx)?;
+        run_on(&p, &data, ctx)
+    }
+}
+
+/// Peak bytes: the read, the centred f64 copy (twice the f32 matrix), and the Krylov basis of up
+/// to a few blocks of k + 10 vectors in f64, over the bins and over the spectra.
+pub fn memory_estimate(p: &PcaParams, input: Input) -> u64 {
+    let bins = input.bins();
+    let block = (p.components as u64).saturating_add(10);
+    let basis = block.saturating_mul(8).saturating_mul(bins.saturating_add(input.spectra())).saturating_mul(8);
+    input.reading(bins).saturating_add(input.matrix(bins).saturating_mul(2)).saturating_add(basis)
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PcaParams {
@@ -39,8 +78,8 @@ pub fn parameters() -> Vec<ParamSpec> {
     ]
 }
 
-pub fn check(_p: &PcaParams) -> Result<(), ParamError> {
-    Ok(())
+pub fn check(p: &PcaParams) -> Result<(), ParamError> {
+    inside_storage("input", &p.input)
 }
 
 /// Fits and writes `projections.vot`, `components.fits`, `components.png`, `projections.png`,

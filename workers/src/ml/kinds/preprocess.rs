@@ -2,18 +2,151 @@
 //! `kmeans`, `pca`, `classify` and `outliers` read directly as `input`: `matrix.fits` (one
 //! spectrum per row, wavelength WCS on axis 1, the grid in a WAVELENGTH extension) and
 //! `index.vot` (each input spectrum, its label, velocity, masked points, normalisation factor,
-//! and why it was dropped if it was).
+//! and why it was dropped if it was). `matrix.fits` carries each spectrum's name, label and
+//! origin in an INDEX table, so the jobs reading it keep them.
+//!
+//! Unlike the other ML kinds it reads its input as stored, each spectrum on its own grid
+//! ([`spectra::read_each`]), since putting them on one grid is its job.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::estimate::{self, Input};
+use super::inside_storage;
+use crate::ml::collection::read_options;
 use crate::ml::plot;
 use crate::ml::preprocess::{self, Normalize, Scale, Spectrum};
 use crate::ml::results::Written;
+use crate::spectra::{self, Axis, Flux, Origin, SpectraMatrix};
 use crate::votable::{Datatype, Field, Table, Value};
-use crate::{Failure, JobContext, Outputs, ParamError, ParamSpec, ParamType};
+use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType, Resources};
+
+pub struct Preprocess;
+
+impl Kind for Preprocess {
+    type Params = PreprocessParams;
+    const NAME: &'static str = "preprocess";
+    const DESCRIPTION: &'static str = "Puts spectra onto one wavelength grid (rest frame, masking, gap filling, \
+        normalisation) as a matrix that som, kmeans, pca, classify and outliers read as input.";
+
+    fn parameters() -> Vec<ParamSpec> {
+        parameters()
+    }
+
+    fn check(p: &PreprocessParams) -> Result<(), ParamError> {
+        check(p)
+    }
+
+    fn resources(p: &PreprocessParams, user_dir: &Path) -> Resources {
+        let input = Input::of(user_dir, &p.input);
+        let bins = p.bins.map_or_else(|| "native".to_string(), |b| b.to_string());
+        estimate::resources(memory_estimate(p, input), format!("bins={bins} on {}", input.describe()))
+    }
+
+    fn run(p: PreprocessParams, ctx: &JobContext) -> Result<Outputs, Failure> {
+        ctx.progress(0.0, "reading spectra");
+        let path = ctx.input(&p.input);
+        let read = spectra::read_each(&path, &p.input, &read_options(ctx)?)?;
+        ctx.checkpoint()?;
+        let (spectra, origins) = from_reader(&path, &p.input, read, p.velocity.as_deref())?;
+        run_on(&p, &spectra, &origins, ctx)
+    }
+}
+
+/// Grid points a run will use: `bins`, else the range over `step` when both ends are given,
+/// else the input's assumed length.
+fn grid_bins(p: &PreprocessParams, input: Input) -> u64 {
+    let span = match (p.wave_min, p.wave_max, p.scale.as_str()) {
+        (Some(lo), Some(hi), "log") if lo > 0.0 => Some((hi / lo).ln()),
+        (Some(lo), Some(hi), _) => Some(hi - lo),
+        _ => None,
+    };
+    match (p.bins, p.step, span) {
+        (Some(b), _, _) => b as u64,
+        // `as` saturates: an absurd step count becomes u64::MAX and the estimate refuses it.
+        (None, Some(step), Some(span)) => (span / step).ceil() as u64 + 1,
+        _ => input.bins(),
+    }
+}
+
+/// Peak bytes: the spectra as read (four times their f32 values on disk), their f64 copies for
+/// preprocessing (as many again), and the rows on the grid with the matrix written from them.
+pub fn memory_estimate(p: &PreprocessParams, input: Input) -> u64 {
+    let rows = input.matrix(grid_bins(p, input));
+    input.bytes.saturating_mul(8).saturating_add(rows.saturating_mul(2))
+}
+
+/// The reader's spectra as preprocessing takes them (f64, with the velocity when `velocity`
+/// names a FITS keyword), and where each came from.
+fn from_reader(
+    input: &Path,
+    shown: &str,
+    read: Vec<spectra::Spectrum>,
+    velocity: Option<&str>,
+) -> Result<(Vec<Spectrum>, Vec<Origin>), Failure> {
+    let mut keywords = Keywords::default();
+    let mut out = Vec::with_capacity(read.len());
+    let mut origins = Vec::with_capacity(read.len());
+    for s in read {
+        let file = if s.origin.file.is_empty() { shown.to_string() } else { format!("{shown}/{}", s.origin.file) };
+        if s.axis == Axis::Time {
+            return Err(Failure::Fatal(format!("{file}: '{}' is a time series, not a spectrum", s.name)));
+        }
+        let velocity = match velocity {
+            Some(key) => {
+                let path = if s.origin.file.is_empty() { input.to_path_buf() } else { input.join(&s.origin.file) };
+                Some(keywords.value(&path, &file, key)?)
+            }
+            None => None,
+        };
+        out.push(Spectrum {
+            name: s.name,
+            label: s.label,
+            wave: s.wave.to_vec(),
+            flux: s.flux.iter().map(|&v| v as f64).collect(),
+            velocity,
+        });
+        origins.push(s.origin);
+    }
+    Ok((out, origins))
+}
+
+/// Velocity keywords read so far, one read per file.
+#[derive(Default)]
+struct Keywords(HashMap<std::path::PathBuf, f64>);
+
+impl Keywords {
+    /// The number in keyword `key` of the primary header, else of the first extension. The file
+    /// was already read (and its headers checked) by the spectra reader.
+    fn value(&mut self, path: &Path, shown: &str, key: &str) -> Result<f64, Failure> {
+        if let Some(&v) = self.0.get(path) {
+            return Ok(v);
+        }
+        let lower = shown.to_ascii_lowercase();
+        if ![".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz"].iter().any(|e| lower.ends_with(e)) {
+            return Err(Failure::Fatal(format!(
+                "{shown}: `velocity` names a FITS keyword, and this file is not FITS (columns of tables are not read)"
+            )));
+        }
+        let mut f = fitsio::FitsFile::open(path).map_err(|e| Failure::fatal(shown, e))?;
+        let found = (0..2).find_map(|i| {
+            let hdu = f.hdu(i).ok()?;
+            hdu.read_key::<f64>(&mut f, key).ok()
+        });
+        match found {
+            Some(v) if v.is_finite() && v.abs() < 299_792.458 => {
+                self.0.insert(path.to_path_buf(), v);
+                Ok(v)
+            }
+            Some(v) => Err(Failure::Fatal(format!("{shown}: {key} = {v} is not a velocity in km/s"))),
+            None => Err(Failure::Fatal(format!("{shown}: no numeric FITS keyword {key} (the radial velocity)"))),
+        }
+    }
+}
 
 /// Most grid points a job may ask for.
 pub const MAX_BINS: usize = 1_000_000;
@@ -73,7 +206,7 @@ pub fn parameters() -> Vec<ParamSpec> {
         ParamSpec::new(
             "velocity",
             ParamType::Text { max_len: 64 },
-            "column (or FITS keyword) with each spectrum's radial velocity in km/s: shift to the rest frame",
+            "FITS keyword holding each file's radial velocity in km/s: shift to the rest frame",
         ),
         ParamSpec::new("clip_min", any.clone(), "mask fluxes below this"),
         ParamSpec::new("clip_max", any, "mask fluxes above this"),
@@ -92,6 +225,12 @@ pub fn parameters() -> Vec<ParamSpec> {
 }
 
 pub fn check(p: &PreprocessParams) -> Result<(), ParamError> {
+    inside_storage("input", &p.input)?;
+    if let Some(key) = &p.velocity
+        && (key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    {
+        return Err(ParamError::invalid("velocity", "expected a FITS keyword (letters, digits, _ and -)"));
+    }
     if p.bins.is_some() && p.step.is_some() {
         return Err(ParamError::invalid("step", "give either bins or step, not both"));
     }
@@ -132,9 +271,17 @@ fn config(p: &PreprocessParams) -> preprocess::Config {
     }
 }
 
-/// Preprocesses `spectra` and writes `matrix.fits`, `index.vot`, `preprocess.json` and
-/// `sample.png`.
-pub fn run_on(p: &PreprocessParams, spectra: &[Spectrum], ctx: &JobContext) -> Result<Outputs, Failure> {
+/// Preprocesses `spectra` (from `origins`, one each) and writes `matrix.fits`, `index.vot`,
+/// `preprocess.json` and `sample.png`.
+pub fn run_on(
+    p: &PreprocessParams,
+    spectra: &[Spectrum],
+    origins: &[Origin],
+    ctx: &JobContext,
+) -> Result<Outputs, Failure> {
+    if spectra.len() != origins.len() {
+        return Err(Failure::Fatal(format!("{} spectra but {} origins", spectra.len(), origins.len())));
+    }
     if spectra.is_empty() {
         return Err(Failure::Fatal("the input holds no spectra".into()));
     }
@@ -156,7 +303,17 @@ pub fn run_on(p: &PreprocessParams, spectra: &[Spectrum], ctx: &JobContext) -> R
         ("PPSCALE", p.scale.clone(), "wavelength grid: linear or log (ln lambda)"),
         ("PPNORM", p.normalize.clone(), "flux normalisation"),
     ];
-    out.fits_matrix(ctx, "matrix.fits", &values, &wavelengths, &keys)?;
+    let m = SpectraMatrix {
+        n: kept.len(),
+        bins: wavelengths.len(),
+        flux: Flux::Memory(values),
+        grid: wavelengths.clone(),
+        names: kept.iter().map(|&i| spectra[i].name.clone()).collect(),
+        labels: kept.iter().map(|&i| spectra[i].label.clone()).collect(),
+        origins: kept.iter().map(|&i| origins[i].clone()).collect(),
+    };
+    out.spectra_matrix(ctx, "matrix.fits", &m, &keys)?;
+    drop(m);
     let mut index = Table::new(
         "index",
         vec![
@@ -236,7 +393,9 @@ mod tests {
         };
         let mut bad = good("broken.fits");
         bad.flux.iter_mut().for_each(|f| *f = f64::NAN);
-        let outputs = run_on(&params(), &[good("a.fits"), bad, good("c.fits")], &ctx).unwrap();
+        let origins: Vec<Origin> =
+            ["a.fits", "broken.fits", "c.fits"].iter().map(|f| Origin { file: f.to_string(), row: None }).collect();
+        let outputs = run_on(&params(), &[good("a.fits"), bad, good("c.fits")], &origins, &ctx).unwrap();
         assert_eq!(names(&outputs), ["matrix.fits", "index.vot", "sample.png", "preprocess.json"]);
         let mut f = fitsio::FitsFile::open(ctx.results_dir.join("matrix.fits")).unwrap();
         let hdu = f.primary_hdu().unwrap();

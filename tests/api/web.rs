@@ -221,7 +221,7 @@ async fn a_refused_job_form_comes_back_with_the_message_at_its_field_and_the_inp
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
     let error = html.find("id=\"e-input\"").expect("an error at the input field");
-    assert!(html[error..].contains("does not exist in alice's storage"), "{html}");
+    assert!(html[error..].contains("does not exist in alice&#39;s storage"), "{html}");
     assert!(html.contains("aria-describedby=\"h-input e-input\" aria-invalid=\"true\""), "{html}");
     assert!(html.contains("value=\"7\"") && html.contains("value=\"kept label\""), "input kept");
     let (_, jobs) = browser.get("/jobs").await;

@@ -4,7 +4,9 @@
 //! their own jobs; an admin may ask for everyone's.
 
 use super::{Caller, Error, JobService, Result};
-use crate::db::listing::{self, Direction, JobLine, JobQuery, RunningLine, WorkerLine};
+use crate::db::listing::{self, RunningLine, WorkerLine};
+// The query and line types the pages build and read; they are the database's row shapes.
+pub use crate::db::listing::{Cursor, Direction, JobLine, JobQuery};
 
 /// Most jobs one page lists.
 pub const MAX_PAGE: i64 = 200;

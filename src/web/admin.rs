@@ -167,7 +167,7 @@ struct FleetPage {
 
 async fn fleet(service: web::Data<JobService>, mut viewer: Viewer) -> PageResult {
     require_admin(&viewer.caller)?;
-    let now = crate::db::now_ms();
+    let now = crate::uws::time::now_ms();
     let workers = service
         .workers(&viewer.caller)
         .await?

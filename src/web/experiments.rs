@@ -12,8 +12,8 @@ use super::form::Posted;
 use super::job::{ResultView, panel_of};
 use super::jobs::ConfirmPage;
 use super::page::{Choice, Chrome, PageResult, Viewer, decoded, render, see_other_with};
-use crate::db::jobs::ListFilter;
 use crate::jobs::JobService;
+use crate::jobs::ListFilter;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/experiments", web::get().to(list))

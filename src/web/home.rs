@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::jobs::{ACTIVE, JobItem};
 use super::page::{Chrome, PageError, PageResult, Viewer, render};
-use crate::db::listing::{Direction, JobQuery};
 use crate::jobs::JobService;
+use crate::jobs::listing::{Direction, JobQuery};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home));

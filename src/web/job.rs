@@ -104,7 +104,7 @@ pub async fn panel_of(service: &JobService, job: &JobView, csrf: &str) -> Result
     let viewer = results.iter().find(|r| r.name == "index.html").map(|r| r.url.clone()).unwrap_or_default();
     let images = results.iter().filter(|r| r.is_image).cloned().collect();
     let executing = job.phase == ExecutionPhase::Executing;
-    let now = crate::db::now_ms();
+    let now = crate::uws::time::now_ms();
     Ok(Panel {
         id: row.id.clone(),
         kind: row.kind.clone(),

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::display;
 use super::form::Posted;
 use super::page::{Choice, Chrome, PageResult, Viewer, render, see_other_with};
-use crate::db::listing::{Cursor, Direction, JobLine, JobQuery};
+use crate::jobs::listing::{Cursor, Direction, JobLine, JobQuery};
 use crate::jobs::{Caller, JobService};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -42,7 +42,7 @@ pub struct JobItem {
 
 impl JobItem {
     pub fn new(line: JobLine) -> JobItem {
-        let now = crate::db::now_ms();
+        let now = crate::uws::time::now_ms();
         let ran = match (line.start_time, line.end_time) {
             (Some(start), Some(end)) => display::duration(end - start),
             (Some(start), None) => display::duration(now - start),

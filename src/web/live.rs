@@ -21,8 +21,8 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::jobs::ACTIVE;
 use super::page::{PageResult, Viewer};
-use crate::db::listing::JobLine;
 use crate::error::ApiError;
+use crate::jobs::listing::JobLine;
 use crate::jobs::{Caller, JobId, JobService};
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);

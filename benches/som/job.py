@@ -77,9 +77,9 @@ class Service:
         opener = urllib.request.build_opener(NoRedirect)
         try:
             with opener.open(req, timeout=600) as r:
-                return r.status, dict(r.headers), r.read()
+                return r.status, {k.title(): v for k, v in r.headers.items()}, r.read()
         except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
+            return e.code, {k.title(): v for k, v in e.headers.items()}, e.read()
 
     def stop(self):
         self.proc.terminate()

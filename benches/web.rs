@@ -106,6 +106,8 @@ async fn start_service(dir: &std::path::Path) -> anyhow::Result<String> {
     settings.storage.data_dir = dir.to_path_buf();
     settings.admin_password = Some(ADMIN_PASSWORD.to_string().into());
     settings.executors.local_workers = Some(2);
+    // Attempts run as `vocloud run-job`: the service binary, not this benchmark's.
+    settings.executors.attempt_binary = Some(env!("CARGO_BIN_EXE_vocloud").into());
     settings.log.filter = "warn".into();
     vocloud::telemetry::init(&settings.log);
     let app = vocloud::app::Application::build(settings).await?;
@@ -218,6 +220,8 @@ async fn main() -> anyhow::Result<()> {
         .client
         .post(format!("{base}/admin/users"))
         .header("Cookie", &admin.cookie)
+        // As a browser sends it with every form post (the CSRF guard checks it).
+        .header("Origin", &base)
         .form(&[("name", "alice"), ("password", ALICE_PASSWORD), ("csrf", &csrf)])
         .send()
         .await?;

@@ -17,7 +17,7 @@ use std::sync::LazyLock;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine as _;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ApiResult};
@@ -46,6 +46,19 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'
 /// Percent-encodes one URL path segment.
 pub fn encode_segment(segment: &str) -> String {
     utf8_percent_encode(segment, SEGMENT).to_string()
+}
+
+/// A path parameter as the user wrote it: actix decodes a URL path except `%`, `/` and `+`
+/// (so that `%2F` cannot split a segment), which are decoded here, once, before any checks; a
+/// name with them (encoded by browsers' `encodeURIComponent`) would otherwise be taken as its
+/// encoding.
+pub fn decode_param(raw: &str) -> String {
+    percent_decode_str(raw).decode_utf8_lossy().into_owned()
+}
+
+/// The storage path in a route's `{path}` parameter (the files API and the files pages).
+pub fn storage_path(req: &HttpRequest) -> Result<crate::storage::RelPath, crate::storage::PathError> {
+    crate::storage::RelPath::parse(&decode_param(req.match_info().get("path").unwrap_or("")))
 }
 
 /// Types a browser shows without running anything: images, plain text, JSON. Everything else

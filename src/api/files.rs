@@ -46,10 +46,7 @@ async fn quota(service: web::Data<JobService>, caller: Caller) -> ApiResult {
 }
 
 fn rel_path(req: &HttpRequest) -> ApiResult<RelPath> {
-    // actix leaves `%`, `/` and `+` percent-encoded in paths; a name with them (encoded by
-    // browsers' encodeURIComponent) would otherwise be stored as its encoding.
-    let raw = req.match_info().get("path").unwrap_or("");
-    Ok(RelPath::parse(&percent_encoding::percent_decode_str(raw).decode_utf8_lossy())?)
+    Ok(crate::respond::storage_path(req)?)
 }
 
 fn absolute(service: &JobService, caller: &Caller, rel: &RelPath) -> ApiResult<PathBuf> {

@@ -11,9 +11,10 @@ use futures_util::future::join_all;
 use super::form::Posted;
 use super::job::{ResultView, panel_of};
 use super::jobs::ConfirmPage;
-use super::page::{Choice, Chrome, PageResult, Viewer, decoded, render, see_other_with};
+use super::page::{Choice, Chrome, PageResult, Viewer, render, see_other_with};
 use crate::jobs::JobService;
 use crate::jobs::ListFilter;
+use crate::respond::decode_param;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/experiments", web::get().to(list))
@@ -108,7 +109,7 @@ struct ShowPage {
 }
 
 async fn show(service: web::Data<JobService>, mut viewer: Viewer, name: web::Path<String>) -> PageResult {
-    let name = decoded(&name);
+    let name = decode_param(&name);
     let caller = viewer.caller.clone();
     let experiment = service.experiment(&caller, &name).await?;
     let filter = ListFilter { experiment_id: Some(experiment.id), ..ListFilter::default() };
@@ -162,7 +163,7 @@ async fn show(service: web::Data<JobService>, mut viewer: Viewer, name: web::Pat
 }
 
 async fn describe(service: web::Data<JobService>, form: Posted, name: web::Path<String>) -> PageResult {
-    let name = decoded(&name);
+    let name = decode_param(&name);
     match service.describe_experiment(&form.viewer.caller, &name, form.text("description")).await {
         Ok(_) => Ok(see_other_with(&link(&name), false, "Description saved.")),
         Err(crate::jobs::Error::BadRequest(m)) => Ok(see_other_with(&link(&name), true, m)),
@@ -172,7 +173,7 @@ async fn describe(service: web::Data<JobService>, form: Posted, name: web::Path<
 
 /// Moves the selected jobs to another experiment (chosen, typed in, or none).
 async fn move_jobs(service: web::Data<JobService>, form: Posted, name: web::Path<String>) -> PageResult {
-    let name = decoded(&name);
+    let name = decode_param(&name);
     let caller = &form.viewer.caller;
     service.experiment(caller, &name).await?;
     let ids = form.all("id");
@@ -198,7 +199,7 @@ async fn move_jobs(service: web::Data<JobService>, form: Posted, name: web::Path
 }
 
 async fn delete(service: web::Data<JobService>, mut form: Posted, name: web::Path<String>) -> PageResult {
-    let name = decoded(&name);
+    let name = decode_param(&name);
     let experiment = service.experiment(&form.viewer.caller, &name).await?;
     let with_jobs = form.checked("with_jobs");
     if !form.checked("confirmed") {

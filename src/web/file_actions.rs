@@ -10,7 +10,7 @@ use super::file_ops::{self, absolute};
 use super::files::{href, parent_of, query_value};
 use super::form::Posted;
 use super::jobs::ConfirmPage;
-use super::page::{Chrome, PageError, PageResult, Viewer, decoded, render, see_other, see_other_with};
+use super::page::{Chrome, PageError, PageResult, Viewer, render, see_other, see_other_with};
 use super::zip;
 use crate::error::ApiError;
 use crate::jobs::{Caller, JobService};
@@ -57,7 +57,7 @@ async fn zip_items(service: &JobService, caller: &Caller, rels: Vec<RelPath>) ->
 }
 
 async fn zip_folder(service: web::Data<JobService>, viewer: Viewer, req: HttpRequest) -> PageResult {
-    let rel = RelPath::parse(&decoded(req.match_info().get("path").unwrap_or("")))?;
+    let rel = crate::respond::storage_path(&req)?;
     let name = if rel.is_root() { format!("{}-files", viewer.caller.name) } else { rel.as_string().replace('/', "-") };
     let items = zip_items(&service, &viewer.caller, vec![rel]).await?;
     Ok(zip_response(items, &format!("{name}.zip")))

@@ -16,7 +16,7 @@ use super::display;
 use super::file_ops::absolute;
 use super::folder::{self, SortKey};
 use super::home::UsageView;
-use super::page::{Chrome, PageError, PageResult, Viewer, decoded, render, see_other};
+use super::page::{Chrome, PageError, PageResult, Viewer, render, see_other};
 use super::preview::{self, Preview};
 use crate::error::ApiError;
 use crate::jobs::JobService;
@@ -134,7 +134,7 @@ struct Browse {
 }
 
 async fn browse(service: web::Data<JobService>, viewer: Viewer, req: HttpRequest, q: web::Query<Browse>) -> PageResult {
-    let rel = RelPath::parse(&decoded(req.match_info().get("path").unwrap_or("")))?;
+    let rel = crate::respond::storage_path(&req)?;
     let path = absolute(&service, &viewer.caller, &rel)?;
     let not_found = || ApiError::NotFound(format!("'{}' does not exist in your storage", rel.as_string()));
     let meta = tokio::fs::symlink_metadata(&path).await.map_err(|_| not_found())?;
@@ -310,7 +310,7 @@ async fn result_preview(
     q: web::Query<Browse>,
 ) -> PageResult {
     let (id, name) = path.into_inner();
-    let name = decoded(&name);
+    let name = crate::respond::decode_param(&name);
     let job = service.get(&viewer.caller, None, &id).await?;
     let file = service
         .storage()

@@ -230,12 +230,6 @@ impl ResponseError for PageError {
 
 pub type PageResult = Result<HttpResponse, PageError>;
 
-/// A path parameter as the user wrote it: actix decodes a URL path except `%`, `/` and `+`
-/// (so that `%2F` cannot split a segment), which are decoded here, once, before any checks.
-pub fn decoded(raw: &str) -> String {
-    percent_decode_str(raw).decode_utf8_lossy().into_owned()
-}
-
 /// An `<option>` of a `<select>`.
 pub struct Choice {
     pub value: String,

@@ -6,8 +6,8 @@
   ml_reference.py sklearn DIR N D ALGO [KEY=VALUE ...] -> JSON on stdout, arrays in DIR
 
 Spectra: five classes of H-alpha profiles (Gaussian and Lorentzian absorption, emission,
-double-peaked emission, P-Cygni) with random depth, width, centre and noise, as in
-benches/som/compare.py; OUTLIERS of them get a strong spurious line somewhere else.
+double-peaked emission, P-Cygni) with random depth, width, centre and noise, the set
+benches/som/ uses too; OUTLIERS of them get a strong spurious line somewhere else.
 scikit-learn runs on 2 threads (threadpoolctl), as vocloud does on this machine.
 """
 
@@ -17,7 +17,6 @@ import sys
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 
 def spectra(n, d, seed, outliers=0):
@@ -54,6 +53,10 @@ def load(folder, n, d):
 def run(folder, n, d, algo, opts):
     x = load(folder, n, d)
     out = {}
+    # Here, not at the top: the SOM benchmarks import this module for `spectra` alone, from a
+    # Python that may have no scikit-learn.
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(2):
         if algo == "kmeans":
             from sklearn.cluster import KMeans

@@ -374,13 +374,13 @@ impl Settings {
             Some(path) => path.clone(),
             None => std::env::current_exe().context("finding the vocloud binary to run attempts with")?,
         };
-        Ok(crate::runner::Launcher {
+        Ok(crate::runner::Launcher::new(
             binary,
-            memory_mb: self.executors.attempt_memory_mb.unwrap_or_else(crate::runner::process::default_memory_mb),
-            job_settings: self.job_settings(),
-            log_filter: self.log.filter.clone(),
-            grace: std::time::Duration::from_secs(self.executors.cancel_grace_seconds),
-        })
+            self.executors.attempt_memory_mb.unwrap_or_else(crate::runner::process::default_memory_mb),
+            self.job_settings(),
+            &self.log.filter,
+            std::time::Duration::from_secs(self.executors.cancel_grace_seconds),
+        ))
     }
 
     pub fn local_workers(&self) -> usize {

@@ -82,6 +82,9 @@ enum Command {
         #[arg(long, env = "SLURM_JOB_ID", hide = true)]
         slurm_job_id: Option<String>,
     },
+    /// Fork attempts for the local pool or a worker that started this (see `runner::forkserver`).
+    #[command(hide = true)]
+    AttemptServer,
     /// Exchange tables and spectra with desktop VO tools over SAMP.
     Samp {
         #[command(subcommand)]
@@ -136,6 +139,10 @@ fn main() {
     let cli = match cli {
         // A desktop client: no settings, database or runtime of the server.
         Cli { command: Command::Samp { command }, .. } => std::process::exit(vocloud::samp::run(command)),
+        // Single-threaded by design: no runtime here; each forked attempt starts its own.
+        Cli { command: Command::AttemptServer, data_dir, database_url, config } => {
+            std::process::exit(attempt_server(config, Overrides { data_dir, database_url, ..Overrides::default() }))
+        }
         cli => cli,
     };
     let runtime = tokio::runtime::Runtime::new().expect("starting the tokio runtime");
@@ -228,6 +235,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Samp { .. } => anyhow::bail!("`samp` runs without the server settings (see main)"),
+        Command::AttemptServer => anyhow::bail!("`attempt-server` runs without a runtime (see main)"),
+    }
+}
+
+/// `vocloud attempt-server`: serves its parent until it goes away; each attempt runs in a forked
+/// child exactly as `run-job` runs it.
+fn attempt_server(config: Option<PathBuf>, overrides: Overrides) -> i32 {
+    let settings = match Settings::load(config.as_deref(), overrides) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("vocloud: {e:#}");
+            return 1;
+        }
+    };
+    vocloud::telemetry::init(&settings.log);
+    let job_settings = settings.job_settings();
+    let run = |job_dir: &std::path::Path, attempt: i64, runner: String| -> i32 {
+        let runtime = tokio::runtime::Runtime::new().expect("starting the tokio runtime");
+        match runtime.block_on(vocloud::runner::run_job::run(job_dir, attempt, runner, job_settings.clone())) {
+            Ok(outcome) if outcome.is_completed() => 0,
+            Ok(_) => 1,
+            Err(e) => {
+                eprintln!("vocloud: {e:#}");
+                1
+            }
+        }
+    };
+    match vocloud::runner::forkserver::serve(&run) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("vocloud attempt-server: {e}");
+            1
+        }
     }
 }
 

@@ -9,10 +9,13 @@
 //!   its outcome) and its parent reads: the one way progress and outcomes leave the attempt.
 //! - [`run_job`]: the attempt's side: reads the `params.json` snapshot, runs the kind, writes
 //!   `status.json`, turns SIGTERM into cancellation.
-//! - [`process`]: the parent's side: starts `run-job` under a memory limit, dying with its
-//!   parent; relays progress; stops it on cancel (SIGTERM, then SIGKILL); turns a crash into an
-//!   outcome in plain words.
+//! - [`process`]: the parent's side: starts the attempt's process under a memory limit, dying
+//!   with its parent; relays progress; stops it on cancel (SIGTERM, then SIGKILL); turns a crash
+//!   into an outcome in plain words.
+//! - [`forkserver`]: how the local pool and `vocloud worker` get that process cheaply: forked
+//!   from `vocloud attempt-server`, which then runs what `run-job` runs.
 
+pub mod forkserver;
 pub mod outcome;
 pub mod process;
 pub mod run_job;

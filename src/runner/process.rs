@@ -1,16 +1,16 @@
-//! Starting an attempt as a child process (`vocloud run-job`), and what its end means.
+//! Starting an attempt in a child process, and what its end means.
 //!
 //! The local pool and `vocloud worker` both run every attempt through [`Launcher::run`]:
-//! - the child runs under a memory limit: `setrlimit(RLIMIT_DATA)` in `pre_exec`. RLIMIT_DATA
-//!   (Linux ≥ 4.7) counts the heap and private writable mappings — what a kind allocates — and
-//!   not file mappings or reserved address space, so it follows real use better than RLIMIT_AS.
-//!   A cgroup (v2) would also bound the page cache and children, but needs a delegated
-//!   subtree (systemd `Delegate=yes`, root) that a plain `vocloud serve` or a worker on an HPC
-//!   login node does not have; this machine's hierarchy is cgroup v1. setrlimit works for any
-//!   user, everywhere.
-//! - it dies with its parent (`PR_SET_PDEATHSIG`): a killed master or worker leaves no attempt
-//!   running behind its back. The signal follows the *thread* that forked, so each child is
-//!   started and reaped by a supervisor thread that lives exactly as long as the child.
+//! - the child is forked by the attempt [forkserver](super::forkserver) (a fork of a small
+//!   single-threaded process instead of an exec of the whole binary: see there why) and runs
+//!   under a memory limit: `setrlimit(RLIMIT_DATA)`. RLIMIT_DATA (Linux ≥ 4.7) counts the heap
+//!   and private writable mappings — what a kind allocates — and not file mappings or reserved
+//!   address space, so it follows real use better than RLIMIT_AS. A cgroup (v2) would also bound
+//!   the page cache and children, but needs a delegated subtree (systemd `Delegate=yes`, root)
+//!   that a plain `vocloud serve` or a worker on an HPC login node does not have; this machine's
+//!   hierarchy is cgroup v1. setrlimit works for any user, everywhere.
+//! - it dies with its parent (`PR_SET_PDEATHSIG`, the forkserver's and its own): a killed master
+//!   or worker leaves no attempt running behind its back.
 //! - progress and the outcome come from `status.json` (see [`super::status`]); the exit status
 //!   and the last lines of its stderr explain a death without an outcome.
 //! - cancel is SIGTERM (run-job turns it into the job's cancellation token), then SIGKILL after
@@ -18,15 +18,17 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
 use vocloud_workers::Progress;
 
+use super::forkserver::{Event, ForkServer};
 use super::{Outcome, status};
 
 /// How often a running child's progress is read from its status.json.
@@ -41,16 +43,11 @@ const ALLOCATION_FAILED: &str = "memory allocation of ";
 /// How this process starts attempts.
 #[derive(Debug, Clone)]
 pub struct Launcher {
-    /// The `vocloud` binary to run `run-job` with.
-    pub binary: PathBuf,
     /// The child's memory limit (RLIMIT_DATA), MiB.
-    pub memory_mb: u64,
-    /// Deployment settings for the job, passed as `VOCLOUD_JOB_<KEY>` (see `JobContext::setting`).
-    pub job_settings: Vec<(String, String)>,
-    /// The child's log filter (its stderr is relayed into this process's log).
-    pub log_filter: String,
+    memory_mb: u64,
     /// How long a cancelled attempt may take to stop before it is killed.
-    pub grace: Duration,
+    grace: Duration,
+    forkserver: Arc<ForkServer>,
 }
 
 /// One attempt to run.
@@ -70,6 +67,24 @@ struct Exit {
 }
 
 impl Launcher {
+    /// Attempts run by `binary` (its forkserver, started on first use) under `memory_mb`, with
+    /// the deployment settings for jobs (`VOCLOUD_JOB_<KEY>`, see `JobContext::setting`) and the
+    /// log filter of their stderr (relayed into this process's log).
+    pub fn new(
+        binary: PathBuf,
+        memory_mb: u64,
+        job_settings: Vec<(String, String)>,
+        log_filter: &str,
+        grace: Duration,
+    ) -> Launcher {
+        let env = job_settings
+            .into_iter()
+            .map(|(key, value)| (format!("VOCLOUD_JOB_{}", key.to_ascii_uppercase()), value))
+            .chain([("VOCLOUD_LOG__FILTER".to_string(), log_filter.to_string())])
+            .collect();
+        Launcher { memory_mb, grace, forkserver: Arc::new(ForkServer::new(binary, env)) }
+    }
+
     /// Runs `attempt` in a child process until it ends. `cancel` turning true stops it;
     /// `progress` gets each new progress report.
     pub async fn run(
@@ -114,62 +129,46 @@ impl Launcher {
         self.outcome(&attempt, exit, terminated.is_some())
     }
 
-    fn command(&self, attempt: &Attempt<'_>) -> Command {
-        let mut command = Command::new(&self.binary);
-        command
-            .arg("run-job")
-            .arg(attempt.job_dir)
-            .arg("--attempt")
-            .arg(attempt.attempt.to_string())
-            .arg("--runner")
-            .arg(attempt.runner)
-            .env("VOCLOUD_LOG__FILTER", &self.log_filter)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (key, value) in &self.job_settings {
-            command.env(format!("VOCLOUD_JOB_{}", key.to_ascii_uppercase()), value);
-        }
-        let parent = std::process::id() as libc::pid_t;
-        let limit = self.memory_mb.saturating_mul(1 << 20) as libc::rlim_t;
-        // SAFETY: only async-signal-safe calls (prctl, getppid, setrlimit) between fork and exec.
-        unsafe {
-            command.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The parent may have died before the line above took effect.
-                if libc::getppid() != parent {
-                    return Err(std::io::Error::other("the parent exited while the attempt started"));
-                }
-                let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
-                if libc::setrlimit(libc::RLIMIT_DATA, &rlimit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        command
-    }
-
-    /// Starts the child from a supervisor thread (see the module comment) and returns a handle
-    /// to signal it and the receiver of its exit.
+    /// Starts the child through the forkserver and returns a handle to signal it and the
+    /// receiver of its exit; a supervisor thread relays its stderr meanwhile.
     async fn spawn(&self, attempt: &Attempt<'_>) -> std::io::Result<(ChildHandle, oneshot::Receiver<Exit>)> {
-        let mut command = self.command(attempt);
+        let (reader, writer) = std::io::pipe()?;
+        let forked =
+            self.forkserver.start(attempt.job_dir, attempt.attempt, attempt.runner, self.memory_mb, writer.as_fd())?;
+        // Only the child may hold the write end, so that its exit ends the relay.
+        drop(writer);
         let (started_tx, started_rx) = oneshot::channel();
         let (exit_tx, exit_rx) = oneshot::channel();
         let job = attempt.job_id.to_string();
         std::thread::Builder::new().name(format!("attempt-{job}")).spawn(move || {
-            let mut child = match command.spawn() {
-                Ok(child) => child,
-                Err(e) => {
-                    let _ = started_tx.send(Err(e));
+            let gone = || std::io::Error::other("the attempt forkserver ended");
+            let exited = match forked.events.recv() {
+                Ok(Event::Started { pid, pidfd }) => {
+                    tracing::debug!(job.id = job, pid, "the attempt's process started");
+                    let _ = started_tx.send(Ok(ChildHandle { pidfd }));
+                    None
+                }
+                Ok(Event::Exited(status)) => Some(Ok(status)),
+                Ok(Event::Failed(error)) => {
+                    let _ = started_tx.send(Err(std::io::Error::other(error)));
+                    return;
+                }
+                Err(_) => {
+                    let _ = started_tx.send(Err(gone()));
                     return;
                 }
             };
-            let _ = started_tx.send(Ok(ChildHandle::new(child.id())));
-            let tail = relay_stderr(child.stderr.take(), &job);
-            let _ = exit_tx.send(Exit { status: child.wait(), tail });
+            let tail = relay_stderr(reader, &job);
+            let status = exited.unwrap_or_else(|| {
+                loop {
+                    match forked.events.recv() {
+                        Ok(Event::Exited(status)) => break Ok(status),
+                        Ok(_) => continue,
+                        Err(_) => break Err(gone()),
+                    }
+                }
+            });
+            let _ = exit_tx.send(Exit { status, tail });
         })?;
         let handle = started_rx.await.map_err(|_| std::io::Error::other("the supervisor thread died"))??;
         Ok((handle, exit_rx))
@@ -229,9 +228,8 @@ fn crash_reason(signal: i32) -> String {
 
 /// Copies the child's stderr into this process's log, line by line, until the child closes it;
 /// returns the last lines.
-fn relay_stderr(stderr: Option<std::process::ChildStderr>, job: &str) -> VecDeque<String> {
+fn relay_stderr(stderr: std::io::PipeReader, job: &str) -> VecDeque<String> {
     let mut tail = VecDeque::with_capacity(STDERR_TAIL);
-    let Some(stderr) = stderr else { return tail };
     let mut reader = BufReader::new(stderr);
     let mut buffer = Vec::new();
     loop {
@@ -252,33 +250,16 @@ fn relay_stderr(stderr: Option<std::process::ChildStderr>, job: &str) -> VecDequ
     tail
 }
 
-/// Signals a child through a pidfd (a recycled pid can never be hit), or by pid where pidfds
-/// are not available (Linux < 5.3).
+/// Signals a child through its pidfd (a recycled pid can never be hit).
 struct ChildHandle {
-    pid: u32,
-    pidfd: Option<OwnedFd>,
+    pidfd: OwnedFd,
 }
 
 impl ChildHandle {
-    fn new(pid: u32) -> ChildHandle {
-        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor we own, or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        // SAFETY: a non-negative result is a fresh descriptor nobody else owns.
-        let pidfd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) });
-        ChildHandle { pid, pidfd }
-    }
-
     fn signal(&self, signal: i32) {
-        // SAFETY: plain syscalls on a descriptor (or pid) we hold; failures (already gone) are fine.
+        // SAFETY: a plain syscall on a descriptor we hold; failure (already gone) is fine.
         unsafe {
-            match &self.pidfd {
-                Some(fd) => {
-                    libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), signal, std::ptr::null::<u8>(), 0);
-                }
-                None => {
-                    libc::kill(self.pid as libc::pid_t, signal);
-                }
-            }
+            libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), signal, std::ptr::null::<u8>(), 0);
         }
     }
 }

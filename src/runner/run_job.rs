@@ -1,4 +1,5 @@
-//! `vocloud run-job JOB_DIR --attempt N`: one attempt of a job, in this process. It reads the
+//! One attempt of a job, in this process: `vocloud run-job JOB_DIR --attempt N` (Slurm), or a
+//! child of the attempt [forkserver](super::forkserver) (local pool, workers). It reads the
 //! `params.json` snapshot the master wrote when it handed the attempt out, runs the kind on a
 //! blocking thread, and keeps [`status.json`](super::status) up to date: the latest progress
 //! while running (within [`PROGRESS_WRITE_INTERVAL`] of the report), the [`Outcome`] at the end. SIGTERM (an abort, an overrun, Slurm's

@@ -3,8 +3,6 @@
 //! running; a crash is retried until `executors.max_crashes`. On the local pool and on a real
 //! `vocloud worker`. The crashes come from `diag`'s `crash` operator check.
 
-use std::process::{Command, Stdio};
-
 use crate::fleet::{Worker, fleet_app, storage, token};
 use crate::helpers::{User, element, phase, spawn_app_with};
 
@@ -83,14 +81,19 @@ async fn results_list_the_mime_types_the_kind_declared() {
     assert!(doc.contains(r#"mime-type="text/plain; charset=utf-8""#), "{doc}");
 }
 
-/// `ps` lines of `vocloud run-job` processes of this test's data folder.
-fn attempt_processes(data_dir: &std::path::Path) -> Vec<String> {
-    let out = Command::new("ps").args(["-eww", "-o", "pid,args"]).stdout(Stdio::piped()).output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.contains("run-job") && l.contains(&*data_dir.to_string_lossy()))
-        .map(str::to_string)
-        .collect()
+/// Live processes named after the job (an attempt's process takes its job's id as its name).
+fn attempt_processes(job_id: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // The state follows the parenthesised name; Z is a zombie, already dead.
+        let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next()).unwrap_or_default();
+        if comm.trim_end() == job_id && state != Some('Z') {
+            found.push(format!("{} {comm}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,16 +101,17 @@ async fn aborting_a_job_ends_its_process() {
     let app = spawn_app_with(|_| {}).await;
     let alice = app.add_user("alice").await;
     let url = app.create_job(&alice, "diag", &[("duration", "600"), ("PHASE", "RUN")]).await;
+    let job_id = url.rsplit('/').next().unwrap().to_string();
     assert_eq!(phase(&app.wait_until_not(&alice, &url, &["QUEUED"]).await), "EXECUTING");
     // The phase changes at the claim, a moment before the process starts.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while attempt_processes(app.data_dir.path()).len() != 1 {
+    while attempt_processes(&job_id).len() != 1 {
         assert!(std::time::Instant::now() < deadline, "no attempt process");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     app.post(&alice, &format!("{url}/phase"), &[("PHASE", "ABORT")]).send().await.unwrap();
-    while !attempt_processes(app.data_dir.path()).is_empty() {
-        assert!(std::time::Instant::now() < deadline, "{:?}", attempt_processes(app.data_dir.path()));
+    while !attempt_processes(&job_id).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{:?}", attempt_processes(&job_id));
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
@@ -141,4 +145,41 @@ async fn a_som_job_on_a_file_declaring_a_terabyte_of_data_cannot_take_the_servic
     assert_eq!(app.client.get(app.url("/health")).send().await.unwrap().status(), 200, "the master keeps serving");
     let next = app.create_job(&alice, "diag", &[("PHASE", "RUN")]).await;
     assert_eq!(phase(&app.wait_until_not(&alice, &next, &["QUEUED", "EXECUTING"]).await), "COMPLETED");
+}
+
+/// The parent process id of `pid`, from /proc.
+fn parent_of(pid: &str) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (name) state ppid …": the name may hold spaces, the fields after it do not.
+    stat.rsplit_once(") ")?.1.split(' ').nth(1).map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_forkserver_takes_its_attempts_with_it_and_the_next_attempt_gets_a_new_one() {
+    let app = spawn_app_with(|s| s.executors.max_crashes = 1).await;
+    let alice = app.add_user("alice").await;
+    let url = app.create_job(&alice, "diag", &[("duration", "600"), ("PHASE", "RUN")]).await;
+    let job_id = url.rsplit('/').next().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let attempt = loop {
+        if let Some(line) = attempt_processes(&job_id).first() {
+            break line.split(' ').next().unwrap().to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no attempt process");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let forkserver = parent_of(&attempt).unwrap();
+    let cmdline = std::fs::read_to_string(format!("/proc/{forkserver}/cmdline")).unwrap();
+    assert!(cmdline.contains("attempt-server"), "the attempt's parent is the forkserver: {cmdline:?}");
+    // SAFETY: signalling a process this test's service started.
+    unsafe { libc::kill(forkserver.parse().unwrap(), libc::SIGKILL) };
+
+    let doc = app.wait_until_not(&alice, &url, &["QUEUED", "EXECUTING"]).await;
+    assert_eq!(phase(&doc), "ERROR", "{doc}");
+    let message = element(&doc, "message").unwrap();
+    assert!(message.contains("forkserver"), "the reason names what happened: {message}");
+    assert!(attempt_processes(&job_id).is_empty(), "the attempt died with its forkserver");
+    let next = app.create_job(&alice, "diag", &[("PHASE", "RUN")]).await;
+    let doc = app.wait_until_not(&alice, &next, &["QUEUED", "EXECUTING"]).await;
+    assert_eq!(phase(&doc), "COMPLETED", "a new forkserver runs the next job: {doc}");
 }

@@ -102,7 +102,12 @@ fn parse_quota(text: &str) -> Result<Option<u64>, ApiError> {
     Ok(Some((gib * (1u64 << 30) as f64).round() as u64))
 }
 
-async fn change_user(auth: web::Data<Authenticator>, form: Posted, path: web::Path<(String, String)>) -> PageResult {
+async fn change_user(
+    auth: web::Data<Authenticator>,
+    jobs: web::Data<JobService>,
+    form: Posted,
+    path: web::Path<(String, String)>,
+) -> PageResult {
     let caller = &form.viewer.caller;
     require_admin(caller)?;
     let (name, action) = path.into_inner();
@@ -122,7 +127,11 @@ async fn change_user(auth: web::Data<Authenticator>, form: Posted, path: web::Pa
             auth.reset_password(user.id, form.text("password")).await.map(|_| format!("New password set for '{name}'."))
         }
         "quota" => match parse_quota(form.text("quota_gib")) {
-            Ok(q) => auth.set_quota(user.id, q).await.map(|_| format!("Quota of '{name}' set.")),
+            Ok(q) => auth.set_quota(user.id, q).await.map(|_| {
+                // The jobs service caches quotas with usage: the new one applies from now on.
+                jobs.forget_usage(&name);
+                format!("Quota of '{name}' set.")
+            }),
             Err(e) => Err(e),
         },
         other => Err(ApiError::NotFound(format!("no action '{other}'"))),

@@ -398,7 +398,10 @@ async fn admins_create_disable_and_limit_users() {
     assert_eq!(flash(&made), "ok.Created user 'carol'.");
     let carol = User { name: "carol".into(), password: "carol-password".into() };
     let session = Browser::log_in(&app, &carol).await;
-    // A quota of about 1 KiB: a 4 KiB upload is refused with the numbers.
+    // Under the default quota, an upload passes (and the service now holds carol's usage and quota).
+    let small = app.client.put(app.url("/api/files/small.bin")).basic_auth("carol", Some("carol-password"));
+    assert_eq!(small.body(vec![0u8; 16]).send().await.unwrap().status(), 201);
+    // A quota of about 1 KiB applies at once: a 4 KiB upload is refused with the numbers.
     assert_eq!(root.post("/admin/users/carol/quota", &[("quota_gib", "0.000001")]).await.status(), 303);
     let upload =
         app.client.put(app.url("/api/files/big.bin")).basic_auth("carol", Some("carol-password")).body(vec![0u8; 4096]);

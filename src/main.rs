@@ -252,15 +252,22 @@ fn attempt_server(config: Option<PathBuf>, overrides: Overrides) -> i32 {
     vocloud::telemetry::init(&settings.log);
     let job_settings = settings.job_settings();
     let run = |job_dir: &std::path::Path, attempt: i64, runner: String| -> i32 {
-        let runtime = tokio::runtime::Runtime::new().expect("starting the tokio runtime");
-        match runtime.block_on(vocloud::runner::run_job::run(job_dir, attempt, runner, job_settings.clone())) {
+        // One thread is enough: the kind runs on a blocking thread, this one only keeps
+        // status.json and waits for SIGTERM (no worker threads to start and join per attempt).
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("starting the tokio runtime");
+        let code = match runtime.block_on(vocloud::runner::run_job::run(job_dir, attempt, runner, job_settings.clone()))
+        {
             Ok(outcome) if outcome.is_completed() => 0,
             Ok(_) => 1,
             Err(e) => {
                 eprintln!("vocloud: {e:#}");
                 1
             }
-        }
+        };
+        // The process ends now: nothing to wait for.
+        runtime.shutdown_background();
+        code
     };
     match vocloud::runner::forkserver::serve(&run) {
         Ok(()) => 0,

@@ -63,7 +63,7 @@ pub async fn set_disabled(db: &Db, user_id: i64, disabled: bool) -> anyhow::Resu
     sqlx::query("UPDATE users SET disabled = $2 WHERE id = $1")
         .bind(user_id)
         .bind(i64::from(disabled))
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("setting disabled")?;
     Ok(())
@@ -73,7 +73,7 @@ pub async fn set_admin(db: &Db, user_id: i64, admin: bool) -> anyhow::Result<()>
     sqlx::query("UPDATE users SET is_admin = $2 WHERE id = $1")
         .bind(user_id)
         .bind(i64::from(admin))
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("setting admin")?;
     Ok(())
@@ -83,7 +83,7 @@ pub async fn set_quota(db: &Db, user_id: i64, quota: Option<i64>) -> anyhow::Res
     sqlx::query("UPDATE users SET quota_bytes = $2 WHERE id = $1")
         .bind(user_id)
         .bind(quota)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("setting quota")?;
     Ok(())
@@ -93,7 +93,7 @@ pub async fn set_password_hash(db: &Db, user_id: i64, hash: &str) -> anyhow::Res
     sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
         .bind(user_id)
         .bind(hash)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("setting password")?;
     Ok(())
@@ -103,7 +103,7 @@ pub async fn set_password_hash(db: &Db, user_id: i64, hash: &str) -> anyhow::Res
 pub async fn end_sessions(db: &Db, user_id: i64) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM browser_sessions WHERE user_id = $1")
         .bind(user_id)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("ending sessions")?;
     Ok(())
@@ -134,7 +134,7 @@ pub async fn insert_token(db: &Db, user_id: i64, token_hash: &str, label: &str) 
         .bind(token_hash)
         .bind(now_ms())
         .bind(label)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("inserting token")?;
     Ok(())
@@ -147,7 +147,7 @@ pub async fn revoke_token(db: &Db, user_id: i64, token_id: i64) -> anyhow::Resul
             .bind(token_id)
             .bind(user_id)
             .bind(now_ms())
-            .execute(&db.pool)
+            .execute(&db.writer)
             .await
             .context("revoking token")?;
     Ok(done.rows_affected() == 1)

@@ -29,7 +29,7 @@ pub async fn ensure(db: &Db, owner_id: i64, name: &str, now: i64) -> anyhow::Res
         .bind(owner_id)
         .bind(name)
         .bind(now)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("creating experiment")?;
     let (id,): (i64,) = sqlx::query_as("SELECT id FROM experiments WHERE owner_id = $1 AND name = $2")
@@ -51,7 +51,7 @@ pub async fn create(db: &Db, owner_id: i64, name: &str, description: &str, now: 
     .bind(name)
     .bind(description)
     .bind(now)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await
     .context("creating experiment")?;
     Ok(done.rows_affected() == 1)
@@ -78,7 +78,7 @@ pub async fn set_description(db: &Db, id: i64, description: &str) -> anyhow::Res
     sqlx::query("UPDATE experiments SET description = $2 WHERE id = $1")
         .bind(id)
         .bind(description)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("updating experiment")?;
     Ok(())
@@ -88,12 +88,12 @@ pub async fn set_description(db: &Db, id: i64, description: &str) -> anyhow::Res
 pub async fn delete(db: &Db, id: i64) -> anyhow::Result<()> {
     sqlx::query("UPDATE jobs SET experiment_id = NULL WHERE experiment_id = $1")
         .bind(id)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("detaching jobs from experiment")?;
     sqlx::query("DELETE FROM experiments WHERE id = $1")
         .bind(id)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("deleting experiment")?;
     Ok(())

@@ -14,7 +14,7 @@ pub async fn insert_token(db: &Db, name: &str, token_hash: &str) -> anyhow::Resu
     .bind(name)
     .bind(token_hash)
     .bind(now_ms())
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await
     .context("inserting worker token")?;
     Ok(done.rows_affected() == 1)
@@ -25,7 +25,7 @@ pub async fn revoke_token(db: &Db, name: &str) -> anyhow::Result<bool> {
     let done = sqlx::query("UPDATE worker_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL")
         .bind(name)
         .bind(now_ms())
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("revoking worker token")?;
     Ok(done.rows_affected() == 1)
@@ -63,7 +63,7 @@ pub async fn insert_worker(db: &Db, w: &WorkerRow) -> anyhow::Result<()> {
     .bind(w.slots)
     .bind(w.registered_at)
     .bind(w.last_seen)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await
     .context("registering worker")?;
     Ok(())
@@ -85,7 +85,7 @@ pub async fn touch_worker(db: &Db, id: &str, now: i64) -> anyhow::Result<()> {
     sqlx::query("UPDATE workers SET last_seen = $2 WHERE id = $1")
         .bind(id)
         .bind(now)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("recording worker heartbeat")?;
     Ok(())

@@ -9,7 +9,7 @@ pub async fn set_experiment(db: &Db, job_id: &str, experiment_id: Option<i64>) -
     sqlx::query("UPDATE jobs SET experiment_id = $2 WHERE id = $1")
         .bind(job_id)
         .bind(experiment_id)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("moving job to experiment")?;
     Ok(())

@@ -108,7 +108,7 @@ pub async fn insert_many(db: &Db, jobs: &[NewJob]) -> anyhow::Result<()> {
             .bind(job.destruction_time)
             .bind(queued_at);
     }
-    let mut tx = db.pool.begin().await.context("beginning the creation transaction")?;
+    let mut tx = db.writer.begin().await.context("beginning the creation transaction")?;
     query.execute(&mut *tx).await.context("inserting jobs")?;
     tx.commit().await.context("committing new jobs")
 }
@@ -201,7 +201,7 @@ pub async fn queue(db: &Db, id: &str, now: i64) -> anyhow::Result<bool> {
         sqlx::query("UPDATE jobs SET phase = 'QUEUED', queued_at = $2 WHERE id = $1 AND phase IN ('PENDING', 'HELD')")
             .bind(id)
             .bind(now)
-            .execute(&db.pool)
+            .execute(&db.writer)
             .await
             .context("queueing job")?;
     Ok(done.rows_affected() == 1)
@@ -228,7 +228,7 @@ pub async fn abort(db: &Db, id: &str, now: i64, reason: Option<&str>) -> anyhow:
     .bind(id)
     .bind(now)
     .bind(reason)
-    .fetch_optional(&db.pool)
+    .fetch_optional(&db.writer)
     .await
     .context("aborting job")
 }
@@ -301,7 +301,7 @@ pub async fn claim(db: &Db, take: &Take<'_>) -> anyhow::Result<Option<Claimed>> 
     for kind in take.kinds {
         query = query.bind(*kind);
     }
-    query.fetch_optional(&db.pool).await.context("claiming a queued job")
+    query.fetch_optional(&db.writer).await.context("claiming a queued job")
 }
 
 /// QUEUED → EXECUTING for a job a batch system holds, once it runs it.
@@ -314,7 +314,7 @@ pub async fn start(db: &Db, lease: &Lease, now: i64) -> anyhow::Result<bool> {
     .bind(lease.attempt)
     .bind(&lease.owner)
     .bind(now)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await
     .context("marking a job started")?;
     Ok(done.rows_affected() == 1)
@@ -330,7 +330,7 @@ pub async fn rebind(db: &Db, lease: &Lease, owner: &str) -> anyhow::Result<bool>
     .bind(lease.attempt)
     .bind(&lease.owner)
     .bind(owner)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await
     .context("recording the lease owner")?;
     Ok(done.rows_affected() == 1)
@@ -346,7 +346,7 @@ pub async fn renew(db: &Db, lease: &Lease, until: i64) -> anyhow::Result<bool> {
     .bind(lease.attempt)
     .bind(&lease.owner)
     .bind(until)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await
     .context("renewing lease")?;
     Ok(done.rows_affected() == 1)
@@ -362,7 +362,7 @@ pub async fn set_progress(db: &Db, lease: &Lease, fraction: f64, message: &str) 
     .bind(&lease.owner)
     .bind(fraction)
     .bind(message)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await
     .context("recording progress")?;
     Ok(done.rows_affected() == 1)
@@ -403,7 +403,7 @@ pub async fn finish(db: &Db, lease: &Lease, now: i64, outcome: &Outcome<'_>) -> 
     .bind(outcome.error_detail)
     .bind(outcome.results)
     .bind(i64::from(outcome.crashed))
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await
     .context("recording job outcome")?;
     Ok(done.rows_affected() == 1)
@@ -422,7 +422,7 @@ pub async fn requeue(db: &Db, lease: &Lease, now: i64, crashed: bool) -> anyhow:
     .bind(&lease.owner)
     .bind(now)
     .bind(i64::from(crashed))
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await
     .context("re-queueing job")?;
     Ok(done.rows_affected() == 1)
@@ -439,7 +439,7 @@ pub async fn release(db: &Db, lease: &Lease) -> anyhow::Result<bool> {
     .bind(&lease.id)
     .bind(lease.attempt)
     .bind(&lease.owner)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await
     .context("releasing a job")?;
     Ok(done.rows_affected() == 1)
@@ -511,7 +511,7 @@ pub async fn extend_leases(db: &Db, executor: &str, until: i64) -> anyhow::Resul
     let done = sqlx::query("UPDATE jobs SET lease_expires_at = $2 WHERE executor = $1 AND phase = 'EXECUTING'")
         .bind(executor)
         .bind(until)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("extending leases")?;
     Ok(done.rows_affected())
@@ -524,7 +524,7 @@ pub async fn set_execution_duration(db: &Db, id: &str, seconds: i64) -> anyhow::
     )
     .bind(id)
     .bind(seconds)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await
     .context("setting execution duration")?;
     Ok(done.rows_affected() == 1)
@@ -534,7 +534,7 @@ pub async fn set_destruction(db: &Db, id: &str, at: i64) -> anyhow::Result<()> {
     sqlx::query("UPDATE jobs SET destruction_time = $2 WHERE id = $1")
         .bind(id)
         .bind(at)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("setting destruction time")?;
     Ok(())
@@ -547,7 +547,7 @@ pub async fn set_parameters(db: &Db, id: &str, parameters: &str, posted: &str) -
             .bind(id)
             .bind(parameters)
             .bind(posted)
-            .execute(&db.pool)
+            .execute(&db.writer)
             .await
             .context("updating parameters")?;
     Ok(done.rows_affected() == 1)
@@ -558,14 +558,14 @@ pub async fn set_annotations(db: &Db, id: &str, label: &str, notes: &str) -> any
         .bind(id)
         .bind(label)
         .bind(notes)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("updating label and notes")?;
     Ok(())
 }
 
 pub async fn delete(db: &Db, id: &str) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM jobs WHERE id = $1").bind(id).execute(&db.pool).await.context("deleting job")?;
+    sqlx::query("DELETE FROM jobs WHERE id = $1").bind(id).execute(&db.writer).await.context("deleting job")?;
     Ok(())
 }
 

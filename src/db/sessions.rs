@@ -12,7 +12,7 @@ pub async fn insert(db: &Db, token_hash: &str, user_id: i64, expires_at: i64) ->
         .bind(user_id)
         .bind(now_ms())
         .bind(expires_at)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("inserting browser session")?;
     Ok(())
@@ -34,7 +34,7 @@ pub async fn user_by_hash(db: &Db, token_hash: &str) -> anyhow::Result<Option<Us
 pub async fn delete(db: &Db, token_hash: &str) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM browser_sessions WHERE token_hash = $1")
         .bind(token_hash)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("deleting browser session")?;
     Ok(())
@@ -44,7 +44,7 @@ pub async fn delete(db: &Db, token_hash: &str) -> anyhow::Result<()> {
 pub async fn delete_expired(db: &Db) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM browser_sessions WHERE expires_at <= $1")
         .bind(now_ms())
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("deleting expired browser sessions")?;
     Ok(())

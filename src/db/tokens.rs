@@ -11,7 +11,7 @@ pub async fn insert(db: &Db, user_id: i64, token_hash: &str) -> anyhow::Result<(
         .bind(user_id)
         .bind(token_hash)
         .bind(now_ms())
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await
         .context("inserting token")?;
     Ok(())

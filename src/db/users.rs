@@ -27,7 +27,7 @@ pub async fn insert(db: &Db, name: &str, password_hash: &str, is_admin: bool) ->
     .bind(password_hash)
     .bind(i64::from(is_admin))
     .bind(now_ms())
-    .fetch_optional(&db.pool)
+    .fetch_optional(&db.writer)
     .await
     .context("inserting user")?;
     Ok(row.map(|r| r.0))
@@ -59,7 +59,7 @@ pub async fn grant(db: &Db, name: &str, kind: &str) -> anyhow::Result<bool> {
     .bind(name)
     .bind(kind)
     .bind(now_ms())
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await
     .context("granting a kind")?;
     Ok(done.rows_affected() > 0 || by_name(db, name).await?.is_some())
@@ -71,7 +71,7 @@ pub async fn revoke(db: &Db, name: &str, kind: &str) -> anyhow::Result<bool> {
         sqlx::query("DELETE FROM user_grants WHERE kind = $2 AND user_id IN (SELECT id FROM users WHERE name = $1)")
             .bind(name)
             .bind(kind)
-            .execute(&db.pool)
+            .execute(&db.writer)
             .await
             .context("revoking a kind")?;
     Ok(done.rows_affected() > 0)

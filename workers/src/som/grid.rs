@@ -32,6 +32,11 @@ impl Grid {
         }
     }
 
+    /// The vertical distance between adjacent map rows.
+    pub fn row_step(&self) -> f64 {
+        if self.hexagonal { HEX_ROW_STEP } else { 1.0 }
+    }
+
     fn height(&self) -> f64 {
         if self.hexagonal { self.rows as f64 * HEX_ROW_STEP } else { self.rows as f64 }
     }

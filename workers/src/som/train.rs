@@ -230,22 +230,21 @@ pub fn bmu_search_checked(
     Ok(Search { best, second, best_d2 })
 }
 
-/// The neighbourhood matrix G restricted to the `columns` nodes (M × columns.len()) for radius r.
+/// The neighbourhood matrix G (M × M) for radius r, for the online variant (the batch update
+/// builds only the tiles it needs, in [`update`]).
 ///
 /// On every supported lattice 4·d² is an integer (rectangular: 4(dc² + dr²); hexagonal: dx is a
 /// multiple of ½ and dy of √3/2, so 4dx² + 3dr'²; the toroid's minimum image keeps both forms),
 /// so the weight is evaluated once per distinct distance from a table instead of one `exp` per
 /// node pair.
-fn neighbourhood(config: &Config, r: f64, columns: &[usize]) -> Vec<f32> {
+fn neighbourhood(config: &Config, r: f64) -> Vec<f32> {
     let grid = &config.grid;
     let m = grid.nodes();
     let positions: Vec<(f64, f64)> = (0..m).map(|k| grid.position(k)).collect();
-    let largest = 4.0 * ((grid.cols + 1).pow(2) + (grid.rows + 1).pow(2)) as f64;
-    let table: Vec<f32> = (0..=largest as usize).map(|q| config.weight(q as f64 / 4.0, r) as f32).collect();
-    let width = columns.len();
-    let mut g = vec![0f32; m * width];
-    g.par_chunks_mut(width.max(1)).enumerate().for_each(|(j, row)| {
-        for (h, &k) in row.iter_mut().zip(columns) {
+    let table = distance_table(config, r);
+    let mut g = vec![0f32; m * m];
+    g.par_chunks_mut(m).enumerate().for_each(|(j, row)| {
+        for (k, h) in row.iter_mut().enumerate() {
             let quarter = (4.0 * grid.distance2_between(positions[j], positions[k])).round() as usize;
             *h = table[quarter];
         }
@@ -253,10 +252,27 @@ fn neighbourhood(config: &Config, r: f64, columns: &[usize]) -> Vec<f32> {
     g
 }
 
+/// The weight for each quarter squared distance 4·d² that two nodes of the map can have.
+fn distance_table(config: &Config, r: f64) -> Vec<f32> {
+    let grid = &config.grid;
+    let largest = 4 * ((grid.cols + 1).pow(2) + (grid.rows + 1).pow(2));
+    (0..=largest).map(|q| config.weight(q as f64 / 4.0, r) as f32).collect()
+}
+
+/// The per-node sums of a batch epoch, over the K nodes that have samples.
+struct NodeSums {
+    /// The nodes with samples, in increasing order.
+    active: Vec<usize>,
+    /// K × D: Σ x_i over each node's samples.
+    sums: Vec<f32>,
+    /// K: each node's sample count.
+    counts: Vec<f32>,
+}
+
 /// The nodes that are some sample's BMU, Σ x_i per such node (f64 accumulation in sample order)
 /// and their counts. Nodes without samples contribute nothing to the update, so the smoothing
 /// product only runs over these (early, smooth maps leave many nodes empty).
-fn node_sums(data: &SpectraMatrix, best: &[u32], m: usize) -> (Vec<usize>, Vec<f32>, Vec<f32>) {
+fn node_sums(data: &SpectraMatrix, best: &[u32], m: usize) -> NodeSums {
     let d = data.bins;
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); m];
     for (i, &b) in best.iter().enumerate() {
@@ -274,40 +290,113 @@ fn node_sums(data: &SpectraMatrix, best: &[u32], m: usize) -> (Vec<usize>, Vec<f
         out.iter_mut().zip(&acc).for_each(|(o, a)| *o = *a as f32);
     });
     let counts = active.iter().map(|&k| members[k].len() as f32).collect();
-    (active, sums, counts)
+    NodeSums { active, sums, counts }
 }
 
-/// W_j = Σ_k G[j,k] S[k] / Σ_k G[j,k] n[k], where the denominator is positive; k runs over the
-/// nodes with samples (G is M × K, S K × D, n K).
-fn smooth(g: &[f32], sums: &[f32], counts: &[f32], w: &mut [f32], d: usize) {
-    let m = counts.len(); // K: G's row stride
-    let nonzeros = g.iter().filter(|&&h| h != 0.0).count();
-    // Sparse rows (compact support, small radius): a stencil sum beats the dense GEMM.
-    let sparse = nonzeros * 8 < g.len();
-    const ROWS: usize = 128;
-    w.par_chunks_mut(ROWS * d).enumerate().for_each(|(block, out)| {
-        let j0 = block * ROWS;
-        let rows = out.len() / d;
-        let mut num = vec![0f32; rows * d];
-        if sparse {
-            for r in 0..rows {
-                let acc = &mut num[r * d..(r + 1) * d];
-                for (k, &h) in g[(j0 + r) * m..(j0 + r + 1) * m].iter().enumerate() {
-                    if h != 0.0 && counts[k] > 0.0 {
-                        acc.iter_mut().zip(&sums[k * d..(k + 1) * d]).for_each(|(a, &s)| *a += h * s);
+/// Nodes per smoothing tile, at least: enough rows for the GEMM to run near its rate, few
+/// enough that a tile's band of reachable map rows stays narrow.
+const TILE_NODES: usize = 64;
+
+/// Map rows a node's neighbourhood reaches at radius r, or None when every weight is non-zero
+/// (a Gaussian without compact support). The weight is zero beyond d² > r² + 1e-9 and rows are
+/// `row_step` apart, so floor(r / row_step) rows suffice; one more covers the tolerance.
+fn row_reach(config: &Config, r: f64) -> Option<usize> {
+    let compact = !config.gaussian || config.compact_support;
+    compact.then(|| (r / config.grid.row_step()).floor() as usize + 1)
+}
+
+/// The map rows [y0, y1) of a tile widened by `reach` on both sides, as at most two row ranges
+/// (a toroid's band wraps round); the whole map when the band covers it.
+fn band_rows(grid: &Grid, y0: usize, y1: usize, reach: Option<usize>) -> Vec<(usize, usize)> {
+    let rows = grid.rows;
+    let Some(reach) = reach.filter(|&r| y1 - y0 + 2 * r < rows) else {
+        return vec![(0, rows)];
+    };
+    let (lo, hi) = (y0 as isize - reach as isize, y1 + reach);
+    match grid.toroid {
+        false => vec![(lo.max(0) as usize, hi.min(rows))],
+        true if lo < 0 => vec![(0, hi), ((rows as isize + lo) as usize, rows)],
+        true if hi > rows => vec![(0, hi - rows), (lo as usize, rows)],
+        true => vec![(lo as usize, hi)],
+    }
+}
+
+/// W_j = Σ_k h(j,k) S[k] / Σ_k h(j,k) n[k] where the denominator is positive, k over the
+/// `active` nodes (those with samples; S is K × D, n K). Nodes with no weighted samples keep
+/// their weights, as in somoclu.
+///
+/// The map is cut into tiles of whole map rows. With a compact neighbourhood a tile only
+/// reaches the active nodes of a band of map rows, a contiguous range of `active` (node order is
+/// row-major), so its weights G_tile (tile × band) and its product G_tile·S_band skip every
+/// column that is zero by support; late epochs (radius of a few nodes) touch a few per cent of
+/// the M×K pairs the dense product would. Within a tile, a G_tile that is still mostly zeros
+/// (the circle inside the band) is summed as a stencil instead of a GEMM. Weights come from a
+/// table over the distinct map distances (4·d² is an integer on every supported lattice).
+/// Tiles are fixed and each is one task, so the sums' order does not depend on the thread count.
+fn update(config: &Config, r: f64, node: &NodeSums, w: &mut [f32], d: usize) {
+    let tile_rows = TILE_NODES.div_ceil(config.grid.cols).clamp(1, config.grid.rows);
+    update_in_tiles(config, r, node, w, d, tile_rows)
+}
+
+/// [`update`] with tiles of `tile_rows` map rows.
+fn update_in_tiles(config: &Config, r: f64, node: &NodeSums, w: &mut [f32], d: usize, tile_rows: usize) {
+    let grid = &config.grid;
+    let (active, sums, counts) = (&node.active, &node.sums, &node.counts);
+    let table = distance_table(config, r);
+    let reach = row_reach(config, r);
+    let tile_len = tile_rows * grid.cols * d;
+    w.par_chunks_mut(tile_len).enumerate().for_each(|(tile, out)| {
+        let (y0, j0) = (tile * tile_rows, tile * tile_rows * grid.cols);
+        let nodes = out.len() / d;
+        let y1 = y0 + nodes / grid.cols;
+        // The band's columns: one or two ranges of `active`, side by side in G_tile.
+        let ranges: Vec<(usize, usize)> = band_rows(grid, y0, y1, reach)
+            .into_iter()
+            .map(|(a, b)| {
+                let first = active.partition_point(|&k| k < a * grid.cols);
+                (first, active.partition_point(|&k| k < b * grid.cols))
+            })
+            .filter(|(a, b)| a < b)
+            .collect();
+        let columns: Vec<usize> = ranges.iter().flat_map(|&(a, b)| active[a..b].iter().copied()).collect();
+        let width = columns.len();
+        if width == 0 {
+            return;
+        }
+        let mut g = vec![0f32; nodes * width];
+        for (r, row) in g.chunks_mut(width).enumerate() {
+            let pj = grid.position(j0 + r);
+            for (h, &k) in row.iter_mut().zip(&columns) {
+                *h = table[(4.0 * grid.distance2_between(pj, grid.position(k))).round() as usize];
+            }
+        }
+        let nonzeros = g.iter().filter(|&&h| h != 0.0).count();
+        let mut num = vec![0f32; nodes * d];
+        if nonzeros * 8 < g.len() {
+            // A stencil: few non-zeros per row (small radius).
+            let band_sums: Vec<&[f32]> = ranges.iter().flat_map(|&(a, b)| sums[a * d..b * d].chunks(d)).collect();
+            for (acc, row) in num.chunks_mut(d).zip(g.chunks(width)) {
+                for (&h, s) in row.iter().zip(&band_sums) {
+                    if h != 0.0 {
+                        acc.iter_mut().zip(*s).for_each(|(a, &s)| *a += h * s);
                     }
                 }
             }
         } else {
-            let g_rows = View { data: &g[j0 * m..(j0 + rows) * m], row_stride: m, col_stride: 1 };
-            kernel::matmul(rows, m, d, g_rows, View { data: sums, row_stride: d, col_stride: 1 }, &mut num);
+            let mut offset = 0;
+            for (i, &(a, b)) in ranges.iter().enumerate() {
+                let g_part = View { data: &g[offset..], row_stride: width, col_stride: 1 };
+                let s_part = View { data: &sums[a * d..b * d], row_stride: d, col_stride: 1 };
+                let multiply = if i == 0 { kernel::matmul } else { kernel::matmul_add };
+                multiply(nodes, b - a, d, g_part, s_part, &mut num);
+                offset += b - a;
+            }
         }
-        for r in 0..rows {
-            let den: f64 =
-                g[(j0 + r) * m..(j0 + r + 1) * m].iter().zip(counts).map(|(&h, &c)| h as f64 * c as f64).sum();
+        let band_counts: Vec<f32> = ranges.iter().flat_map(|&(a, b)| counts[a..b].iter().copied()).collect();
+        for ((o, v), row) in out.chunks_mut(d).zip(num.chunks(d)).zip(g.chunks(width)) {
+            let den: f64 = row.iter().zip(&band_counts).map(|(&h, &c)| h as f64 * c as f64).sum();
             if den > 0.0 {
-                let row = &mut out[r * d..(r + 1) * d];
-                row.iter_mut().zip(&num[r * d..(r + 1) * d]).for_each(|(o, &v)| *o = (v as f64 / den) as f32);
+                o.iter_mut().zip(v).for_each(|(o, &v)| *o = (v as f64 / den) as f32);
             }
         }
     });
@@ -341,13 +430,12 @@ pub fn train(
         let (qe, te) = quick_quality(&config.grid, &search);
         checkpoint()?;
         if config.online {
-            let g = neighbourhood(config, radius, &(0..m).collect::<Vec<_>>());
+            let g = neighbourhood(config, radius);
             online_epoch(config, data, &g, scale, t, &mut codebook, checkpoint)?;
         } else {
-            let (active, sums, counts) = node_sums(data, &search.best, m);
-            let g = neighbourhood(config, radius, &active);
+            let sums = node_sums(data, &search.best, m);
             checkpoint()?;
-            smooth(&g, &sums, &counts, &mut codebook, data.bins);
+            update(config, radius, &sums, &mut codebook, data.bins);
         }
         let seconds = started.elapsed().as_secs_f64();
         let record = EpochRecord { epoch: t, radius, scale, qe, te, seconds, bmu_seconds };
@@ -562,31 +650,51 @@ pub(super) mod tests {
 
     #[test]
     fn batch_update_equals_the_direct_neighbourhood_rule() {
-        // A full map, and a hexagonal toroid with fewer samples than nodes (empty nodes are
-        // left out of the smoothing product; the distance table must hold on every lattice).
-        for (rows, cols, hexagonal, toroid, n) in [(3, 3, false, false, 50), (4, 5, true, true, 12)] {
+        // Planar and toroid, rectangular and hexagonal, fewer samples than nodes (empty nodes are
+        // left out), radii from a stencil to the whole map, compact and not, bubble: the banded
+        // tiles must give somoclu's rule on every lattice.
+        let cases = [
+            (3, 3, false, false, 50, 2.0, true, true),
+            (4, 5, true, true, 12, 2.0, true, true),
+            (9, 7, false, true, 300, 1.0, true, true),
+            (9, 7, false, true, 300, 3.0, true, true),
+            (11, 6, true, false, 300, 2.5, true, true),
+            (11, 6, true, true, 300, 4.0, false, true),
+            (10, 4, false, false, 200, 1.5, true, false),
+            (20, 20, false, true, 400, 1.0, true, true),
+        ];
+        for (rows, cols, hexagonal, toroid, n, radius, gaussian, compact) in cases {
             let d = 5;
             let mut c = config(rows, cols);
             c.grid = Grid { rows, cols, hexagonal, toroid };
+            (c.gaussian, c.compact_support) = (gaussian, compact);
             let m = rows * cols;
             let mut rng = SplitMix64::new(11);
             let data = SpectraMatrix::from_rows(n, d, (0..n * d).map(|_| rng.next_f64() as f32).collect());
             let w0 = initial_codebook(&c, &data, |p| p.into()).unwrap();
             let s = bmu_search(&data, &mean_spectrum(&data), &w0);
-            let mut w = w0.clone();
-            let (active, sums, counts) = node_sums(&data, &s.best, m);
-            smooth(&neighbourhood(&c, 2.0, &active), &sums, &counts, &mut w, d);
-            // somoclu's loop: for each node, Σ_i h(j, b_i) x_i / Σ_i h(j, b_i).
-            for j in 0..m {
-                let (mut num, mut den) = (vec![0f64; d], 0f64);
-                for i in 0..n {
-                    let h = c.weight(c.grid.distance2(j, s.best[i] as usize), 2.0);
-                    den += h;
-                    num.iter_mut().zip(data.row(i)).for_each(|(a, &x)| *a += h * x as f64);
-                }
-                for t in 0..d {
-                    let want = if den > 0.0 { num[t] / den } else { w0[j * d + t] as f64 };
-                    assert!((w[j * d + t] as f64 - want).abs() < 1e-5, "{rows}x{cols} hex {hexagonal}: node {j}");
+            let sums = node_sums(&data, &s.best, m);
+            // Tiles of one and two map rows exercise the bands (and their wrap on a toroid);
+            // the default size takes these small maps whole.
+            for tile_rows in [1, 2, rows] {
+                let mut w = w0.clone();
+                update_in_tiles(&c, radius, &sums, &mut w, d, tile_rows);
+                // somoclu's loop: for each node, Σ_i h(j, b_i) x_i / Σ_i h(j, b_i).
+                for j in 0..m {
+                    let (mut num, mut den) = (vec![0f64; d], 0f64);
+                    for i in 0..n {
+                        let h = c.weight(c.grid.distance2(j, s.best[i] as usize), radius);
+                        den += h;
+                        num.iter_mut().zip(data.row(i)).for_each(|(a, &x)| *a += h * x as f64);
+                    }
+                    for t in 0..d {
+                        let want = if den > 0.0 { num[t] / den } else { w0[j * d + t] as f64 };
+                        let got = w[j * d + t] as f64;
+                        assert!(
+                            (got - want).abs() < 1e-5,
+                            "{rows}x{cols} hex {hexagonal} toroid {toroid} r {radius}: node {j}"
+                        );
+                    }
                 }
             }
         }

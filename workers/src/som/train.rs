@@ -344,6 +344,7 @@ fn update_in_tiles(config: &Config, r: f64, node: &NodeSums, w: &mut [f32], d: u
     let (active, sums, counts) = (&node.active, &node.sums, &node.counts);
     let table = distance_table(config, r);
     let reach = row_reach(config, r);
+    let positions: Vec<(f64, f64)> = (0..grid.nodes()).map(|k| grid.position(k)).collect();
     let tile_len = tile_rows * grid.cols * d;
     w.par_chunks_mut(tile_len).enumerate().for_each(|(tile, out)| {
         let (y0, j0) = (tile * tile_rows, tile * tile_rows * grid.cols);
@@ -365,9 +366,9 @@ fn update_in_tiles(config: &Config, r: f64, node: &NodeSums, w: &mut [f32], d: u
         }
         let mut g = vec![0f32; nodes * width];
         for (r, row) in g.chunks_mut(width).enumerate() {
-            let pj = grid.position(j0 + r);
+            let pj = positions[j0 + r];
             for (h, &k) in row.iter_mut().zip(&columns) {
-                *h = table[(4.0 * grid.distance2_between(pj, grid.position(k))).round() as usize];
+                *h = table[(4.0 * grid.distance2_between(pj, positions[k])).round() as usize];
             }
         }
         let nonzeros = g.iter().filter(|&&h| h != 0.0).count();

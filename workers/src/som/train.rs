@@ -26,7 +26,7 @@ use super::grid::Grid;
 use super::kernel::{self, View};
 use super::rng::SplitMix64;
 use crate::Failure;
-use crate::spectra::SpectraMatrix;
+use crate::spectra::{Flux, SpectraMatrix};
 
 /// Rows of X per BMU GEMM block: large enough for the kernel to run near its peak (measured with
 /// examples/som_kernels.rs), small enough that a block's tile (512×M f32, 5 MB at 50×50) and its
@@ -483,6 +483,18 @@ pub fn initial_codebook(
     data: &SpectraMatrix,
     resolve: impl Fn(&str) -> std::path::PathBuf,
 ) -> Result<Vec<f32>, Failure> {
+    initial_codebook_within(config, data, resolve, u64::MAX, &|| Ok(()))
+}
+
+/// [`initial_codebook`] for a run with a memory `budget` (the streaming threshold), asking
+/// `checkpoint` between the PCA's passes over the data.
+pub fn initial_codebook_within(
+    config: &Config,
+    data: &SpectraMatrix,
+    resolve: impl Fn(&str) -> std::path::PathBuf,
+    budget: u64,
+    checkpoint: Checkpoint,
+) -> Result<Vec<f32>, Failure> {
     let m = config.grid.nodes();
     let mut rng = SplitMix64::new(config.seed);
     match &config.init {
@@ -493,9 +505,26 @@ pub fn initial_codebook(
                 if m <= data.n { rng.sample_sorted(data.n, m) } else { (0..m).map(|_| rng.below(data.n)).collect() };
             Ok(rows.iter().flat_map(|&i| data.row(i).iter().copied()).collect())
         }
-        Init::Pca => Ok(pca_plane(config, data, &mut rng)),
+        Init::Pca => {
+            // ml::pca centres an f64 copy of its input (12 bytes a value with the f32 rows). An
+            // in-memory matrix has that copy counted in the kind's memory estimate; a streamed
+            // (memory-mapped) one is over the budget by definition, so its PCA runs on a seeded
+            // sample of rows whose copies fit the budget, and the plane is that sample's.
+            let sample = match data.flux {
+                Flux::Memory(_) => None,
+                Flux::Mapped(_) => Some(pca_sample_rows(budget, data.bins)),
+            };
+            pca_plane(config, data, sample, checkpoint)
+        }
         Init::Codebook(path) => read_codebook(&resolve(path), path, m, data.bins),
     }
+}
+
+/// Rows of a streamed input whose f32 sample and ml::pca's centred f64 copy fit in `budget`
+/// (at least 3, the fewest that have two principal components).
+fn pca_sample_rows(budget: u64, bins: usize) -> usize {
+    let per_row = (bins as u64).saturating_mul(12).max(1);
+    (budget / per_row).clamp(3, usize::MAX as u64) as usize
 }
 
 /// Reads a codebook image (M rows of D values) written by an earlier run.
@@ -517,50 +546,49 @@ pub fn read_codebook(path: &std::path::Path, shown: &str, m: usize, d: usize) ->
     Ok(values)
 }
 
-/// The mean plus the plane of the first two principal components, spanned over the grid
-/// (±2 standard deviations along each), found by power iteration without forming the D×D
-/// covariance.
-fn pca_plane(config: &Config, data: &SpectraMatrix, rng: &mut SplitMix64) -> Vec<f32> {
+/// The mean plus the plane of the first two principal components (ml::pca, the `pca` kind's
+/// code), spanned over the grid: ±2 standard deviations along each, component 1 across the
+/// columns and component 2 down the rows. `sample`: fit on at most this many seeded rows.
+fn pca_plane(
+    config: &Config,
+    data: &SpectraMatrix,
+    sample: Option<usize>,
+    checkpoint: Checkpoint,
+) -> Result<Vec<f32>, Failure> {
     let d = data.bins;
-    let mean: Vec<f64> = mean_spectrum(data).iter().map(|&v| v as f64).collect();
-    let cov_times = |v: &[f64]| -> Vec<f64> {
-        let mut out = vec![0f64; d];
-        for i in 0..data.n {
-            let row = data.row(i);
-            let p: f64 = row.iter().zip(&mean).zip(v).map(|((&x, mu), vv)| (x as f64 - mu) * vv).sum();
-            out.iter_mut().zip(row).zip(&mean).for_each(|((o, &x), mu)| *o += p * (x as f64 - mu));
-        }
-        out.iter_mut().for_each(|o| *o /= data.n as f64);
-        out
+    let picked: Option<Vec<f32>> = sample.filter(|&s| s < data.n).map(|s| {
+        let mut rng = SplitMix64::new(config.seed);
+        rng.sample_sorted(data.n, s).into_iter().flat_map(|i| data.row(i).iter().copied()).collect()
+    });
+    let rows: &[f32] = picked.as_deref().unwrap_or(&data.flux);
+    let n = rows.len() / d;
+    let x = ndarray::ArrayView2::from_shape((n, d), rows).expect("n × d values");
+    // Two components need three spectra (k ≤ n − 1); fewer give a line or a point.
+    let k = 2.min(n.saturating_sub(1)).min(d);
+    let (mean, axes) = if k == 0 {
+        (x.row(0).iter().map(|&v| v as f64).collect(), Vec::new())
+    } else {
+        let fit = crate::ml::pca::fit(x, &crate::ml::pca::Config { components: k, seed: config.seed }, checkpoint)?;
+        // ±2 standard deviations, with the population variance (n, not n − 1).
+        let axes: Vec<(Vec<f64>, f64)> = (0..k)
+            .map(|c| {
+                let sd = (fit.explained_variance[c] * (n - 1) as f64 / n as f64).sqrt();
+                (fit.components.row(c).to_vec(), 2.0 * sd)
+            })
+            .collect();
+        (fit.mean, axes)
     };
-    let mut components: Vec<(Vec<f64>, f64)> = Vec::new();
-    for _ in 0..2 {
-        let mut v: Vec<f64> = (0..d).map(|_| rng.next_f64() - 0.5).collect();
-        let mut lambda = 0.0;
-        for _ in 0..60 {
-            for (u, _) in &components {
-                let p: f64 = v.iter().zip(u).map(|(a, b)| a * b).sum();
-                v.iter_mut().zip(u).for_each(|(a, b)| *a -= p * b);
-            }
-            let next = cov_times(&v);
-            lambda = next.iter().map(|x| x * x).sum::<f64>().sqrt();
-            if lambda == 0.0 {
-                break;
-            }
-            v = next.iter().map(|x| x / lambda).collect();
-        }
-        components.push((v, lambda));
-    }
     let (rows, cols) = (config.grid.rows, config.grid.cols);
     let span = |i: usize, n: usize| if n > 1 { 2.0 * i as f64 / (n - 1) as f64 - 1.0 } else { 0.0 };
     let mut w = Vec::with_capacity(rows * cols * d);
-    for k in 0..rows * cols {
-        let (a, b) = (span(k % cols, cols), span(k / cols, rows));
-        let (s1, s2) = (2.0 * components[0].1.sqrt(), 2.0 * components[1].1.sqrt());
-        let (v1, v2) = (&components[0].0, &components[1].0);
-        w.extend(mean.iter().zip(v1).zip(v2).map(|((mu, p1), p2)| (mu + a * s1 * p1 + b * s2 * p2) as f32));
+    for node in 0..rows * cols {
+        let at = [span(node % cols, cols), span(node / cols, rows)];
+        w.extend((0..d).map(|j| {
+            let offset: f64 = axes.iter().zip(at).map(|((v, s), a)| a * s * v[j]).sum();
+            (mean[j] + offset) as f32
+        }));
     }
-    w
+    Ok(w)
 }
 
 #[cfg(test)]
@@ -597,6 +625,47 @@ pub(super) mod tests {
         assert!(c.weight(4.01, 2.0) == 0.0 && (c.weight(4.0, 2.0) - (-2.0f64).exp()).abs() < 1e-12);
         c.gaussian = false;
         assert_eq!((c.weight(4.0, 2.0), c.weight(4.5, 2.0)), (1.0, 0.0));
+    }
+
+    /// Coordinates of `v` on the rows of `basis` (orthonormal) and the length of what is left.
+    fn project(v: &[f64], basis: &ndarray::Array2<f64>) -> (Vec<f64>, f64) {
+        let coords: Vec<f64> = basis.outer_iter().map(|b| b.iter().zip(v).map(|(a, b)| a * b).sum()).collect();
+        let rest: f64 = (0..v.len())
+            .map(|j| v[j] - basis.outer_iter().zip(&coords).map(|(b, c)| c * b[j]).sum::<f64>())
+            .map(|r| r * r)
+            .sum();
+        (coords, rest.sqrt())
+    }
+
+    #[test]
+    fn the_pca_codebook_spans_the_first_two_principal_directions() {
+        let data = crate::som::synthetic::spectra(400, 60, 9);
+        let (rows, cols) = (5, 7);
+        let mut c = config(rows, cols);
+        c.init = Init::Pca;
+        let x = ndarray::ArrayView2::from_shape((data.n, data.bins), &data.flux[..]).unwrap();
+        let fit = crate::ml::pca::fit(x, &crate::ml::pca::Config { components: 2, seed: 1 }, &|| Ok(())).unwrap();
+        // The plane is ±2 population standard deviations (n, where ml::pca reports n − 1).
+        let n = data.n as f64;
+        let sd: Vec<f64> = fit.explained_variance.iter().map(|v| (v * (n - 1.0) / n).sqrt()).collect();
+        let check = |w: &[f32], tolerance: f64| {
+            for k in 0..rows * cols {
+                let offset: Vec<f64> = (0..data.bins).map(|j| w[k * data.bins + j] as f64 - fit.mean[j]).collect();
+                let (coords, rest) = project(&offset, &fit.components);
+                assert!(rest < tolerance * sd[0], "node {k} leaves the plane by {rest}");
+                // Signs are arbitrary: the size of each coordinate follows the node's place,
+                // ±2 standard deviations at the edges, across columns (1) and down rows (2).
+                let at = [(k % cols) as f64 / (cols - 1) as f64, (k / cols) as f64 / (rows - 1) as f64];
+                for (a, (&got, s)) in at.iter().zip(coords.iter().zip(&sd)) {
+                    let want = 2.0 * s * (2.0 * a - 1.0).abs();
+                    assert!((got.abs() - want).abs() < tolerance * sd[0], "node {k}: |{got}| vs {want}");
+                }
+            }
+        };
+        check(&initial_codebook(&c, &data, |p| p.into()).unwrap(), 1e-3);
+        // A streamed input's plane comes from a sample of rows: near, not equal.
+        let sampled = pca_plane(&c, &data, Some(200), &|| Ok(())).unwrap();
+        check(&sampled, 0.2);
     }
 
     #[test]

@@ -178,55 +178,83 @@ pub fn bmu_search_checked(
     w: &[f32],
     checkpoint: Checkpoint,
 ) -> Result<Search, Failure> {
+    bmu_pass(data, mean, &centred_norms(data, mean), w, checkpoint)
+}
+
+/// ‖x_i − mean‖² of every row, in f32 summed in bin order: fixed for a training run, so its
+/// epochs compute them once instead of once per BMU pass (a sequential sum, not vectorised).
+fn centred_norms(data: &SpectraMatrix, mean: &[f32]) -> Vec<f32> {
+    (0..data.n)
+        .into_par_iter()
+        .map(|i| data.row(i).iter().zip(mean).map(|(&x, &mu)| (x - mu) * (x - mu)).sum())
+        .collect()
+}
+
+/// [`bmu_search_checked`] with the rows' centred norms `xn` given.
+fn bmu_pass(
+    data: &SpectraMatrix,
+    mean: &[f32],
+    xn: &[f32],
+    w: &[f32],
+    checkpoint: Checkpoint,
+) -> Result<Search, Failure> {
     let (n, d) = (data.n, data.bins);
     let m = w.len() / d;
-    let wc: Vec<f32> = w.chunks(d).flat_map(|row| row.iter().zip(mean).map(|(a, b)| a - b)).collect();
-    let wn: Vec<f32> = wc.chunks(d).map(|row| row.iter().map(|&v| v as f64 * v as f64).sum::<f64>() as f32).collect();
+    let mut wc = vec![0f32; m * d];
+    let mut wn = vec![0f32; m];
+    wc.par_chunks_mut(d).zip(w.par_chunks(d)).zip(&mut wn).for_each(|((out, row), norm)| {
+        out.iter_mut().zip(row).zip(mean).for_each(|((o, &a), &b)| *o = a - b);
+        *norm = out.iter().map(|&v| v as f64 * v as f64).sum::<f64>() as f32;
+    });
     let mut best = vec![0u32; n];
     let mut second = vec![0u32; n];
     let mut best_d2 = vec![0f32; n];
+    // Each task reuses its centred rows and distance tile across the blocks it takes (fresh
+    // 2 MB buffers per block were page faults and zeroing on every epoch).
     best.par_chunks_mut(BLOCK)
         .zip(second.par_chunks_mut(BLOCK))
         .zip(best_d2.par_chunks_mut(BLOCK))
         .enumerate()
-        .try_for_each(|(block, ((best, second), best_d2))| {
-            checkpoint()?;
-            let start = block * BLOCK;
-            let rows = best.len();
-            let mut xc = vec![0f32; rows * d];
-            for (r, out) in xc.chunks_mut(d).enumerate() {
-                for ((o, &x), &mu) in out.iter_mut().zip(data.row(start + r)).zip(mean) {
-                    *o = x - mu;
-                }
-            }
-            let mut tile = vec![0f32; rows * m];
-            // tile = xc (rows×d) · wcᵀ (d×m); wc is m×d row-major, so its transpose has strides (1, d).
-            kernel::matmul(
-                rows,
-                d,
-                m,
-                View { data: &xc, row_stride: d, col_stride: 1 },
-                View { data: &wc, row_stride: 1, col_stride: d },
-                &mut tile,
-            );
-            for r in 0..rows {
-                let dots = &tile[r * m..(r + 1) * m];
-                let (mut b1, mut d1, mut b2, mut d2) = (0usize, f32::INFINITY, 0usize, f32::INFINITY);
-                for (k, (&dot, &norm)) in dots.iter().zip(&wn).enumerate() {
-                    let dist = norm - 2.0 * dot;
-                    if dist < d1 {
-                        (b2, d2, b1, d1) = (b1, d1, k, dist);
-                    } else if dist < d2 {
-                        (b2, d2) = (k, dist);
+        .try_for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(xc, tile): &mut (Vec<f32>, Vec<f32>), (block, ((best, second), best_d2))| {
+                checkpoint()?;
+                let start = block * BLOCK;
+                let rows = best.len();
+                xc.resize(rows * d, 0.0);
+                for (r, out) in xc.chunks_mut(d).enumerate() {
+                    for ((o, &x), &mu) in out.iter_mut().zip(data.row(start + r)).zip(mean) {
+                        *o = x - mu;
                     }
                 }
-                let xn: f32 = xc[r * d..(r + 1) * d].iter().map(|v| v * v).sum();
-                best[r] = b1 as u32;
-                second[r] = if m > 1 { b2 as u32 } else { b1 as u32 };
-                best_d2[r] = (xn + d1).max(0.0);
-            }
-            Ok::<(), Failure>(())
-        })?;
+                tile.resize(rows * m, 0.0);
+                // tile = xc (rows×d) · wcᵀ (d×m); wc is m×d row-major, so its transpose has strides (1, d).
+                kernel::matmul(
+                    rows,
+                    d,
+                    m,
+                    View { data: &xc[..rows * d], row_stride: d, col_stride: 1 },
+                    View { data: &wc, row_stride: 1, col_stride: d },
+                    &mut tile[..rows * m],
+                );
+                for r in 0..rows {
+                    let dots = &tile[r * m..(r + 1) * m];
+                    let (mut b1, mut d1, mut b2, mut d2) = (0usize, f32::INFINITY, 0usize, f32::INFINITY);
+                    for (k, (&dot, &norm)) in dots.iter().zip(&wn).enumerate() {
+                        let dist = norm - 2.0 * dot;
+                        if dist < d1 {
+                            (b2, d2, b1, d1) = (b1, d1, k, dist);
+                        } else if dist < d2 {
+                            (b2, d2) = (k, dist);
+                        }
+                    }
+                    best[r] = b1 as u32;
+                    second[r] = if m > 1 { b2 as u32 } else { b1 as u32 };
+                    best_d2[r] = (xn[start + r] + d1).max(0.0);
+                }
+                Ok::<(), Failure>(())
+            },
+        )?;
     Ok(Search { best, second, best_d2 })
 }
 
@@ -421,12 +449,13 @@ pub fn train(
     checkpoint: Checkpoint,
 ) -> Result<Trained, Failure> {
     let mean = mean_spectrum(data);
+    let xn = centred_norms(data, &mean);
     let m = config.grid.nodes();
     let mut history = Vec::with_capacity(config.epochs);
     for t in 0..config.epochs {
         let started = Instant::now();
         let (radius, scale) = (config.radius(t), config.scale(t));
-        let search = bmu_search_checked(data, &mean, &codebook, checkpoint)?;
+        let search = bmu_pass(data, &mean, &xn, &codebook, checkpoint)?;
         let bmu_seconds = started.elapsed().as_secs_f64();
         let (qe, te) = quick_quality(&config.grid, &search);
         checkpoint()?;

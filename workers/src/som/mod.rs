@@ -174,7 +174,9 @@ const DISTANCE_ROWS: u64 = 512;
 ///   budget (`spectra::matrix`);
 /// - the training matrix, spectra × bins f32 (memory-mapped from a file, so not counted, when
 ///   streamed); spectra are at least the files, bins the `bins` parameter or the native length;
-/// - the codebook and the per-node sums of a batch epoch: 2 × rows × cols × bins f32;
+/// - the codebook and the per-node sums of a batch epoch: 2 × rows × cols × bins f32, and at
+///   most as much again for the factored codebook of an epoch with few active nodes (centred
+///   sums, basis and coefficients, each below 0.6 of a codebook: `train::FACTORED_SHARE`);
 /// - the distances of one block of rows to every node, f32;
 /// - with `init=pca` on an in-memory matrix, ml::pca's centred f64 copy of it (twice the
 ///   matrix). A streamed input's PCA runs on a sample of rows sized to the budget, after the
@@ -193,7 +195,7 @@ pub fn memory_estimate(p: &SomParams, input: InputSize, budget: u64) -> u64 {
     };
     let matrix = if streamed { 0 } else { spectra.saturating_mul(bins).saturating_mul(4) };
     let nodes = (p.rows as u64).saturating_mul(p.cols as u64);
-    let codebook = nodes.saturating_mul(bins).saturating_mul(8);
+    let codebook = nodes.saturating_mul(bins).saturating_mul(16);
     let distances = DISTANCE_ROWS.saturating_mul(nodes).saturating_mul(4);
     let pca = if p.init.trim().eq_ignore_ascii_case("pca") { matrix.saturating_mul(2) } else { 0 };
     raw.saturating_add(matrix).saturating_add(codebook).saturating_add(distances).saturating_add(pca)

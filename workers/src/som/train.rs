@@ -9,8 +9,11 @@
 //!    never stored. Blocks are split over threads by rayon.
 //! 2. Update from per-node sums: S[k] = Σ x_i over samples with BMU k, n[k] their count, then
 //!    W_j = Σ_k h(j,k) S[k] / Σ_k h(j,k) n[k] — algebraically somoclu's rule without its N×M×D
-//!    loop. Σ_k h S is an M×M×D GEMM, or a sparse sum when the compact support leaves few
-//!    non-zeros per row. Nodes whose denominator is 0 keep their weights (as somoclu).
+//!    loop. Σ_k h S is a GEMM per tile of map rows over the band of active nodes the compact
+//!    support reaches, or a stencil sum when few weights in it are non-zero. Nodes whose
+//!    denominator is 0 keep their weights (as somoclu).
+//! 3. When few nodes have samples (the epoch after a wide radius), the next BMU pass multiplies
+//!    by the update's factors instead of the codebook ([`Factored`]): X·Wᵀ = (X·Sᵀ)·Aᵀ.
 //!
 //! Determinism: every sum has a fixed order that does not depend on the thread count (blocks
 //! have a fixed size, per-node sums run in sample order, each GEMM block is single-threaded),
@@ -178,7 +181,61 @@ pub fn bmu_search_checked(
     w: &[f32],
     checkpoint: Checkpoint,
 ) -> Result<Search, Failure> {
-    bmu_pass(data, mean, &centred_norms(data, mean), w, checkpoint)
+    bmu_pass(data, mean, &centred_norms(data, mean), w, None, checkpoint)
+}
+
+/// The codebook just made by a batch update, as coefficients over a few basis rows: node j is
+/// W_j − mean = Σ_k a_jk (S_k − n_k·mean) with a_jk = h(j,k) / Σ_k h(j,k)·n_k (the update
+/// rule, centred: the a_jk·n_k sum to 1), or its own centred weights when no sample weighs on it.
+/// When the nodes with samples are few (the epoch after a wide radius has pulled the map
+/// together: 50 of 900 on the 2,000 × 1,000 30×30 benchmark), the next BMU pass computes
+/// X·Wᵀ as (X·Basisᵀ)·Coefᵀ, N·D·R + N·R·M flops for R basis rows instead of N·D·M.
+struct Factored {
+    /// R × D, centred.
+    basis: Vec<f32>,
+    /// M × R.
+    coef: Vec<f32>,
+}
+
+/// The [`Factored`] form of `w` after the update from `node` at radius r, when it is cheaper.
+fn factor(config: &Config, r: f64, node: &NodeSums, mean: &[f32], w: &[f32], d: usize) -> Option<Factored> {
+    let centred = node.centred.as_ref()?;
+    let grid = &config.grid;
+    let (m, k) = (grid.nodes(), node.active.len());
+    let table = distance_table(config, r);
+    let positions: Vec<(f64, f64)> = (0..m).map(|j| grid.position(j)).collect();
+    // Each node's weights over the active nodes and the update's denominator (the same f64 sum:
+    // the zero weights the update skips add nothing).
+    let rows: Vec<(Vec<f32>, f64)> = (0..m)
+        .into_par_iter()
+        .map(|j| {
+            let h: Vec<f32> = node
+                .active
+                .iter()
+                .map(|&a| table[(4.0 * grid.distance2_between(positions[j], positions[a])).round() as usize])
+                .collect();
+            let den = h.iter().zip(&node.counts).map(|(&h, &c)| h as f64 * c as f64).sum();
+            (h, den)
+        })
+        .collect();
+    let kept: Vec<usize> = (0..m).filter(|&j| rows[j].1 <= 0.0).collect();
+    let width = k + kept.len();
+    if factored_share(width, m, d) >= FACTORED_SHARE {
+        return None;
+    }
+    let mut basis = centred.clone();
+    for &j in &kept {
+        basis.extend(w[j * d..(j + 1) * d].iter().zip(mean).map(|(&v, &mu)| v - mu));
+    }
+    let mut coef = vec![0f32; m * width];
+    for (j, (out, (h, den))) in coef.chunks_mut(width).zip(&rows).enumerate() {
+        if *den > 0.0 {
+            out.iter_mut().zip(h).for_each(|(o, &h)| *o = (h as f64 / den) as f32);
+        } else {
+            out[k + kept.binary_search(&j).expect("a kept node")] = 1.0;
+        }
+    }
+    Some(Factored { basis, coef })
 }
 
 /// ‖x_i − mean‖² of every row, in f32 summed in bin order: fixed for a training run, so its
@@ -196,6 +253,7 @@ fn bmu_pass(
     mean: &[f32],
     xn: &[f32],
     w: &[f32],
+    factored: Option<&Factored>,
     checkpoint: Checkpoint,
 ) -> Result<Search, Failure> {
     let (n, d) = (data.n, data.bins);
@@ -216,8 +274,8 @@ fn bmu_pass(
         .zip(best_d2.par_chunks_mut(BLOCK))
         .enumerate()
         .try_for_each_init(
-            || (Vec::new(), Vec::new()),
-            |(xc, tile): &mut (Vec<f32>, Vec<f32>), (block, ((best, second), best_d2))| {
+            || (Vec::new(), Vec::new(), Vec::new()),
+            |(xc, tile, inner): &mut (Vec<f32>, Vec<f32>, Vec<f32>), (block, ((best, second), best_d2))| {
                 checkpoint()?;
                 let start = block * BLOCK;
                 let rows = best.len();
@@ -228,15 +286,21 @@ fn bmu_pass(
                     }
                 }
                 tile.resize(rows * m, 0.0);
-                // tile = xc (rows×d) · wcᵀ (d×m); wc is m×d row-major, so its transpose has strides (1, d).
-                kernel::matmul(
-                    rows,
-                    d,
-                    m,
-                    View { data: &xc[..rows * d], row_stride: d, col_stride: 1 },
-                    View { data: &wc, row_stride: 1, col_stride: d },
-                    &mut tile[..rows * m],
-                );
+                let xv = View { data: &xc[..rows * d], row_stride: d, col_stride: 1 };
+                if let Some(f) = factored {
+                    // inner = xc · basisᵀ (rows × R), then tile = inner · coefᵀ.
+                    let r = f.basis.len() / d;
+                    inner.resize(rows * r, 0.0);
+                    let basis_t = View { data: &f.basis, row_stride: 1, col_stride: d };
+                    kernel::matmul(rows, d, r, xv, basis_t, &mut inner[..rows * r]);
+                    let coef_t = View { data: &f.coef, row_stride: 1, col_stride: r };
+                    let inner_v = View { data: &inner[..rows * r], row_stride: r, col_stride: 1 };
+                    kernel::matmul(rows, r, m, inner_v, coef_t, &mut tile[..rows * m]);
+                } else {
+                    // tile = xc (rows×d) · wcᵀ (d×m); wc is m×d row-major, so its transpose has strides (1, d).
+                    let wc_t = View { data: &wc, row_stride: 1, col_stride: d };
+                    kernel::matmul(rows, d, m, xv, wc_t, &mut tile[..rows * m]);
+                }
                 for r in 0..rows {
                     let dots = &tile[r * m..(r + 1) * m];
                     let (mut b1, mut d1, mut b2, mut d2) = (0usize, f32::INFINITY, 0usize, f32::INFINITY);
@@ -295,12 +359,24 @@ struct NodeSums {
     sums: Vec<f32>,
     /// K: each node's sample count.
     counts: Vec<f32>,
+    /// K × D: Σ (x_i − mean), rounded from the f64 sums, when K is small enough for the next
+    /// BMU pass to use the [`Factored`] codebook.
+    centred: Option<Vec<f32>>,
+}
+
+/// Above this share of a direct pass's flops the factored BMU pass is not worth its second GEMM.
+const FACTORED_SHARE: f64 = 0.6;
+
+/// The flops of a factored BMU pass over `r` basis rows relative to the direct one:
+/// N·D·r + N·r·M against N·D·M.
+fn factored_share(r: usize, m: usize, d: usize) -> f64 {
+    r as f64 * (1.0 / m as f64 + 1.0 / d as f64)
 }
 
 /// The nodes that are some sample's BMU, Σ x_i per such node (f64 accumulation in sample order)
 /// and their counts. Nodes without samples contribute nothing to the update, so the smoothing
 /// product only runs over these (early, smooth maps leave many nodes empty).
-fn node_sums(data: &SpectraMatrix, best: &[u32], m: usize) -> NodeSums {
+fn node_sums(data: &SpectraMatrix, best: &[u32], m: usize, mean: &[f32]) -> NodeSums {
     let d = data.bins;
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); m];
     for (i, &b) in best.iter().enumerate() {
@@ -308,7 +384,13 @@ fn node_sums(data: &SpectraMatrix, best: &[u32], m: usize) -> NodeSums {
     }
     let active: Vec<usize> = (0..m).filter(|&k| !members[k].is_empty()).collect();
     let mut sums = vec![0f32; active.len() * d];
-    sums.par_chunks_mut(d).zip(&active).for_each(|(out, &k)| {
+    let factor = factored_share(active.len(), m, d) < FACTORED_SHARE;
+    let mut centred = vec![0f32; if factor { active.len() * d } else { 0 }];
+    let centred_rows: Vec<Option<&mut [f32]>> = match factor {
+        true => centred.chunks_mut(d).map(Some).collect(),
+        false => (0..active.len()).map(|_| None).collect(),
+    };
+    sums.par_chunks_mut(d).zip(centred_rows).zip(&active).for_each(|((out, centred), &k)| {
         let mut acc = vec![0f64; d];
         for &i in &members[k] {
             for (a, &v) in acc.iter_mut().zip(data.row(i as usize)) {
@@ -316,9 +398,14 @@ fn node_sums(data: &SpectraMatrix, best: &[u32], m: usize) -> NodeSums {
             }
         }
         out.iter_mut().zip(&acc).for_each(|(o, a)| *o = *a as f32);
+        // Centred in f64 before rounding: Σx − n·mean cancels most of the sum's digits.
+        if let Some(centred) = centred {
+            let n = members[k].len() as f64;
+            centred.iter_mut().zip(&acc).zip(mean).for_each(|((o, a), &mu)| *o = (a - n * mu as f64) as f32);
+        }
     });
     let counts = active.iter().map(|&k| members[k].len() as f32).collect();
-    NodeSums { active, sums, counts }
+    NodeSums { active, sums, counts, centred: factor.then_some(centred) }
 }
 
 /// Nodes per smoothing tile, at least: enough rows for the GEMM to run near its rate, few
@@ -452,10 +539,11 @@ pub fn train(
     let xn = centred_norms(data, &mean);
     let m = config.grid.nodes();
     let mut history = Vec::with_capacity(config.epochs);
+    let mut factored = None;
     for t in 0..config.epochs {
         let started = Instant::now();
         let (radius, scale) = (config.radius(t), config.scale(t));
-        let search = bmu_pass(data, &mean, &xn, &codebook, checkpoint)?;
+        let search = bmu_pass(data, &mean, &xn, &codebook, factored.take().as_ref(), checkpoint)?;
         let bmu_seconds = started.elapsed().as_secs_f64();
         let (qe, te) = quick_quality(&config.grid, &search);
         checkpoint()?;
@@ -463,9 +551,10 @@ pub fn train(
             let g = neighbourhood(config, radius);
             online_epoch(config, data, &g, scale, t, &mut codebook, checkpoint)?;
         } else {
-            let sums = node_sums(data, &search.best, m);
+            let sums = node_sums(data, &search.best, m, &mean);
             checkpoint()?;
             update(config, radius, &sums, &mut codebook, data.bins);
+            factored = factor(config, radius, &sums, &mean, &codebook, data.bins);
         }
         let seconds = started.elapsed().as_secs_f64();
         let record = EpochRecord { epoch: t, radius, scale, qe, te, seconds, bmu_seconds };
@@ -748,6 +837,43 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn the_factored_codebook_finds_the_direct_bmus() {
+        // Few samples on a large map: few active nodes, the factored pass's case; the smaller
+        // radius leaves nodes with no weighted sample, which keep their own weights.
+        let mut kept = 0;
+        for (radius, hexagonal) in [(6.0, false), (3.5, false), (3.5, true)] {
+            let (n, d) = (30, 300);
+            let mut c = config(20, 20);
+            c.grid.hexagonal = hexagonal;
+            let mut rng = SplitMix64::new(5);
+            let data = SpectraMatrix::from_rows(n, d, (0..n * d).map(|_| 1.0 + rng.next_f64() as f32).collect());
+            let mean = mean_spectrum(&data);
+            // A random codebook spreads the samples' BMUs over the map.
+            let mut w: Vec<f32> = (0..c.grid.nodes() * d).map(|_| 1.0 + rng.next_f64() as f32).collect();
+            let s = bmu_search(&data, &mean, &w);
+            let sums = node_sums(&data, &s.best, c.grid.nodes(), &mean);
+            update(&c, radius, &sums, &mut w, d);
+            let f = factor(&c, radius, &sums, &mean, &w, d)
+                .unwrap_or_else(|| panic!("r {radius}: {} active nodes, not factored", sums.active.len()));
+            kept += f.basis.len() / d - sums.active.len();
+            let direct = bmu_search(&data, &mean, &w);
+            let xn = centred_norms(&data, &mean);
+            let factored = bmu_pass(&data, &mean, &xn, &w, Some(&f), &|| Ok(())).unwrap();
+            let exact = |i: usize, k: u32| -> f64 {
+                data.row(i).iter().zip(&w[k as usize * d..]).map(|(&a, &b)| ((a - b) as f64).powi(2)).sum()
+            };
+            for i in 0..n {
+                // The same node, or one as near up to f32 rounding of distances ~25 (no test of
+                // which wins a tie).
+                let (a, b) = (exact(i, factored.best[i]), exact(i, direct.best[i]));
+                assert!(a <= b + 1e-3, "r {radius} hex {hexagonal} sample {i}: {a} vs {b}");
+                assert!((factored.best_d2[i] as f64 - b).abs() < 1e-3 * b.max(1.0));
+            }
+        }
+        assert!(kept > 0, "some node kept its weights");
+    }
+
+    #[test]
     fn batch_update_equals_the_direct_neighbourhood_rule() {
         // Planar and toroid, rectangular and hexagonal, fewer samples than nodes (empty nodes are
         // left out), radii from a stencil to the whole map, compact and not, bubble: the banded
@@ -772,7 +898,7 @@ pub(super) mod tests {
             let data = SpectraMatrix::from_rows(n, d, (0..n * d).map(|_| rng.next_f64() as f32).collect());
             let w0 = initial_codebook(&c, &data, |p| p.into()).unwrap();
             let s = bmu_search(&data, &mean_spectrum(&data), &w0);
-            let sums = node_sums(&data, &s.best, m);
+            let sums = node_sums(&data, &s.best, m, &mean_spectrum(&data));
             // Tiles of one and two map rows exercise the bands (and their wrap on a toroid);
             // the default size takes these small maps whole.
             for tile_rows in [1, 2, rows] {

@@ -375,7 +375,8 @@ mod tests {
             "seed": 5, "normalize": "max", "training": "batch", "bins": 50
         }))
         .unwrap();
-        let job = |budget: Option<&str>| {
+        let job = |init: &str, budget: Option<&str>| {
+            let params = SomParams { init: init.into(), ..params.clone() };
             let job_dir = tempfile::tempdir().unwrap();
             let mut ctx =
                 crate::JobContext::new(job_dir.path(), 1, user.path(), "test".into(), crate::CancelToken::new());
@@ -387,11 +388,18 @@ mod tests {
             let streamed = ctx.work_dir.join("matrix.f32").exists();
             (std::fs::read(ctx.results_dir.join("codebook.vot")).unwrap(), streamed)
         };
-        let (in_memory, streamed) = job(None);
+        let (in_memory, streamed) = job("random", None);
         assert!(!streamed);
-        let (on_disk, streamed) = job(Some("1"));
+        let (on_disk, streamed) = job("random", Some("1"));
         assert!(streamed, "a 1 MB budget streams through the work folder");
         assert_eq!(in_memory, on_disk);
+        // init=pca: ml::pca on the whole matrix in memory; streamed, on the rows whose copies
+        // fit the budget, here all 180 in 1 MB: the same plane, so the same map. (A smaller
+        // sample: train::tests::the_pca_codebook_spans_the_first_two_principal_directions.)
+        let (pca_in_memory, _) = job("pca", None);
+        let (pca_on_disk, streamed) = job("pca", Some("1"));
+        assert!(streamed);
+        assert_eq!(pca_in_memory, pca_on_disk);
     }
 
     #[test]

@@ -13,7 +13,7 @@ outputs). QE/TE8 of both come from the same float64 code (compare.quality).
 
 Usage (somoclu into target/pyenv: pip install setuptools wheel; pip install --no-build-isolation
 somoclu==1.7.6):
-  target/pyenv/bin/python benches/som/job.py [--size 2000x1000] [--map 30x30] [--runs 5] [--out F]
+  target/pyenv/bin/python benches/som/job.py [--size 2000x1000] [--map 30x30] [--runs 5] [--binary B] [--baseline B0] [--out F]
 """
 
 import argparse
@@ -44,8 +44,8 @@ def free_port():
 class Service:
     """A release `vocloud serve` on a temporary data folder, talked to with a bearer token."""
 
-    def __init__(self, data_dir):
-        self.binary = os.path.join(ROOT, "target", "release", "vocloud")
+    def __init__(self, data_dir, binary):
+        self.binary = binary
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, VOCLOUD_ADMIN_PASSWORD="bench-password", RUST_LOG="warn")
@@ -127,27 +127,38 @@ def main():
     p.add_argument("--somoclu-runs", type=int, default=2)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-build", action="store_true", help="use the release binary as it is")
+    p.add_argument("--binary", help="the vocloud binary to run (default: the release build under "
+                   "$CARGO_TARGET_DIR or target/; implies --no-build)")
+    p.add_argument("--baseline", help="another vocloud binary (say, main's) whose jobs alternate with the "
+                   "measured one's on its own service, so both see the same machine load")
     p.add_argument("--out", help="write the figures as JSON here")
     a = p.parse_args()
     n, d = map(int, a.size.split("x"))
     rows, cols = map(int, a.map.split("x"))
-    if not a.no_build:
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    binary = a.binary or os.path.join(target, "release", "vocloud")
+    if not a.no_build and not a.binary:
         subprocess.run(["cargo", "build", "--release", "-q", "--bin", "vocloud"], cwd=ROOT, check=True)
     x, labels = compare.spectra(n, d, a.seed)
 
     with tempfile.TemporaryDirectory() as tmp:
         fits_path = os.path.join(tmp, "spectra.fits")
         write_fits(fits_path, x)
-        data = os.path.join(tmp, "data")
-        os.makedirs(data)
-        service = Service(data)
+        services = []
         try:
-            with open(fits_path, "rb") as f:
-                status = service.request("PUT", "/api/files/bench/spectra.fits", f.read())[0]
-            assert status in (200, 201, 204), status
-            jobs = [run_job(service, rows, cols) for _ in range(a.runs)]
+            for i, b in enumerate([binary] + ([a.baseline] if a.baseline else [])):
+                data = os.path.join(tmp, f"data{i}")
+                os.makedirs(data)
+                services.append(Service(data, b))
+                with open(fits_path, "rb") as f:
+                    status = services[-1].request("PUT", "/api/files/bench/spectra.fits", f.read())[0]
+                assert status in (200, 201, 204), status
+            runs = [[run_job(s, rows, cols) for s in services] for _ in range(a.runs)]
         finally:
-            service.stop()
+            for s in services:
+                s.stop()
+        jobs = [r[0] for r in runs]
+        baseline_jobs = [r[1] for r in runs] if a.baseline else []
         with open(os.path.join(tmp, "codebook.fits"), "wb") as f:
             f.write(jobs[-1][2])
         from astropy.io import fits
@@ -165,14 +176,31 @@ def main():
         size=a.size, map=a.map, runs=a.runs,
         job_seconds=job_seconds, job_seconds_min=min(job_seconds), job_seconds_median=statistics.median(job_seconds),
         job_inside_seconds=q["seconds"],
-        somoclu_training_seconds=somoclu_seconds, somoclu_training_seconds_min=min(somoclu_seconds),
-        speedup_median=statistics.median(somoclu_seconds) / statistics.median(job_seconds),
-        speedup_best=min(somoclu_seconds) / min(job_seconds),
+        job_inside_medians={k: statistics.median(j[1]["seconds"][k] for j in jobs)
+                            for k in ("reading", "training", "quality", "outputs")},
+        job_epochs=[{k: h[k] for k in ("epoch", "radius", "seconds", "bmu_seconds")} for h in q["history"]],
         job_quality=compare.quality(x, w_job, labels, rows, cols),
-        somoclu_quality=compare.quality(x, w_somoclu, labels, rows, cols),
         load_average=os.getloadavg(),
     )
+    if somoclu_seconds:  # --somoclu-runs 0 times the job alone (profiling, A/B against --baseline)
+        result.update(
+            somoclu_training_seconds=somoclu_seconds, somoclu_training_seconds_min=min(somoclu_seconds),
+            speedup_median=statistics.median(somoclu_seconds) / statistics.median(job_seconds),
+            speedup_best=min(somoclu_seconds) / min(job_seconds),
+            somoclu_quality=compare.quality(x, w_somoclu, labels, rows, cols))
+    if baseline_jobs:
+        seconds = [j[0] for j in baseline_jobs]
+        result["baseline"] = dict(
+            binary=a.baseline, job_seconds=seconds, job_seconds_min=min(seconds),
+            job_seconds_median=statistics.median(seconds),
+            job_inside_medians={k: statistics.median(j[1]["seconds"][k] for j in baseline_jobs)
+                                for k in ("reading", "training", "quality", "outputs")})
     print(json.dumps(result, indent=1))
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(result, f, indent=1)
+    if not somoclu_seconds:
+        return
     print(f"\n| size | map | whole job s (median, min of {a.runs}) | somoclu training s | speed-up (medians) | "
           "QE job / somoclu | TE8 job / somoclu |")
     print("|---|---|---|---|---|---|---|")
@@ -180,9 +208,6 @@ def main():
     print(f"| {a.size} | {a.map} | {result['job_seconds_median']:.3f} ({result['job_seconds_min']:.3f}) | "
           f"{statistics.median(somoclu_seconds):.2f} | {result['speedup_median']:.0f}x | "
           f"{jq['qe']:.4f} / {sq['qe']:.4f} | {jq['te8']:.4f} / {sq['te8']:.4f} |")
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump(result, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,11 @@ impl Grid {
         }
     }
 
+    /// The vertical distance between adjacent map rows.
+    pub fn row_step(&self) -> f64 {
+        if self.hexagonal { HEX_ROW_STEP } else { 1.0 }
+    }
+
     fn height(&self) -> f64 {
         if self.hexagonal { self.rows as f64 * HEX_ROW_STEP } else { self.rows as f64 }
     }
@@ -69,8 +74,21 @@ impl Grid {
     }
 
     /// The neighbours of node k used by the U-matrix and the viewer's "move to neighbour".
+    /// Only the adjacent map rows are looked at: the next row but one is at least √3 away
+    /// (hexagonal) or 2 (rectangular), beyond either limit; this keeps the U-matrix and the
+    /// viewer's lists O(M·cols) instead of O(M²).
     pub fn neighbours(&self, k: usize) -> Vec<usize> {
-        (0..self.nodes()).filter(|&j| j != k && self.are_neighbours(k, j)).collect()
+        let (r, rows) = (k / self.cols, self.rows);
+        let mut near: Vec<usize> = [r + rows - 1, r + rows, r + rows + 1]
+            .into_iter()
+            .filter(|&q| self.toroid || (q >= rows && q < 2 * rows))
+            .map(|q| q % rows)
+            .flat_map(|q| q * self.cols..(q + 1) * self.cols)
+            .filter(|&j| j != k && self.are_neighbours(k, j))
+            .collect();
+        near.sort_unstable();
+        near.dedup();
+        near
     }
 }
 
@@ -90,6 +108,19 @@ mod tests {
         assert_eq!(g.distance2(0, 19), 9.0 + 16.0);
         assert_eq!(g.neighbours(0), vec![1, 5, 6]);
         assert_eq!(g.neighbours(7).len(), 8);
+    }
+
+    #[test]
+    fn neighbours_are_those_of_a_scan_over_every_node() {
+        for (rows, cols) in [(1, 5), (2, 3), (3, 3), (5, 4), (6, 7)] {
+            for (hexagonal, toroid) in [(false, false), (false, true), (true, false), (true, true)] {
+                let g = grid(rows, cols, hexagonal, toroid);
+                for k in 0..g.nodes() {
+                    let scan: Vec<usize> = (0..g.nodes()).filter(|&j| j != k && g.are_neighbours(k, j)).collect();
+                    assert_eq!(g.neighbours(k), scan, "{rows}x{cols} hex {hexagonal} toroid {toroid} node {k}");
+                }
+            }
+        }
     }
 
     #[test]

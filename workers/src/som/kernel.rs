@@ -97,15 +97,29 @@ pub fn matmul(m: usize, k: usize, n: usize, a: View, b: View, c: &mut [f32]) {
     matmul_with(current(), m, k, n, a, b, c)
 }
 
+/// c (m×n, row-major) += a (m×k) · b (k×n): the smoothing adds the products of the two row
+/// ranges a toroid's band wraps into, without copying them side by side.
+pub fn matmul_add(m: usize, k: usize, n: usize, a: View, b: View, c: &mut [f32]) {
+    product(current(), m, k, n, a, b, c, 1.0)
+}
+
 /// [`matmul`] with an explicit kernel.
 pub fn matmul_with(kernel: Kernel, m: usize, k: usize, n: usize, a: View, b: View, c: &mut [f32]) {
+    product(kernel, m, k, n, a, b, c, 0.0)
+}
+
+/// c = a·b + beta·c, beta 0 (overwrite) or 1 (accumulate).
+#[allow(clippy::too_many_arguments)]
+fn product(kernel: Kernel, m: usize, k: usize, n: usize, a: View, b: View, c: &mut [f32], beta: f32) {
     let last = |v: &View, rows: usize, cols: usize| (rows - 1) * v.row_stride + (cols - 1) * v.col_stride;
     if m == 0 || n == 0 {
         return;
     }
     assert!(c.len() >= m * n, "output too small");
     if k == 0 {
-        c[..m * n].fill(0.0);
+        if beta == 0.0 {
+            c[..m * n].fill(0.0);
+        }
         return;
     }
     assert!(last(&a, m, k) < a.data.len() && last(&b, k, n) < b.data.len(), "operand out of bounds");
@@ -121,7 +135,7 @@ pub fn matmul_with(kernel: Kernel, m: usize, k: usize, n: usize, a: View, b: Vie
             ONE_THREAD.call_once(|| openblas::openblas_set_num_threads(1));
             let (m, n, k) = (m as i32, n as i32, k as i32);
             let (pa, pb, pc) = (a.data.as_ptr(), b.data.as_ptr(), c.as_mut_ptr());
-            openblas::cblas_sgemm(openblas::ROW_MAJOR, ta, tb, m, n, k, 1.0, pa, lda, pb, ldb, 0.0, pc, n);
+            openblas::cblas_sgemm(openblas::ROW_MAJOR, ta, tb, m, n, k, 1.0, pa, lda, pb, ldb, beta, pc, n);
         }
         return;
     }
@@ -141,7 +155,7 @@ pub fn matmul_with(kernel: Kernel, m: usize, k: usize, n: usize, a: View, b: Vie
             b.data.as_ptr(),
             brs,
             bcs,
-            0.0,
+            beta,
             c.as_mut_ptr(),
             n as isize,
             1,
@@ -164,6 +178,8 @@ mod tests {
             let bv = View { data: &a, row_stride: 1, col_stride: 2 };
             matmul_with(kernel, 3, 2, 3, av, bv, &mut c);
             assert_eq!(c, expected, "{kernel:?}");
+            product(kernel, 3, 2, 3, av, bv, &mut c, 1.0);
+            assert_eq!(c, expected.map(|v| 2.0 * v), "{kernel:?} accumulates");
         }
     }
 }

@@ -174,8 +174,13 @@ const DISTANCE_ROWS: u64 = 512;
 ///   budget (`spectra::matrix`);
 /// - the training matrix, spectra × bins f32 (memory-mapped from a file, so not counted, when
 ///   streamed); spectra are at least the files, bins the `bins` parameter or the native length;
-/// - the codebook and the per-node sums of a batch epoch: 2 × rows × cols × bins f32;
-/// - the distances of one block of rows to every node, f32.
+/// - the codebook and the per-node sums of a batch epoch: 2 × rows × cols × bins f32, and at
+///   most as much again for the factored codebook of an epoch with few active nodes (centred
+///   sums, basis and coefficients, each below 0.6 of a codebook: `train::FACTORED_SHARE`);
+/// - the distances of one block of rows to every node, f32;
+/// - with `init=pca` on an in-memory matrix, ml::pca's centred f64 copy of it (twice the
+///   matrix). A streamed input's PCA runs on a sample of rows sized to the budget, after the
+///   read's chunks are freed, so it stays within the `budget` already counted for them.
 ///
 /// Saturating arithmetic: absurd parameters give `u64::MAX`, which any limit refuses.
 pub fn memory_estimate(p: &SomParams, input: InputSize, budget: u64) -> u64 {
@@ -190,9 +195,10 @@ pub fn memory_estimate(p: &SomParams, input: InputSize, budget: u64) -> u64 {
     };
     let matrix = if streamed { 0 } else { spectra.saturating_mul(bins).saturating_mul(4) };
     let nodes = (p.rows as u64).saturating_mul(p.cols as u64);
-    let codebook = nodes.saturating_mul(bins).saturating_mul(8);
+    let codebook = nodes.saturating_mul(bins).saturating_mul(16);
     let distances = DISTANCE_ROWS.saturating_mul(nodes).saturating_mul(4);
-    raw.saturating_add(matrix).saturating_add(codebook).saturating_add(distances)
+    let pca = if p.init.trim().eq_ignore_ascii_case("pca") { matrix.saturating_mul(2) } else { 0 };
+    raw.saturating_add(matrix).saturating_add(codebook).saturating_add(distances).saturating_add(pca)
 }
 
 /// Memory the training matrix may take before it is streamed to a memory-mapped file.
@@ -237,6 +243,7 @@ fn run(params: &SomParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         cancel: Some(ctx.cancel.clone()),
         spill_dir: Some(ctx.work_dir.clone()),
     };
+    let budget = options.budget;
     let data = spectra::read_matrix(&input_path, &params.input, &grid_request(params)?, &options)?;
     ctx.checkpoint()?;
     let read_seconds = started.elapsed().as_secs_f64();
@@ -245,13 +252,13 @@ fn run(params: &SomParams, ctx: &JobContext) -> Result<Outputs, Failure> {
     let mut seconds = output::Seconds { reading: read_seconds, ..Default::default() };
     let step = Instant::now();
     let config = train::Config::from_params(params)?;
-    let initial = train::initial_codebook(&config, &data, |rel| ctx.input(rel))?;
-    seconds.initialisation = step.elapsed().as_secs_f64();
-    let step = Instant::now();
-    // Asked between GEMM blocks inside an epoch, from rayon's threads: an ABORT or an overrun
-    // stops a long epoch within one block instead of at its end.
+    // Asked between GEMM blocks inside an epoch (and between the PCA's passes), from rayon's
+    // threads: an ABORT or an overrun stops a long step within one block instead of at its end.
     let cancel = ctx.cancel.clone();
     let checkpoint = move || if cancel.is_cancelled() { Err(Failure::Cancelled) } else { Ok(()) };
+    let initial = train::initial_codebook_within(&config, &data, |rel| ctx.input(rel), budget, &checkpoint)?;
+    seconds.initialisation = step.elapsed().as_secs_f64();
+    let step = Instant::now();
     ctx.progress(0.05, format!("training: epoch 1/{}", config.epochs));
     let trained = train::train(
         &config,
@@ -368,7 +375,8 @@ mod tests {
             "seed": 5, "normalize": "max", "training": "batch", "bins": 50
         }))
         .unwrap();
-        let job = |budget: Option<&str>| {
+        let job = |init: &str, budget: Option<&str>| {
+            let params = SomParams { init: init.into(), ..params.clone() };
             let job_dir = tempfile::tempdir().unwrap();
             let mut ctx =
                 crate::JobContext::new(job_dir.path(), 1, user.path(), "test".into(), crate::CancelToken::new());
@@ -380,11 +388,18 @@ mod tests {
             let streamed = ctx.work_dir.join("matrix.f32").exists();
             (std::fs::read(ctx.results_dir.join("codebook.vot")).unwrap(), streamed)
         };
-        let (in_memory, streamed) = job(None);
+        let (in_memory, streamed) = job("random", None);
         assert!(!streamed);
-        let (on_disk, streamed) = job(Some("1"));
+        let (on_disk, streamed) = job("random", Some("1"));
         assert!(streamed, "a 1 MB budget streams through the work folder");
         assert_eq!(in_memory, on_disk);
+        // init=pca: ml::pca on the whole matrix in memory; streamed, on the rows whose copies
+        // fit the budget, here all 180 in 1 MB: the same plane, so the same map. (A smaller
+        // sample: train::tests::the_pca_codebook_spans_the_first_two_principal_directions.)
+        let (pca_in_memory, _) = job("pca", None);
+        let (pca_on_disk, streamed) = job("pca", Some("1"));
+        assert!(streamed);
+        assert_eq!(pca_in_memory, pca_on_disk);
     }
 
     #[test]
@@ -407,6 +422,13 @@ mod tests {
         let big = InputSize { bytes: 100 << 30, files: 100_000 };
         let streamed = memory_estimate(&p, big, 8 << 30);
         assert!(streamed < 9 << 30 && streamed < memory_estimate(&p, big, u64::MAX) / 10, "{streamed}");
+        // init=pca adds ml::pca's f64 copy of an in-memory matrix, not of a streamed one.
+        let medium = InputSize { bytes: 1 << 30, files: 1000 };
+        let random = memory_estimate(&p, medium, 8 << 30);
+        p.init = "pca".into();
+        let matrix_f64 = memory_estimate(&p, medium, 8 << 30) - random;
+        assert!(matrix_f64 >= 2 << 30, "the f64 copy of a 1 GiB f32 matrix: {matrix_f64}");
+        assert_eq!(memory_estimate(&p, big, 8 << 30), streamed, "a streamed PCA samples within the budget");
         p.rows = usize::MAX;
         assert_eq!(memory_estimate(&p, small, 8 << 30), u64::MAX, "saturates instead of wrapping");
     }

@@ -2,8 +2,11 @@
 //! stratified k-fold cross-validation and saves the model, or applies a saved model to a
 //! collection; predictions carry the class probabilities.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::Instant;
+
+use ndarray::{Array2, Axis};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -13,7 +16,7 @@ use super::{checkpoint, inside_storage, label_text};
 use crate::ml::collection::Collection;
 use crate::ml::forest::model::{self, Model};
 use crate::ml::results::Written;
-use crate::ml::{cv, forest, plot};
+use crate::ml::{cv, forest, plot, preprocess};
 use crate::votable::{Datatype, Field, Table, Value};
 use crate::{Failure, JobContext, Kind, Outputs, ParamError, ParamSpec, ParamType, Resources};
 
@@ -57,12 +60,15 @@ impl Kind for Classify {
 
 /// Peak bytes: the reads (input and `apply`), the bins' quantile codes (one byte per value),
 /// the trees (at most two nodes per training spectrum, with their class fractions, for each
-/// tree), and a saved model parsed from JSON (about three times its file).
+/// tree), a saved model parsed from JSON (about three times its file), and the collection that
+/// gets classified (`input` with `model`, or `apply`) once more, in case it is resampled onto
+/// the model's grid (assumed as long as its own).
 pub fn memory_estimate(p: &ClassifyParams, input: Input, apply: Option<Input>, model_bytes: u64) -> u64 {
     let bins = input.bins();
     let codes = input.spectra().saturating_mul(bins);
     let trees = (p.trees as u64).saturating_mul(input.spectra()).saturating_mul(2 * 48);
-    let apply = apply.map_or(0, |a| a.reading(a.bins()));
+    let resampled = if p.model.is_some() { input.matrix(bins) } else { 0 };
+    let apply = apply.map_or(0, |a| a.reading(a.bins()).saturating_add(a.matrix(a.bins()))).saturating_add(resampled);
     input
         .reading(bins)
         .saturating_add(codes)
@@ -261,19 +267,82 @@ pub fn apply_model(model: &Model, data: &Collection, ctx: &JobContext) -> Result
 
 fn classify_with(model: &Model, data: &Collection) -> Result<Table, Failure> {
     data.check()?;
-    let same = model.wavelengths.len() == data.wavelengths.len()
-        && model.wavelengths.iter().zip(&data.wavelengths).all(|(a, b)| (a - b).abs() <= 1e-6 * a.abs().max(1.0));
-    if !same {
-        let span = |w: &[f64]| format!("{} bins from {} to {}", w.len(), w[0], w[w.len() - 1]);
-        return Err(Failure::Fatal(format!(
-            "the model was trained on {}; the spectra to classify are on {} (preprocess them onto the model's grid)",
-            span(&model.wavelengths),
-            span(&data.wavelengths)
-        )));
-    }
+    let data = on_model_grid(model, data)?;
     let rows: Vec<usize> = (0..data.len()).collect();
     let probs = model.forest.predict_proba(data.flux.view(), &rows);
-    Ok(predictions(data, &model.class_names, &probs))
+    Ok(predictions(&data, &model.class_names, &probs))
+}
+
+/// Spectra resampled per chunk: each becomes a preprocess spectrum with f64 copies of the grid
+/// and its fluxes, so a chunk bounds that transient memory.
+const RESAMPLE_ROWS: usize = 1024;
+
+/// `data` on the model's wavelengths: as it is when the grids agree; else, when the model's
+/// grid lies within the collection's range, each spectrum linearly interpolated onto it by
+/// preprocess's resampling (no shift, masking or normalisation, which the training data had or
+/// had not already); else an error naming both ranges. Interpolating only, never
+/// extrapolating: flux beyond a spectrum's ends would be invented.
+fn on_model_grid<'a>(model: &Model, data: &'a Collection) -> Result<Cow<'a, Collection>, Failure> {
+    let (want, have) = (&model.wavelengths, &data.wavelengths);
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * a.abs().max(1.0);
+    if want.len() == have.len() && want.iter().zip(have).all(|(&a, &b)| close(a, b)) {
+        return Ok(Cow::Borrowed(data));
+    }
+    let span = |w: &[f64]| format!("{} bins from {} to {}", w.len(), w[0], w[w.len() - 1]);
+    let (first, last) = (want[0], want[want.len() - 1]);
+    let inside =
+        |w: f64| (w > have[0] || close(w, have[0])) && (w < have[have.len() - 1] || close(w, have[have.len() - 1]));
+    if !(inside(first) && inside(last)) {
+        return Err(Failure::Fatal(format!(
+            "the model was trained on {}; the spectra to classify are on {}, which does not cover it \
+             (they can be resampled onto the model's grid only within their own range)",
+            span(want),
+            span(have)
+        )));
+    }
+    // A model end within rounding of the collection's end is masked by preprocess and filled
+    // with the nearest value, so no share of masked points is refused here.
+    let config = preprocess::Config {
+        wave_min: None,
+        wave_max: None,
+        bins: None,
+        step: None,
+        scale: preprocess::Scale::Linear,
+        normalize: preprocess::Normalize::None,
+        clip_min: None,
+        clip_max: None,
+        sigma_clip: None,
+        max_masked: 1.0,
+    };
+    let mut flux = Array2::<f32>::zeros((data.len(), want.len()));
+    for (chunk, mut out) in flux.axis_chunks_iter_mut(Axis(0), RESAMPLE_ROWS).enumerate() {
+        let start = chunk * RESAMPLE_ROWS;
+        let spectra: Vec<preprocess::Spectrum> = (start..start + out.nrows())
+            .map(|i| preprocess::Spectrum {
+                name: data.names[i].clone(),
+                label: None,
+                wave: have.clone(),
+                flux: data.flux.row(i).iter().map(|&v| v as f64).collect(),
+                velocity: None,
+            })
+            .collect();
+        let resampled = preprocess::to_grid(&spectra, want, &config);
+        for ((mut row, values), (s, outcome)) in
+            out.outer_iter_mut().zip(resampled.rows).zip(spectra.iter().zip(&resampled.outcomes))
+        {
+            let values = values.ok_or_else(|| {
+                let why = outcome.dropped.as_deref().unwrap_or("dropped");
+                Failure::Fatal(format!("spectrum '{}' cannot be resampled onto the model's grid: {why}", s.name))
+            })?;
+            row.iter_mut().zip(values).for_each(|(o, v)| *o = v);
+        }
+    }
+    Ok(Cow::Owned(Collection {
+        names: data.names.clone(),
+        labels: data.labels.clone(),
+        wavelengths: want.clone(),
+        flux,
+    }))
 }
 
 /// name, label, predicted class, its probability, and one probability column per class.
@@ -342,11 +411,43 @@ mod tests {
         apply_model(&model, &other, &ctx2).unwrap();
         let table = std::fs::read_to_string(ctx2.results_dir.join("predictions.vot")).unwrap();
         assert!(table.contains("<TD>s0002.fits</TD><TD>weak</TD><TD>weak</TD>"), "{}", &table[..2000.min(table.len())]);
-        // On another grid it refuses.
+        // A grid that does not cover the model's is refused, naming both.
         let mut shifted = other.clone();
         shifted.wavelengths.iter_mut().for_each(|w| *w += 1.0);
         let err = apply_model(&model, &shifted, &ctx2).unwrap_err().to_string();
         assert!(err.contains("trained on 30 bins from 6500 to 6529"), "{err}");
+        assert!(err.contains("30 bins from 6501 to 6530, which does not cover it"), "{err}");
+    }
+
+    #[test]
+    fn a_saved_model_classifies_spectra_on_a_wider_finer_grid() {
+        let (_dir, ctx) = context();
+        let model = {
+            train(&params(), &synthetic(120, 30), None, &ctx).unwrap();
+            read_model(&ctx.results_dir.join("model.json"), "model.json").unwrap()
+        };
+        // The same three line shapes (synthetic's, without its noise) sampled every 0.5 Å over
+        // 6490–6540 Å, around the model's 6500–6529 Å.
+        let (n, fine) = (30, 101);
+        let line = |i: usize, w: f64| {
+            let u = (w - 6500.0 - 15.0) / 4.0;
+            1.0 - [0.6, -0.4, 0.2][i % 3] * (-0.5 * u * u).exp()
+        };
+        let data = Collection {
+            names: (0..n).map(|i| format!("f{i:04}.fits")).collect(),
+            labels: vec![None; n],
+            wavelengths: (0..fine).map(|j| 6490.0 + 0.5 * j as f64).collect(),
+            flux: Array2::from_shape_fn((n, fine), |(i, j)| line(i, 6490.0 + 0.5 * j as f64) as f32),
+        };
+        let table = classify_with(&model, &data).unwrap();
+        let classes = ["absorption", "emission", "weak"];
+        let right = table
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(i, row)| matches!(&row[2], Value::Text(c) if c == classes[i % 3]))
+            .count();
+        assert!(right >= n * 9 / 10, "{right} of {n} classified as their line shape");
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! 5. normalisation: divide by the max, mean or median flux, or by a continuum: a polynomial in
 //!    λ fitted by least squares with iterative 2.5σ clipping of the lines (both sides), 5 rounds.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 /// One input spectrum.
@@ -22,8 +24,10 @@ use rayon::prelude::*;
 pub struct Spectrum {
     pub name: String,
     pub label: Option<String>,
-    pub wave: Vec<f64>,
-    pub flux: Vec<f64>,
+    /// As the reader gives them: shared by the spectra of one file, and kept f32 (widened to f64
+    /// where used, which is exact), so preprocessing copies no input.
+    pub wave: Arc<[f64]>,
+    pub flux: Vec<f32>,
     /// Radial velocity in km/s (from the column or keyword the job names).
     pub velocity: Option<f64>,
 }
@@ -142,24 +146,23 @@ fn one(s: &Spectrum, grid: &[f64], config: &Config) -> (Option<Vec<f32>>, Outcom
         return drop("wavelengths not increasing or not one per flux".into());
     }
     let shift = s.velocity.map_or(1.0, |v| 1.0 / (1.0 + v / C_KM_S));
-    let mut good: Vec<bool> = s
-        .flux
-        .iter()
-        .map(|&f| f.is_finite() && config.clip_min.is_none_or(|m| f >= m) && config.clip_max.is_none_or(|m| f <= m))
+    let flux = || s.flux.iter().map(|&f| f as f64);
+    let mut good: Vec<bool> = flux()
+        .map(|f| f.is_finite() && config.clip_min.is_none_or(|m| f >= m) && config.clip_max.is_none_or(|m| f <= m))
         .collect();
     if let Some(sigma) = config.sigma_clip {
-        let mut kept: Vec<f64> = s.flux.iter().zip(&good).filter(|p| *p.1).map(|p| *p.0).collect();
+        let mut kept: Vec<f64> = flux().zip(&good).filter(|p| *p.1).map(|p| p.0).collect();
         if !kept.is_empty() {
             let centre = median(&mut kept);
             let mut dev: Vec<f64> = kept.iter().map(|f| (f - centre).abs()).collect();
             let spread = 1.4826 * median(&mut dev);
             if spread > 0.0 {
-                good.iter_mut().zip(&s.flux).for_each(|(g, &f)| *g = *g && (f - centre).abs() <= sigma * spread);
+                good.iter_mut().zip(flux()).for_each(|(g, f)| *g = *g && (f - centre).abs() <= sigma * spread);
             }
         }
     }
     let points: Vec<(f64, f64)> =
-        s.wave.iter().zip(&s.flux).zip(&good).filter(|p| *p.1).map(|((&w, &f), _)| (w * shift, f)).collect();
+        s.wave.iter().zip(flux()).zip(&good).filter(|p| *p.1).map(|((&w, f), _)| (w * shift, f)).collect();
     if points.len() < 2 {
         return drop("fewer than two usable fluxes".into());
     }
@@ -167,8 +170,20 @@ fn one(s: &Spectrum, grid: &[f64], config: &Config) -> (Option<Vec<f32>>, Outcom
     // points are not neighbours in the original spectrum (a masked run lies between them).
     let index: Vec<usize> = (0..s.wave.len()).filter(|&i| good[i]).collect();
     let mut row = vec![f64::NAN; grid.len()];
+    let (mut at, mut previous) = (0, f64::NEG_INFINITY);
     for (g, &w) in grid.iter().enumerate() {
-        let at = points.partition_point(|p| p.0 < w);
+        // `at` is the first point at or above w. The grid ascends, so it only moves forward: a
+        // merge walk, O(points + grid), where a binary search per grid point took 60% of the
+        // job's compute (5,000 × 2,000 searches over ~3,500 points). Same `at` either way; a
+        // grid that does not ascend (never built by `grid`) still gets the search.
+        if w >= previous {
+            while at < points.len() && points[at].0 < w {
+                at += 1;
+            }
+        } else {
+            at = points.partition_point(|p| p.0 < w);
+        }
+        previous = w;
         if at < points.len() && points[at].0 == w {
             row[g] = points[at].1;
         } else if at > 0 && at < points.len() && index[at] == index[at - 1] + 1 {
@@ -213,6 +228,9 @@ fn one(s: &Spectrum, grid: &[f64], config: &Config) -> (Option<Vec<f32>>, Outcom
 /// Masked (NaN) points get the linear interpolation of the nearest unmasked ones; the nearest
 /// one's value at the ends.
 fn fill_gaps(row: &mut [f64]) {
+    if !row.iter().any(|v| v.is_nan()) {
+        return;
+    }
     let known: Vec<usize> = (0..row.len()).filter(|&i| !row[i].is_nan()).collect();
     for i in 0..row.len() {
         if !row[i].is_nan() {
@@ -312,12 +330,12 @@ mod tests {
     }
 
     fn spectrum(name: &str, start: f64, velocity: Option<f64>) -> Spectrum {
-        let wave: Vec<f64> = (0..400).map(|i| start + i as f64 * 0.5).collect();
+        let wave: Arc<[f64]> = (0..400).map(|i| start + i as f64 * 0.5).collect();
         // A sloped continuum with an absorption line at 6563 Å (rest) seen at the shifted place.
         let shift = velocity.map_or(1.0, |v| 1.0 + v / C_KM_S);
         let flux = wave
             .iter()
-            .map(|w| 2.0 + 0.001 * (w - 6500.0) - 0.8 * (-0.5 * ((w - 6563.0 * shift) / 2.0f64).powi(2)).exp())
+            .map(|w| (2.0 + 0.001 * (w - 6500.0) - 0.8 * (-0.5 * ((w - 6563.0 * shift) / 2.0f64).powi(2)).exp()) as f32)
             .collect();
         Spectrum { name: name.into(), label: None, wave, flux, velocity }
     }
@@ -351,7 +369,7 @@ mod tests {
     #[test]
     fn bad_values_are_masked_filled_or_the_spectrum_dropped_with_a_reason() {
         let mut s = spectrum("a", 6450.0, None);
-        s.flux[100] = f64::NAN;
+        s.flux[100] = f32::NAN;
         s.flux[101] = 1e6;
         let clipped = Config { clip_max: Some(100.0), normalize: Normalize::Max, ..config() };
         let wave = grid(std::slice::from_ref(&s), &clipped, 10_000).unwrap();
@@ -359,7 +377,7 @@ mod tests {
         assert!(m.rows[0].as_ref().unwrap().iter().all(|v| v.is_finite() && *v <= 1.0));
         assert!(m.outcomes[0].masked >= 1 && m.outcomes[0].dropped.is_none());
 
-        s.flux[..300].iter_mut().for_each(|f| *f = f64::NAN);
+        s.flux[..300].iter_mut().for_each(|f| *f = f32::NAN);
         let m = to_grid(std::slice::from_ref(&s), &wave, &clipped);
         assert!(m.rows[0].is_none());
         assert!(m.outcomes[0].dropped.as_ref().unwrap().contains("grid points masked"));

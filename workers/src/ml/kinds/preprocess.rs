@@ -103,13 +103,7 @@ fn from_reader(
             }
             None => None,
         };
-        out.push(Spectrum {
-            name: s.name,
-            label: s.label,
-            wave: s.wave.to_vec(),
-            flux: s.flux.iter().map(|&v| v as f64).collect(),
-            velocity,
-        });
+        out.push(Spectrum { name: s.name, label: s.label, wave: s.wave, flux: s.flux, velocity });
         origins.push(s.origin);
     }
     Ok((out, origins))
@@ -298,7 +292,8 @@ pub fn run_on(
         return Err(Failure::Fatal(format!("every spectrum was dropped (the first, '{}': {why})", spectra[0].name)));
     }
     let mut out = Written::default();
-    let values: Vec<f32> = kept.iter().flat_map(|&i| matrix.rows[i].clone().expect("kept")).collect();
+    let mut values: Vec<f32> = Vec::with_capacity(kept.len() * wavelengths.len());
+    kept.iter().for_each(|&i| values.extend_from_slice(matrix.rows[i].as_deref().expect("kept")));
     let keys = [
         ("PPSCALE", p.scale.clone(), "wavelength grid: linear or log (ln lambda)"),
         ("PPNORM", p.normalize.clone(), "flux normalisation"),
@@ -383,16 +378,16 @@ mod tests {
     #[test]
     fn writes_a_matrix_with_a_wcs_and_an_index_naming_dropped_spectra() {
         let (_dir, ctx) = context();
-        let wave: Vec<f64> = (0..300).map(|i| 6450.0 + i as f64).collect();
+        let wave: std::sync::Arc<[f64]> = (0..300).map(|i| 6450.0 + i as f64).collect();
         let good = |name: &str| Spectrum {
             name: name.into(),
             label: Some("star".into()),
             wave: wave.clone(),
-            flux: vec![2.0; 300],
+            flux: vec![2.0f32; 300],
             velocity: None,
         };
         let mut bad = good("broken.fits");
-        bad.flux.iter_mut().for_each(|f| *f = f64::NAN);
+        bad.flux.iter_mut().for_each(|f| *f = f32::NAN);
         let origins: Vec<Origin> =
             ["a.fits", "broken.fits", "c.fits"].iter().map(|f| Origin { file: f.to_string(), row: None }).collect();
         let outputs = run_on(&params(), &[good("a.fits"), bad, good("c.fits")], &origins, &ctx).unwrap();

@@ -80,6 +80,7 @@ mod grid;
 pub mod header;
 mod layout;
 mod matrix;
+mod plain;
 mod vot;
 
 use std::path::{Path, PathBuf};

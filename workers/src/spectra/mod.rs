@@ -66,12 +66,17 @@
 //!   `spill_dir/matrix.f32`, memory-mapped, bit-identical to the in-memory matrix)
 //! write_matrix_fits(path, &SpectraMatrix) -> Result<(), String>  // read back as the same matrix
 //!
+//! // One numeric column of a table listing spectra (VOTable or CSV), keyed by its name column
+//! // (name/id/file/object/…, UCD meta.id): preprocess's `velocity=FILE#COLUMN`.
+//! read_column(path, shown, column, budget) -> Result<Catalog, ReadError>;  Catalog::get(name) -> Option<Option<f64>>
+//!
 //! ReadError { file, kind, problem }: Display "file: problem"; kind Invalid (bad content: a 400
 //!   on pages, a fatal job error), TooLarge (over the budget: 413 / fatal), NotFound, Io
 //!   (retryable), Cancelled; `impl From<ReadError> for Failure`.
 //! ```
 
 mod budget;
+mod catalog;
 mod delimited;
 mod error;
 mod files;
@@ -87,6 +92,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use budget::{Budget, human};
+pub use catalog::{Catalog, read_column};
 pub use error::{ErrorKind, ReadError};
 pub use files::{InputFile, list_files};
 pub use grid::{GridRequest, Normalize, Spacing};

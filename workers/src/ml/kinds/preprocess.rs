@@ -41,6 +41,16 @@ impl Kind for Preprocess {
         check(p)
     }
 
+    /// A velocity catalogue (`velocity=FILE#COLUMN`) is read at creation, so an unknown file or
+    /// column is a 400 naming both; the run reads it again (it may have changed since).
+    fn check_inputs(p: &PreprocessParams, user_dir: &Path) -> Result<(), ParamError> {
+        if let Some(Velocity::Column { table, column }) = p.velocity.as_deref().map(Velocity::of) {
+            let read = spectra::read_column(&user_dir.join(table), table, column, CATALOG_CHECK_BYTES);
+            read.map_err(|e| ParamError::invalid("velocity", e.to_string()))?;
+        }
+        Ok(())
+    }
+
     fn resources(p: &PreprocessParams, user_dir: &Path) -> Resources {
         let input = Input::of(user_dir, &p.input);
         let bins = p.bins.map_or_else(|| "native".to_string(), |b| b.to_string());
@@ -50,9 +60,18 @@ impl Kind for Preprocess {
     fn run(p: PreprocessParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         ctx.progress(0.0, "reading spectra");
         let path = ctx.input(&p.input);
-        let read = spectra::read_each(&path, &p.input, &read_options(ctx)?)?;
+        let options = read_options(ctx)?;
+        let velocity = match p.velocity.as_deref().map(Velocity::of) {
+            Some(Velocity::Column { table, column }) => {
+                let catalog = spectra::read_column(&ctx.input(table), table, column, options.budget)?;
+                Some(Velocities::Column { table, catalog })
+            }
+            Some(Velocity::Keyword(key)) => Some(Velocities::Keyword(key)),
+            None => None,
+        };
+        let read = spectra::read_each(&path, &p.input, &options)?;
         ctx.checkpoint()?;
-        let (spectra, origins) = from_reader(&path, &p.input, read, p.velocity.as_deref())?;
+        let (spectra, origins) = from_reader(&path, &p.input, read, velocity.as_ref())?;
         run_on(&p, &spectra, &origins, ctx)
     }
 }
@@ -80,13 +99,80 @@ pub fn memory_estimate(p: &PreprocessParams, input: Input) -> u64 {
     input.bytes.saturating_mul(8).saturating_add(rows.saturating_mul(2))
 }
 
-/// The reader's spectra as preprocessing takes them (f64, with the velocity when `velocity`
-/// names a FITS keyword), and where each came from.
+/// Largest velocity catalogue read at job creation.
+const CATALOG_CHECK_BYTES: u64 = 256 << 20;
+
+/// Where the radial velocities come from, as the `velocity` parameter says: `FILE#COLUMN` is a
+/// column of a catalogue in the user's storage, anything else a FITS keyword.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Velocity<'a> {
+    Keyword(&'a str),
+    Column { table: &'a str, column: &'a str },
+}
+
+impl<'a> Velocity<'a> {
+    fn of(value: &'a str) -> Velocity<'a> {
+        match value.rsplit_once('#') {
+            Some((table, column)) => Velocity::Column { table: table.trim(), column: column.trim() },
+            None => Velocity::Keyword(value),
+        }
+    }
+}
+
+/// The velocities of a run: a keyword read per file, or a catalogue read once.
+enum Velocities<'a> {
+    Keyword(&'a str),
+    Column { table: &'a str, catalog: spectra::Catalog },
+}
+
+/// A radial velocity in km/s, or why `v` is not one (`what` says where it came from).
+fn checked_velocity(v: f64, what: impl FnOnce() -> String) -> Result<f64, Failure> {
+    if v.is_finite() && v.abs() < C_KM_S {
+        Ok(v)
+    } else {
+        Err(Failure::Fatal(format!("{} = {v} is not a velocity in km/s (|v| below c)", what())))
+    }
+}
+
+const C_KM_S: f64 = 299_792.458;
+
+/// The velocity of spectrum `s` (shown as in `file`) in catalogue `catalog`: its row by the
+/// spectrum's name, else by its file's name (a catalogue of a folder's files).
+fn catalog_velocity(
+    table: &str,
+    catalog: &spectra::Catalog,
+    s: &spectra::Spectrum,
+    file: &str,
+) -> Result<f64, Failure> {
+    let by_file = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (key, cell) = match catalog.get(&s.name) {
+        Some(cell) => (s.name.as_str(), cell),
+        None => match catalog.get(&by_file) {
+            Some(cell) => (by_file.as_str(), cell),
+            None => {
+                return Err(Failure::Fatal(format!(
+                    "{file}: spectrum '{}' has no row in {table} (looked for '{}' or '{by_file}' in its column {})",
+                    s.name, s.name, catalog.name_column
+                )));
+            }
+        },
+    };
+    let Some(v) = cell else {
+        return Err(Failure::Fatal(format!(
+            "{table}: the {} cell of '{key}' is empty (the radial velocity of {file})",
+            catalog.column
+        )));
+    };
+    checked_velocity(v, || format!("{table}: {} of '{key}'", catalog.column))
+}
+
+/// The reader's spectra as preprocessing takes them (with the velocity `velocity` gives), and
+/// where each came from.
 fn from_reader(
     input: &Path,
     shown: &str,
     read: Vec<spectra::Spectrum>,
-    velocity: Option<&str>,
+    velocity: Option<&Velocities>,
 ) -> Result<(Vec<Spectrum>, Vec<Origin>), Failure> {
     let mut keywords = Keywords::default();
     let mut out = Vec::with_capacity(read.len());
@@ -97,10 +183,11 @@ fn from_reader(
             return Err(Failure::Fatal(format!("{file}: '{}' is a time series, not a spectrum", s.name)));
         }
         let velocity = match velocity {
-            Some(key) => {
+            Some(Velocities::Keyword(key)) => {
                 let path = if s.origin.file.is_empty() { input.to_path_buf() } else { input.join(&s.origin.file) };
                 Some(keywords.value(&path, &file, key)?)
             }
+            Some(Velocities::Column { table, catalog }) => Some(catalog_velocity(table, catalog, &s, &file)?),
             None => None,
         };
         out.push(Spectrum { name: s.name, label: s.label, wave: s.wave, flux: s.flux, velocity });
@@ -132,11 +219,11 @@ impl Keywords {
             hdu.read_key::<f64>(&mut f, key).ok()
         });
         match found {
-            Some(v) if v.is_finite() && v.abs() < 299_792.458 => {
+            Some(v) => {
+                let v = checked_velocity(v, || format!("{shown}: {key}"))?;
                 self.0.insert(path.to_path_buf(), v);
                 Ok(v)
             }
-            Some(v) => Err(Failure::Fatal(format!("{shown}: {key} = {v} is not a velocity in km/s"))),
             None => Err(Failure::Fatal(format!("{shown}: no numeric FITS keyword {key} (the radial velocity)"))),
         }
     }
@@ -199,8 +286,10 @@ pub fn parameters() -> Vec<ParamSpec> {
         .default(3),
         ParamSpec::new(
             "velocity",
-            ParamType::Text { max_len: 64 },
-            "FITS keyword holding each file's radial velocity in km/s: shift to the rest frame",
+            ParamType::Text { max_len: 1024 },
+            "radial velocity in km/s to shift to the rest frame: a FITS keyword of each file (VRAD), \
+             or FILE#COLUMN, a column of a VOTable or CSV catalogue whose name column lists the spectra \
+             (catalog.csv#vrad)",
         ),
         ParamSpec::new("clip_min", any.clone(), "mask fluxes below this"),
         ParamSpec::new("clip_max", any, "mask fluxes above this"),
@@ -220,10 +309,22 @@ pub fn parameters() -> Vec<ParamSpec> {
 
 pub fn check(p: &PreprocessParams) -> Result<(), ParamError> {
     inside_storage("input", &p.input)?;
-    if let Some(key) = &p.velocity
-        && (key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-    {
-        return Err(ParamError::invalid("velocity", "expected a FITS keyword (letters, digits, _ and -)"));
+    match p.velocity.as_deref().map(Velocity::of) {
+        Some(Velocity::Column { table, column }) => {
+            inside_storage("velocity", table)?;
+            if column.is_empty() {
+                return Err(ParamError::invalid("velocity", format!("'{table}#': name the column after #")));
+            }
+        }
+        Some(Velocity::Keyword(key))
+            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+        {
+            return Err(ParamError::invalid(
+                "velocity",
+                "expected a FITS keyword (letters, digits, _ and -) or FILE#COLUMN (a catalogue's column)",
+            ));
+        }
+        _ => {}
     }
     if p.bins.is_some() && p.step.is_some() {
         return Err(ParamError::invalid("step", "give either bins or step, not both"));
@@ -412,5 +513,10 @@ mod tests {
         let mut p = params();
         p.wave_min = Some(7000.0);
         assert!(check(&p).unwrap_err().to_string().contains("below wave_max"));
+        let velocity = |v: &str| check(&PreprocessParams { velocity: Some(v.into()), ..params() });
+        assert!(velocity("VRAD").is_ok() && velocity("cats/rv.csv#v_helio").is_ok());
+        assert!(velocity("../rv.csv#v").unwrap_err().to_string().contains("not a path inside your storage"));
+        assert!(velocity("rv.csv#").unwrap_err().to_string().contains("name the column after #"));
+        assert!(velocity("V RAD").unwrap_err().to_string().contains("FILE#COLUMN"));
     }
 }

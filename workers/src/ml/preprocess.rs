@@ -147,50 +147,37 @@ fn one(s: &Spectrum, grid: &[f64], config: &Config) -> (Option<Vec<f32>>, Outcom
     }
     let shift = s.velocity.map_or(1.0, |v| 1.0 / (1.0 + v / C_KM_S));
     let flux = || s.flux.iter().map(|&f| f as f64);
-    let mut good: Vec<bool> = flux()
-        .map(|f| f.is_finite() && config.clip_min.is_none_or(|m| f >= m) && config.clip_max.is_none_or(|m| f <= m))
-        .collect();
-    if let Some(sigma) = config.sigma_clip {
-        let mut kept: Vec<f64> = flux().zip(&good).filter(|p| *p.1).map(|p| p.0).collect();
-        if !kept.is_empty() {
-            let centre = median(&mut kept);
-            let mut dev: Vec<f64> = kept.iter().map(|f| (f - centre).abs()).collect();
-            let spread = 1.4826 * median(&mut dev);
-            if spread > 0.0 {
-                good.iter_mut().zip(flux()).for_each(|(g, f)| *g = *g && (f - centre).abs() <= sigma * spread);
+    let usable =
+        |f: f64| f.is_finite() && config.clip_min.is_none_or(|m| f >= m) && config.clip_max.is_none_or(|m| f <= m);
+    let mut row = if config.sigma_clip.is_none() && flux().all(usable) {
+        // Nothing masked (the usual case): the points are the spectrum itself, not a copy.
+        if s.wave.len() < 2 {
+            return drop("fewer than two usable fluxes".into());
+        }
+        interpolate(grid, s.wave.len(), |i| (s.wave[i] * shift, s.flux[i] as f64), |_| true)
+    } else {
+        let mut good: Vec<bool> = flux().map(usable).collect();
+        if let Some(sigma) = config.sigma_clip {
+            let mut kept: Vec<f64> = flux().zip(&good).filter(|p| *p.1).map(|p| p.0).collect();
+            if !kept.is_empty() {
+                let centre = median(&mut kept);
+                let mut dev: Vec<f64> = kept.iter().map(|f| (f - centre).abs()).collect();
+                let spread = 1.4826 * median(&mut dev);
+                if spread > 0.0 {
+                    good.iter_mut().zip(flux()).for_each(|(g, f)| *g = *g && (f - centre).abs() <= sigma * spread);
+                }
             }
         }
-    }
-    let points: Vec<(f64, f64)> =
-        s.wave.iter().zip(flux()).zip(&good).filter(|p| *p.1).map(|((&w, f), _)| (w * shift, f)).collect();
-    if points.len() < 2 {
-        return drop("fewer than two usable fluxes".into());
-    }
-    // Interpolate; a grid point is masked outside the usable range or when its bracketing input
-    // points are not neighbours in the original spectrum (a masked run lies between them).
-    let index: Vec<usize> = (0..s.wave.len()).filter(|&i| good[i]).collect();
-    let mut row = vec![f64::NAN; grid.len()];
-    let (mut at, mut previous) = (0, f64::NEG_INFINITY);
-    for (g, &w) in grid.iter().enumerate() {
-        // `at` is the first point at or above w. The grid ascends, so it only moves forward: a
-        // merge walk, O(points + grid), where a binary search per grid point took 60% of the
-        // job's compute (5,000 × 2,000 searches over ~3,500 points). Same `at` either way; a
-        // grid that does not ascend (never built by `grid`) still gets the search.
-        if w >= previous {
-            while at < points.len() && points[at].0 < w {
-                at += 1;
-            }
-        } else {
-            at = points.partition_point(|p| p.0 < w);
+        let points: Vec<(f64, f64)> =
+            s.wave.iter().zip(flux()).zip(&good).filter(|p| *p.1).map(|((&w, f), _)| (w * shift, f)).collect();
+        if points.len() < 2 {
+            return drop("fewer than two usable fluxes".into());
         }
-        previous = w;
-        if at < points.len() && points[at].0 == w {
-            row[g] = points[at].1;
-        } else if at > 0 && at < points.len() && index[at] == index[at - 1] + 1 {
-            let (a, b) = (points[at - 1], points[at]);
-            row[g] = a.1 + (b.1 - a.1) * (w - a.0) / (b.0 - a.0);
-        }
-    }
+        // A grid point between two usable points that are not neighbours in the spectrum lies
+        // in a masked run.
+        let index: Vec<usize> = (0..s.wave.len()).filter(|&i| good[i]).collect();
+        interpolate(grid, points.len(), |i| points[i], |i| index[i] == index[i - 1] + 1)
+    };
     let masked = row.iter().filter(|v| v.is_nan()).count();
     if masked as f64 > config.max_masked * grid.len() as f64 {
         return (
@@ -223,6 +210,44 @@ fn one(s: &Spectrum, grid: &[f64], config: &Config) -> (Option<Vec<f32>>, Outcom
         row.iter_mut().for_each(|f| *f /= factor);
     }
     (Some(row.iter().map(|&v| v as f32).collect()), Outcome { masked, scale: factor, dropped: None })
+}
+
+/// The grid's values by linear interpolation of the `n` points `point(i)` (ascending in λ);
+/// NaN beyond the first or last point, and between points `i − 1` and `i` unless `adjacent(i)`.
+fn interpolate(
+    grid: &[f64],
+    n: usize,
+    point: impl Fn(usize) -> (f64, f64),
+    adjacent: impl Fn(usize) -> bool,
+) -> Vec<f64> {
+    let mut row = vec![f64::NAN; grid.len()];
+    let (mut at, mut previous) = (0, f64::NEG_INFINITY);
+    for (g, &w) in grid.iter().enumerate() {
+        // `at` is the first point at or above w. The grid ascends, so it only moves forward: a
+        // merge walk, O(points + grid), where a binary search per grid point took 60% of the
+        // job's compute (5,000 × 2,000 searches over ~3,500 points). Same `at` either way; a
+        // grid that does not ascend (never built by `grid`) still gets the search.
+        if w >= previous {
+            while at < n && point(at).0 < w {
+                at += 1;
+            }
+        } else {
+            let (mut lo, mut hi) = (0, n);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if point(mid).0 < w { lo = mid + 1 } else { hi = mid }
+            }
+            at = lo;
+        }
+        previous = w;
+        if at < n && point(at).0 == w {
+            row[g] = point(at).1;
+        } else if at > 0 && at < n && adjacent(at) {
+            let (a, b) = (point(at - 1), point(at));
+            row[g] = a.1 + (b.1 - a.1) * (w - a.0) / (b.0 - a.0);
+        }
+    }
+    row
 }
 
 /// Masked (NaN) points get the linear interpolation of the nearest unmasked ones; the nearest

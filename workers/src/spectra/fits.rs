@@ -158,7 +158,7 @@ fn inherited(f: &mut FitsFile, hdu: &FitsHdu, keys: &[&str]) -> Option<String> {
 }
 
 /// Wavelengths of pixels 1..=n from the axis-1 WCS; None when there is none.
-fn wcs(keys: &mut dyn Keywords, n: usize) -> Result<Option<Vec<f64>>, Problem> {
+fn wcs(keys: &mut dyn Keywords, n: usize) -> Result<Option<Arc<[f64]>>, Problem> {
     let sdss = (keys.number("COEFF0"), keys.number("COEFF1"));
     let (crval, cdelt, crpix, ctype, dc_flag) = match (keys.number("CRVAL1"), sdss) {
         (Some(crval), _) => {
@@ -189,13 +189,14 @@ fn wcs(keys: &mut dyn Keywords, n: usize) -> Result<Option<Vec<f64>>, Problem> {
 
 /// The wavelengths of an image's `bins` pixels: a WAVELENGTH image extension of that length
 /// (exact values, where a writer gave them), else the WCS.
-fn wavelengths(f: &mut FitsFile, hdus: &[Hdu], hdu: &FitsHdu, bins: usize) -> Result<Vec<f64>, Problem> {
+fn wavelengths(f: &mut FitsFile, hdus: &[Hdu], hdu: &FitsHdu, bins: usize) -> Result<Arc<[f64]>, Problem> {
     let extension = hdus.iter().find(|h| {
         h.name == "WAVELENGTH" && matches!(&h.body, Body::Image { shape, .. } if shape.first() == Some(&(bins as u64)))
     });
     if let Some(extension) = extension {
         let ext = f.hdu(extension.index).map_err(|e| Problem::invalid(format!("cfitsio: {e}")))?;
-        return ext.read_section(f, 0, bins).map_err(|e| Problem::invalid(format!("WAVELENGTH: {e}")));
+        let wave: Vec<f64> = ext.read_section(f, 0, bins).map_err(|e| Problem::invalid(format!("WAVELENGTH: {e}")))?;
+        return Ok(Arc::from(wave));
     }
     wcs(&mut Cfitsio { f, hdu }, bins)?.ok_or_else(|| NO_WCS.into())
 }
@@ -203,7 +204,7 @@ fn wavelengths(f: &mut FitsFile, hdus: &[Hdu], hdu: &FitsHdu, bins: usize) -> Re
 const NO_WCS: &str = "no wavelength WCS on axis 1 (CRVAL1 with CDELT1 or CD1_1) and no WAVELENGTH extension";
 
 /// An image's wavelengths, pixels `wanted` rows × `bins`, label and object.
-type ImageData = (Vec<f64>, Vec<f32>, Option<String>, Option<String>);
+type ImageData = (Arc<[f64]>, Vec<f32>, Option<String>, Option<String>);
 
 /// [`ImageData`] through cfitsio.
 fn image_cfitsio(
@@ -280,7 +281,15 @@ fn image(
             image_cfitsio(&mut f, hdus, index, &wanted, bins)?
         }
     };
-    let wave: Arc<[f64]> = Arc::from(wave);
+    if count == 1 {
+        // One spectrum: its pixels are its flux, not copied.
+        let r = wanted.start as usize;
+        let name = names.as_ref().and_then(|n| n.names.get(r).cloned()).filter(|n| !n.is_empty());
+        let label = names.as_ref().and_then(|n| n.labels.get(r).cloned()).filter(|l| !l.is_empty()).or(label);
+        let mut s = layout::spectrum(name, label, wave, pixels, Axis::Wavelength);
+        s.object = object;
+        return Ok(vec![s]);
+    }
     Ok(pixels
         .chunks(bins.max(1))
         .zip(wanted)

@@ -46,6 +46,7 @@
 //! // Files are read in parallel; a chunk of files at a time is streaming (budget per call).
 //! read_files(&[InputFile], &ReadOptions) -> Result<Vec<Spectrum>, ReadError>
 //! read_each(input, shown, &ReadOptions) -> Result<Vec<Spectrum>, ReadError>   // list + read
+//! read_one(&InputFile, &Budget) -> Result<Vec<Spectrum>, ReadError>   // one file, a shared budget
 //! read_row(file: &Path, shown, row: usize, &ReadOptions) -> Result<Spectrum, ReadError>
 //! Spectrum { name /* unique: name column, else file name, `file[row]` for several per file */,
 //!            object: Option<String> /* OBJECT/OBJNAME */, label: Option<String>,
@@ -187,6 +188,13 @@ impl ReadOptions {
 pub fn read_files(files: &[InputFile], opts: &ReadOptions) -> Result<Vec<Spectrum>, ReadError> {
     let budget = Budget::new(opts.budget);
     files::read_all(files, &budget, opts.cancel.as_ref())
+}
+
+/// The spectra of one file of an input, reserving against `budget`: for callers that work file
+/// by file in their own parallel loop (preprocess on a given grid) and share one budget over
+/// the whole input, as [`read_files`] does.
+pub fn read_one(file: &InputFile, budget: &Budget) -> Result<Vec<Spectrum>, ReadError> {
+    files::read_one(file, budget)
 }
 
 /// Every spectrum of `input` (a folder or one file; `shown` is its user-relative path).

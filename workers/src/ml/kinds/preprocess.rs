@@ -10,7 +10,10 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+use rayon::prelude::*;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -69,6 +72,12 @@ impl Kind for Preprocess {
             Some(Velocity::Keyword(key)) => Some(Velocities::Keyword(key)),
             None => None,
         };
+        let config = config(&p);
+        if grid_is_given(&p)
+            && let Ok(wavelengths) = preprocess::grid(&[], &config, MAX_BINS)
+        {
+            return run_streaming(&p, (&path, &options), velocity.as_ref(), wavelengths, ctx);
+        }
         let read = spectra::read_each(&path, &p.input, &options)?;
         ctx.checkpoint()?;
         let (spectra, origins) = from_reader(&path, &p.input, read, velocity.as_ref())?;
@@ -385,12 +394,128 @@ pub fn run_on(
     let wavelengths = preprocess::grid(spectra, &config, MAX_BINS).map_err(Failure::Fatal)?;
     ctx.checkpoint()?;
     ctx.progress(0.1, format!("{} spectra onto {} grid points", spectra.len(), wavelengths.len()));
-    let matrix = preprocess::to_grid(spectra, &wavelengths, &config);
+    let mut gridded = Gridded::new(wavelengths);
+    gridded.add(spectra, origins, &config);
+    write(p, gridded, started, ctx)
+}
+
+/// Whether the parameters fix the grid without looking at the spectra (both ends, and bins or
+/// step): then the files are read and put on it a chunk at a time ([`run_streaming`]).
+fn grid_is_given(p: &PreprocessParams) -> bool {
+    p.wave_min.is_some() && p.wave_max.is_some() && (p.bins.is_some() || p.step.is_some())
+}
+
+/// [`run_on`] for a grid the parameters fix: every file is read, shifted and interpolated in
+/// one parallel pass, and only its rows are kept. Each file's spectra are still in the cache
+/// when they are interpolated, and their memory is reused by the next file instead of the whole
+/// input being held (5,000 files of 3,500 points: 210 MB of fresh pages, a third of the job in
+/// page faults before). The budget is one for the whole input, as when reading it first. Same
+/// matrix; the error is the first failing file's in name order, as for the spectra reader
+/// (files after it are skipped).
+fn run_streaming(
+    p: &PreprocessParams,
+    (path, options): (&Path, &spectra::ReadOptions),
+    velocity: Option<&Velocities>,
+    wavelengths: Vec<f64>,
+    ctx: &JobContext,
+) -> Result<Outputs, Failure> {
+    let started = Instant::now();
+    let config = config(p);
+    let files = spectra::list_files(path, &p.input, options.max_files)?;
+    let budget = spectra::Budget::new(options.budget);
+    let first_bad = AtomicUsize::new(usize::MAX);
+    let one = |file: &spectra::InputFile| -> Result<Gridded, Failure> {
+        if ctx.cancel.is_cancelled() {
+            return Err(Failure::Cancelled);
+        }
+        let read = spectra::read_one(file, &budget)?;
+        let (spectra, origins) = from_reader(path, &p.input, read, velocity)?;
+        let mut part = Gridded::new(Vec::new());
+        part.add_on(&spectra, &origins, &wavelengths, &config);
+        Ok(part)
+    };
+    let parts: Vec<Option<Result<Gridded, Failure>>> = files
+        .par_iter()
+        .enumerate()
+        .map(|(i, file)| {
+            if i > first_bad.load(Ordering::Relaxed) {
+                return None;
+            }
+            let part = one(file);
+            if part.is_err() {
+                first_bad.fetch_min(i, Ordering::Relaxed);
+            }
+            Some(part)
+        })
+        .collect();
+    let mut gridded = Gridded { streamed: true, ..Gridded::new(wavelengths) };
+    for part in parts.into_iter().flatten() {
+        gridded.append(part?);
+    }
+    if gridded.names.is_empty() {
+        return Err(spectra::ReadError::invalid(&p.input, "no spectra found").into());
+    }
+    write(p, gridded, started, ctx)
+}
+
+/// The spectra put on the grid so far: what the results are written from.
+struct Gridded {
+    names: Vec<String>,
+    labels: Vec<Option<String>>,
+    velocities: Vec<Option<f64>>,
+    origins: Vec<Origin>,
+    matrix: preprocess::Matrix,
+    /// Read a chunk at a time ([`run_streaming`]).
+    streamed: bool,
+}
+
+impl Gridded {
+    fn new(wavelengths: Vec<f64>) -> Gridded {
+        let matrix = preprocess::Matrix { wavelengths, rows: Vec::new(), outcomes: Vec::new() };
+        let (names, labels, velocities, origins) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        Gridded { names, labels, velocities, origins, matrix, streamed: false }
+    }
+
+    /// Puts `spectra` (from `origins`) on the grid.
+    fn add(&mut self, spectra: &[Spectrum], origins: &[Origin], config: &preprocess::Config) {
+        let grid = std::mem::take(&mut self.matrix.wavelengths);
+        self.add_on(spectra, origins, &grid, config);
+        self.matrix.wavelengths = grid;
+    }
+
+    /// [`Gridded::add`] on `grid` (a part of a streamed run holds none).
+    fn add_on(&mut self, spectra: &[Spectrum], origins: &[Origin], grid: &[f64], config: &preprocess::Config) {
+        let m = preprocess::to_grid(spectra, grid, config);
+        self.matrix.rows.extend(m.rows);
+        self.matrix.outcomes.extend(m.outcomes);
+        self.names.extend(spectra.iter().map(|s| s.name.clone()));
+        self.labels.extend(spectra.iter().map(|s| s.label.clone()));
+        self.velocities.extend(spectra.iter().map(|s| s.velocity));
+        self.origins.extend_from_slice(origins);
+    }
+
+    /// Appends the spectra of `part` (put on the same grid).
+    fn append(&mut self, part: Gridded) {
+        self.names.extend(part.names);
+        self.labels.extend(part.labels);
+        self.velocities.extend(part.velocities);
+        self.origins.extend(part.origins);
+        self.matrix.rows.extend(part.matrix.rows);
+        self.matrix.outcomes.extend(part.matrix.outcomes);
+    }
+}
+
+/// Writes `matrix.fits`, `index.vot`, `sample.png` and `preprocess.json` (its `seconds` counted
+/// from `started`).
+fn write(p: &PreprocessParams, g: Gridded, started: Instant, ctx: &JobContext) -> Result<Outputs, Failure> {
+    let on_grid = started.elapsed();
     ctx.checkpoint()?;
-    let kept: Vec<usize> = (0..spectra.len()).filter(|&i| matrix.rows[i].is_some()).collect();
+    let Gridded { names, labels, velocities, origins, matrix, streamed } = g;
+    let wavelengths = &matrix.wavelengths;
+    let kept: Vec<usize> = (0..names.len()).filter(|&i| matrix.rows[i].is_some()).collect();
     if kept.is_empty() {
         let why = matrix.outcomes[0].dropped.clone().unwrap_or_default();
-        return Err(Failure::Fatal(format!("every spectrum was dropped (the first, '{}': {why})", spectra[0].name)));
+        return Err(Failure::Fatal(format!("every spectrum was dropped (the first, '{}': {why})", names[0])));
     }
     let mut out = Written::default();
     let mut values: Vec<f32> = Vec::with_capacity(kept.len() * wavelengths.len());
@@ -403,12 +528,14 @@ pub fn run_on(
         n: kept.len(),
         bins: wavelengths.len(),
         flux: Flux::Memory(values),
-        grid: wavelengths.clone(),
-        names: kept.iter().map(|&i| spectra[i].name.clone()).collect(),
-        labels: kept.iter().map(|&i| spectra[i].label.clone()).collect(),
+        grid: wavelengths.to_vec(),
+        names: kept.iter().map(|&i| names[i].clone()).collect(),
+        labels: kept.iter().map(|&i| labels[i].clone()).collect(),
         origins: kept.iter().map(|&i| origins[i].clone()).collect(),
     };
+    let writing = Instant::now();
     out.spectra_matrix(ctx, "matrix.fits", &m, &keys)?;
+    let matrix_written = writing.elapsed();
     drop(m);
     let mut index = Table::new(
         "index",
@@ -422,15 +549,15 @@ pub fn run_on(
             Field::new("dropped", Datatype::Char).array("*").describe("why the spectrum is not in the matrix"),
         ],
     );
-    let mut row_of = vec![-1i64; spectra.len()];
+    let mut row_of = vec![-1i64; names.len()];
     kept.iter().enumerate().for_each(|(r, &i)| row_of[i] = r as i64);
-    for (i, s) in spectra.iter().enumerate() {
+    for (i, name) in names.iter().enumerate() {
         let o = &matrix.outcomes[i];
         index.push(vec![
-            Value::Text(s.name.clone()),
-            Value::Text(s.label.clone().unwrap_or_default()),
+            Value::Text(name.clone()),
+            Value::Text(labels[i].clone().unwrap_or_default()),
             Value::Int(row_of[i]),
-            s.velocity.map_or(Value::Null, Value::Float),
+            velocities[i].map_or(Value::Null, Value::Float),
             Value::Int(o.masked as i64),
             Value::Float(o.scale),
             Value::Text(o.dropped.clone().unwrap_or_default()),
@@ -440,16 +567,21 @@ pub fn run_on(
     let series: Vec<(String, Vec<f64>)> = kept
         .iter()
         .take(6)
-        .map(|&i| (spectra[i].name.clone(), matrix.rows[i].as_ref().expect("kept").iter().map(|&v| v as f64).collect()))
+        .map(|&i| (names[i].clone(), matrix.rows[i].as_ref().expect("kept").iter().map(|&v| v as f64).collect()))
         .collect();
-    out.png(ctx, "sample.png", plot::lines("preprocessed spectra (first six)", "wavelength", &wavelengths, &series))?;
+    out.png(ctx, "sample.png", plot::lines("preprocessed spectra (first six)", "wavelength", wavelengths, &series))?;
     let summary = json!({
-        "spectra": spectra.len(), "kept": kept.len(), "dropped": spectra.len() - kept.len(),
+        "spectra": names.len(), "kept": kept.len(), "dropped": names.len() - kept.len(),
         "bins": wavelengths.len(), "wave_min": wavelengths[0], "wave_max": wavelengths[wavelengths.len() - 1],
-        "seconds": started.elapsed().as_secs_f64(), "params": p,
+        // After reading the files, or from the first read when the parameters fix the grid (the
+        // files are then read and put on it a chunk at a time); where they went: reading (then)
+        // and the grid, writing matrix.fits, and all the writing (docs/kinds/ml.md).
+        "seconds": started.elapsed().as_secs_f64(), "params": p, "streamed": streamed,
+        "seconds_to_grid": on_grid.as_secs_f64(), "seconds_matrix_fits": matrix_written.as_secs_f64(),
+        "seconds_writing": writing.elapsed().as_secs_f64(),
     });
     out.json(ctx, "preprocess.json", &summary)?;
-    ctx.progress(1.0, format!("done: {} of {} spectra on {} points", kept.len(), spectra.len(), wavelengths.len()));
+    ctx.progress(1.0, format!("done: {} of {} spectra on {} points", kept.len(), names.len(), wavelengths.len()));
     Ok(Outputs { results: out.0 })
 }
 

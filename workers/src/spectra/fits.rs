@@ -1,7 +1,9 @@
 //! FITS spectra (`.fits .fit .fts`, gzip too): the first HDU holding spectra, chosen from the
 //! structure [`header::walk`] checked, then read through cfitsio (`fitsio`): keywords, the
-//! image or the two table columns. Nothing is allocated before its size was checked against the
-//! file (by the walk) and the read's budget (here).
+//! image or the two table columns — except plain images, which [`plain`] reads from the walked
+//! header and the file's bytes, giving what cfitsio gives (see there for why and when). Nothing
+//! is allocated before its size was checked against the file (by the walk) and the read's
+//! budget (here).
 //!
 //! - Images: 1-D (one spectrum) or 2-D (one spectrum per row; more axes are refused unless the
 //!   extra ones have length 1). Wavelengths from the axis-1 WCS (linear; `CTYPE1 = 'WAVE-LOG'`,

@@ -485,9 +485,9 @@ impl Gridded {
 
     /// [`Gridded::add`] on `grid` (a part of a streamed run holds none).
     fn add_on(&mut self, spectra: &[Spectrum], origins: &[Origin], grid: &[f64], config: &preprocess::Config) {
-        let m = preprocess::to_grid(spectra, grid, config);
-        self.matrix.rows.extend(m.rows);
-        self.matrix.outcomes.extend(m.outcomes);
+        let (rows, outcomes) = preprocess::rows_on(spectra, grid, config);
+        self.matrix.rows.extend(rows);
+        self.matrix.outcomes.extend(outcomes);
         self.names.extend(spectra.iter().map(|s| s.name.clone()));
         self.labels.extend(spectra.iter().map(|s| s.label.clone()));
         self.velocities.extend(spectra.iter().map(|s| s.velocity));

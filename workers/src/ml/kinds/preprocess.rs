@@ -639,6 +639,50 @@ mod tests {
     }
 
     #[test]
+    fn a_given_grid_read_in_one_pass_gives_the_results_of_reading_everything_first() {
+        let (dir, ctx) = context();
+        let input = dir.path().join("in");
+        std::fs::create_dir(&input).unwrap();
+        for f in 0..13 {
+            let mut csv = String::from("wavelength,flux\n");
+            for i in 0..300 {
+                let w = 6440.0 + f as f64 + i as f64 * (0.5 + 0.01 * f as f64);
+                let flux = if f == 4 && (100..104).contains(&i) { f64::NAN } else { 2.0 + ((i * (f + 3)) % 17) as f64 };
+                csv.push_str(&format!("{w},{flux}\n"));
+            }
+            std::fs::write(input.join(format!("s{f:02}.csv")), csv).unwrap();
+        }
+        std::fs::write(input.join("wide.csv"), "name,6500,6550,6600\nw1,1,2,3\nw2,2,2,2\n").unwrap();
+        let p = PreprocessParams { input: "in".into(), ..params() };
+        assert!(grid_is_given(&p));
+        Preprocess::run(p.clone(), &ctx).unwrap();
+        let (_other, first) = context();
+        let read = spectra::read_each(&input, "in", &spectra::ReadOptions::with_budget(1 << 28)).unwrap();
+        let (all, origins) = from_reader(&input, "in", read, None).unwrap();
+        run_on(&p, &all, &origins, &first).unwrap();
+        let pixels = |ctx: &JobContext| -> Vec<u32> {
+            let mut f = fitsio::FitsFile::open(ctx.results_dir.join("matrix.fits")).unwrap();
+            let values: Vec<f32> = f.primary_hdu().unwrap().read_image(&mut f).unwrap();
+            values.iter().map(|v| v.to_bits()).collect()
+        };
+        let index = |ctx: &JobContext| std::fs::read_to_string(ctx.results_dir.join("index.vot")).unwrap();
+        assert_eq!(pixels(&ctx).len(), 15 * 201);
+        assert_eq!(pixels(&ctx), pixels(&first), "the same matrix, bit for bit");
+        assert_eq!(index(&ctx), index(&first));
+        let summary = std::fs::read_to_string(ctx.results_dir.join("preprocess.json")).unwrap();
+        assert!(summary.contains("\"streamed\": true"), "{summary}");
+
+        std::fs::write(input.join("s05x.csv"), "wavelength,flux\n1,x\n").unwrap();
+        std::fs::write(input.join("s11x.csv"), "").unwrap();
+        for _ in 0..3 {
+            let (_again, ctx) = context();
+            std::os::unix::fs::symlink(&input, ctx.user_dir.join("in")).unwrap();
+            let Err(Failure::Fatal(e)) = Preprocess::run(p.clone(), &ctx) else { panic!("a bad file is fatal") };
+            assert!(e.starts_with("in/s05x.csv: "), "always the first bad file in name order: {e}");
+        }
+    }
+
+    #[test]
     fn contradictory_parameters_are_refused_at_creation() {
         let mut p = params();
         p.step = Some(1.0);

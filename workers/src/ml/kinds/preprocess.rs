@@ -73,6 +73,8 @@ impl Kind for Preprocess {
             None => None,
         };
         let config = config(&p);
+        // A grid the parameters fix but `grid` refuses takes the read-everything path, whose
+        // `grid` call then reports it as it always did.
         if grid_is_given(&p)
             && let Ok(wavelengths) = preprocess::grid(&[], &config, MAX_BINS)
         {

@@ -124,6 +124,11 @@ fn read_file(file: &InputFile, budget: &Budget, rows: Rows) -> Result<Vec<Spectr
         .collect())
 }
 
+/// Every spectrum of one file (see [`super::read_one`]).
+pub fn read_one(file: &InputFile, budget: &Budget) -> Result<Vec<Spectrum>, ReadError> {
+    read_file(file, budget, Rows::All).map_err(|p| p.at(&file.shown))
+}
+
 /// Spectrum `row` of one file (see [`super::read_row`]).
 pub fn read_row(file: &InputFile, row: usize, budget: &Budget) -> Result<Spectrum, ReadError> {
     let mut spectra = match format(&file.name) {

@@ -1,7 +1,9 @@
 //! FITS spectra (`.fits .fit .fts`, gzip too): the first HDU holding spectra, chosen from the
 //! structure [`header::walk`] checked, then read through cfitsio (`fitsio`): keywords, the
-//! image or the two table columns. Nothing is allocated before its size was checked against the
-//! file (by the walk) and the read's budget (here).
+//! image or the two table columns — except plain images, which [`plain`] reads from the walked
+//! header and the file's bytes, giving what cfitsio gives (see there for why and when). Nothing
+//! is allocated before its size was checked against the file (by the walk) and the read's
+//! budget (here).
 //!
 //! - Images: 1-D (one spectrum) or 2-D (one spectrum per row; more axes are refused unless the
 //!   extra ones have length 1). Wavelengths from the axis-1 WCS (linear; `CTYPE1 = 'WAVE-LOG'`,
@@ -15,7 +17,9 @@
 //!   a hostile TDISPn can make smaller than the data, so those bytes are read here, from the
 //!   offsets the walk found (plain files; a gzip file's rows keep their default names).
 
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -26,6 +30,7 @@ use super::budget::{Budget, bytes_of};
 use super::error::Problem;
 use super::header::{self, Body, Column, Hdu};
 use super::layout::{self, Roles};
+use super::plain;
 use super::{Axis, Spectrum};
 
 /// Which spectra of the file to read.
@@ -36,8 +41,9 @@ pub enum Rows {
     One(usize),
 }
 
-/// The HDUs of the file, after checking them against its size (or, gzip, the budget).
-fn structure(path: &Path, budget: &Budget) -> Result<(Vec<Hdu>, bool), Problem> {
+/// The HDUs of the file, after checking them against its size (or, gzip, the budget), and the
+/// open file when it is not gzip (where [`plain`] reads the pixels).
+fn structure(path: &Path, budget: &Budget) -> Result<(Vec<Hdu>, Option<File>), Problem> {
     let mut file = std::fs::File::open(path).map_err(|e| Problem::io(&e))?;
     let len = file.metadata().map_err(|e| Problem::io(&e))?.len();
     let mut magic = [0u8; 2];
@@ -47,23 +53,34 @@ fn structure(path: &Path, budget: &Budget) -> Result<(Vec<Hdu>, bool), Problem> 
         let left = budget.limit().saturating_sub(budget.used());
         let hdus = header::walk_gzip(&mut flate2::read::MultiGzDecoder::new(file), left)?;
         // cfitsio will hold the inflated file in memory while it reads.
-        return Ok((hdus, true));
+        return Ok((hdus, None));
     }
-    Ok((header::walk(&mut file, len)?, false))
+    let hdus = header::walk(&mut file, len)?;
+    Ok((hdus, Some(file)))
 }
 
 /// The spectra of a FITS file (names left empty for rows; the file reader names them).
 pub fn read(path: &Path, budget: &Budget, rows: Rows) -> Result<Vec<Spectrum>, Problem> {
-    let (hdus, gzip) = structure(path, budget)?;
+    read_with(path, budget, rows, true)
+}
+
+/// [`read`]; `allow_plain` false reads every image through cfitsio (tests compare the two).
+fn read_with(path: &Path, budget: &Budget, rows: Rows, allow_plain: bool) -> Result<Vec<Spectrum>, Problem> {
+    let (hdus, file) = structure(path, budget)?;
     let fitsio = |e: fitsio::errors::Error| Problem::invalid(format!("cfitsio: {e}"));
     for hdu in &hdus {
         match &hdu.body {
             Body::Image { shape, .. } if !shape.is_empty() => {
                 let (bins, count) = image_axes(hdu.index, shape)?;
-                let mut f =
-                    FitsFile::open(path).map_err(|e| Problem::invalid(format!("not a readable FITS file ({e})")))?;
+                let plain = file.as_ref().filter(|_| allow_plain);
+                let plain = plain.and_then(|f| Some((f, plain::Image::of(&hdus, hdu, bins)?)));
+                let f = match plain {
+                    Some(_) => None,
+                    None => Some(open(path)?),
+                };
+                let gzip = file.is_none();
                 let index = (!gzip).then(|| index_table(path, &hdus, hdu.index, count, budget)).transpose()?.flatten();
-                return image(&mut f, &hdus, hdu.index, (bins, count), rows, index, budget);
+                return image(path, (f, plain), &hdus, hdu.index, (bins, count), rows, index, budget);
             }
             Body::Table { rows: n, columns, .. } => {
                 let names: Vec<(&str, Option<&str>)> = columns.iter().map(|c| (c.name.as_str(), None)).collect();
@@ -98,8 +115,35 @@ fn image_axes(index: usize, shape: &[u64]) -> Result<(u64, u64), Problem> {
     Ok((shape[0], shape.get(1).copied().unwrap_or(1)))
 }
 
-fn key_f64(f: &mut FitsFile, hdu: &FitsHdu, key: &str) -> Option<f64> {
-    hdu.read_key::<f64>(f, key).ok()
+fn open(path: &Path) -> Result<FitsFile, Problem> {
+    FitsFile::open(path).map_err(|e| Problem::invalid(format!("not a readable FITS file ({e})")))
+}
+
+/// Where an image's keywords come from: cfitsio, or the header the walk kept
+/// ([`plain::Parsed`]). `None` when the keyword is missing or not of the asked type.
+pub trait Keywords {
+    fn number(&mut self, key: &str) -> Option<f64>;
+    fn integer(&mut self, key: &str) -> Option<i64>;
+    /// Trimmed; `None` when empty.
+    fn text(&mut self, key: &str) -> Option<String>;
+}
+
+/// The keywords of one HDU through cfitsio.
+struct Cfitsio<'a> {
+    f: &'a mut FitsFile,
+    hdu: &'a FitsHdu,
+}
+
+impl Keywords for Cfitsio<'_> {
+    fn number(&mut self, key: &str) -> Option<f64> {
+        self.hdu.read_key::<f64>(self.f, key).ok()
+    }
+    fn integer(&mut self, key: &str) -> Option<i64> {
+        self.hdu.read_key::<i64>(self.f, key).ok()
+    }
+    fn text(&mut self, key: &str) -> Option<String> {
+        key_text(self.f, self.hdu, key)
+    }
 }
 
 fn key_text(f: &mut FitsFile, hdu: &FitsHdu, key: &str) -> Option<String> {
@@ -116,16 +160,16 @@ fn inherited(f: &mut FitsFile, hdu: &FitsHdu, keys: &[&str]) -> Option<String> {
 }
 
 /// Wavelengths of pixels 1..=n from the axis-1 WCS; None when there is none.
-fn wcs(f: &mut FitsFile, hdu: &FitsHdu, n: usize) -> Result<Option<Vec<f64>>, Problem> {
-    let sdss = (key_f64(f, hdu, "COEFF0"), key_f64(f, hdu, "COEFF1"));
-    let (crval, cdelt, crpix, ctype, dc_flag) = match (key_f64(f, hdu, "CRVAL1"), sdss) {
+fn wcs(keys: &mut dyn Keywords, n: usize) -> Result<Option<Arc<[f64]>>, Problem> {
+    let sdss = (keys.number("COEFF0"), keys.number("COEFF1"));
+    let (crval, cdelt, crpix, ctype, dc_flag) = match (keys.number("CRVAL1"), sdss) {
         (Some(crval), _) => {
-            let Some(cdelt) = key_f64(f, hdu, "CDELT1").or_else(|| key_f64(f, hdu, "CD1_1")) else {
+            let Some(cdelt) = keys.number("CDELT1").or_else(|| keys.number("CD1_1")) else {
                 return Err("CRVAL1 but no CDELT1 or CD1_1 keyword (need a wavelength step on axis 1)".into());
             };
-            let ctype = key_text(f, hdu, "CTYPE1").unwrap_or_default().to_ascii_uppercase();
-            let dc_flag = hdu.read_key::<i64>(f, "DC-FLAG").ok();
-            (crval, cdelt, key_f64(f, hdu, "CRPIX1").unwrap_or(1.0), ctype, dc_flag)
+            let ctype = keys.text("CTYPE1").unwrap_or_default().to_ascii_uppercase();
+            let dc_flag = keys.integer("DC-FLAG");
+            (crval, cdelt, keys.number("CRPIX1").unwrap_or(1.0), ctype, dc_flag)
         }
         (None, (Some(c0), Some(c1))) => (c0, c1, 1.0, String::new(), Some(1)),
         _ => return Ok(None),
@@ -147,20 +191,64 @@ fn wcs(f: &mut FitsFile, hdu: &FitsHdu, n: usize) -> Result<Option<Vec<f64>>, Pr
 
 /// The wavelengths of an image's `bins` pixels: a WAVELENGTH image extension of that length
 /// (exact values, where a writer gave them), else the WCS.
-fn wavelengths(f: &mut FitsFile, hdus: &[Hdu], hdu: &FitsHdu, bins: usize) -> Result<Vec<f64>, Problem> {
+fn wavelengths(f: &mut FitsFile, hdus: &[Hdu], hdu: &FitsHdu, bins: usize) -> Result<Arc<[f64]>, Problem> {
     let extension = hdus.iter().find(|h| {
         h.name == "WAVELENGTH" && matches!(&h.body, Body::Image { shape, .. } if shape.first() == Some(&(bins as u64)))
     });
     if let Some(extension) = extension {
         let ext = f.hdu(extension.index).map_err(|e| Problem::invalid(format!("cfitsio: {e}")))?;
-        return ext.read_section(f, 0, bins).map_err(|e| Problem::invalid(format!("WAVELENGTH: {e}")));
+        let wave: Vec<f64> = ext.read_section(f, 0, bins).map_err(|e| Problem::invalid(format!("WAVELENGTH: {e}")))?;
+        return Ok(Arc::from(wave));
     }
-    wcs(f, hdu, bins)?
-        .ok_or_else(|| "no wavelength WCS on axis 1 (CRVAL1 with CDELT1 or CD1_1) and no WAVELENGTH extension".into())
+    wcs(&mut Cfitsio { f, hdu }, bins)?.ok_or_else(|| NO_WCS.into())
 }
 
-fn image(
+const NO_WCS: &str = "no wavelength WCS on axis 1 (CRVAL1 with CDELT1 or CD1_1) and no WAVELENGTH extension";
+
+/// An image's wavelengths, pixels `wanted` rows × `bins`, label and object.
+type ImageData = (Arc<[f64]>, Vec<f32>, Option<String>, Option<String>);
+
+/// [`ImageData`] through cfitsio.
+fn image_cfitsio(
     f: &mut FitsFile,
+    hdus: &[Hdu],
+    index: usize,
+    wanted: &Range<u64>,
+    bins: usize,
+) -> Result<ImageData, Problem> {
+    let hdu = f.hdu(index).map_err(|e| Problem::invalid(format!("cfitsio: {e}")))?;
+    let wave = wavelengths(f, hdus, &hdu, bins)?;
+    let (start, end) = (wanted.start as usize * bins, wanted.end as usize * bins);
+    let pixels: Vec<f32> =
+        hdu.read_section(f, start, end).map_err(|e| Problem::invalid(format!("reading the image: {e}")))?;
+    let label = inherited(f, &hdu, &["CLASS", "OBJTYPE", "LABEL"]);
+    let object = inherited(f, &hdu, &["OBJECT", "OBJNAME"]);
+    Ok((wave, pixels, label, object))
+}
+
+/// [`ImageData`] through [`plain`]; `Ok(None)` when cfitsio must read the pixels after all.
+fn image_plain(
+    file: &File,
+    image: &mut plain::Image,
+    wanted: &Range<u64>,
+    bins: usize,
+) -> Result<Option<ImageData>, Problem> {
+    let wave = wcs(image.keys(), bins)?.ok_or_else(|| Problem::from(NO_WCS))?;
+    let b = bins as u64;
+    let Some(pixels) = image.pixels(file, wanted.start * b, (wanted.end - wanted.start) * b)? else {
+        return Ok(None);
+    };
+    let label = image.inherited(&["CLASS", "OBJTYPE", "LABEL"]);
+    let object = image.inherited(&["OBJECT", "OBJNAME"]);
+    Ok(Some((wave, pixels, label, object)))
+}
+
+/// The spectra of image HDU `index`: through [`plain`] when it can (`f` is then `None`), else
+/// through cfitsio (`f`, opened by the caller so that its errors come first as they always did).
+#[allow(clippy::too_many_arguments)]
+fn image(
+    path: &Path,
+    (f, plain): (Option<FitsFile>, Option<(&File, plain::Image)>),
     hdus: &[Hdu],
     index: usize,
     (bins, count): (u64, u64),
@@ -168,7 +256,10 @@ fn image(
     names: Option<Index>,
     budget: &Budget,
 ) -> Result<Vec<Spectrum>, Problem> {
-    let hdu = f.hdu(index).map_err(|e| Problem::invalid(format!("cfitsio: {e}")))?;
+    let mut f = f;
+    if let Some(f) = f.as_mut() {
+        f.hdu(index).map_err(|e| Problem::invalid(format!("cfitsio: {e}")))?;
+    }
     let wanted = match rows {
         Rows::All => 0..count,
         Rows::One(r) if (r as u64) < count => r as u64..r as u64 + 1,
@@ -178,12 +269,29 @@ fn image(
     let values = bytes_of(wanted.end - wanted.start, bins, &what)?;
     budget.reserve(bytes_of(values, 4, &what)?.saturating_add(bins * 8), &what)?;
     let bins = bins as usize;
-    let wave: Arc<[f64]> = Arc::from(wavelengths(f, hdus, &hdu, bins)?);
-    let (start, end) = (wanted.start as usize * bins, wanted.end as usize * bins);
-    let pixels: Vec<f32> =
-        hdu.read_section(f, start, end).map_err(|e| Problem::invalid(format!("reading the image: {e}")))?;
-    let label = inherited(f, &hdu, &["CLASS", "OBJTYPE", "LABEL"]);
-    let object = inherited(f, &hdu, &["OBJECT", "OBJNAME"]);
+    let read = match plain {
+        Some((file, mut image)) => image_plain(file, &mut image, &wanted, bins)?,
+        None => None,
+    };
+    let (wave, pixels, label, object) = match read {
+        Some(read) => read,
+        None => {
+            let mut f = match f {
+                Some(f) => f,
+                None => open(path)?,
+            };
+            image_cfitsio(&mut f, hdus, index, &wanted, bins)?
+        }
+    };
+    if count == 1 {
+        // One spectrum: its pixels are its flux, not copied.
+        let r = wanted.start as usize;
+        let name = names.as_ref().and_then(|n| n.names.get(r).cloned()).filter(|n| !n.is_empty());
+        let label = names.as_ref().and_then(|n| n.labels.get(r).cloned()).filter(|l| !l.is_empty()).or(label);
+        let mut s = layout::spectrum(name, label, wave, pixels, Axis::Wavelength);
+        s.object = object;
+        return Ok(vec![s]);
+    }
     Ok(pixels
         .chunks(bins.max(1))
         .zip(wanted)
@@ -316,6 +424,142 @@ mod tests {
         assert!(read(&path, &budget, Rows::One(2)).unwrap_err().text.contains("no row 2"));
         let path = image_file(dir.path(), "nowcs.fits", &[3], &[], &[1.0, 2.0, 3.0]);
         assert!(read(&path, &budget, Rows::All).unwrap_err().text.contains("no wavelength WCS"));
+    }
+
+    /// A file whose image is `kind` with `keys` (numbers and strings) written after the pixels
+    /// (so cfitsio stores `raw` as given, unscaled), in the primary HDU or an IMAGE extension;
+    /// DC-FLAG as an integer.
+    fn raw_image<T: fitsio::images::WriteImage>(
+        dir: &Path,
+        name: &str,
+        (kind, dims, extension): (ImageType, &[usize], bool),
+        numbers: &[(&str, f64)],
+        texts: &[(&str, &str)],
+        raw: &[T],
+    ) -> std::path::PathBuf {
+        let path = dir.join(name);
+        let desc = ImageDescription { data_type: kind, dimensions: dims };
+        let mut f = if extension {
+            let mut f = FitsFile::create(&path).open().unwrap();
+            f.primary_hdu().unwrap().write_key(&mut f, "OBJECT", "from the primary").unwrap();
+            f
+        } else {
+            FitsFile::create(&path).with_custom_primary(&desc).open().unwrap()
+        };
+        let hdu = if extension { f.create_image("SPEC", &desc).unwrap() } else { f.primary_hdu().unwrap() };
+        hdu.write_image(&mut f, raw).unwrap();
+        for (k, v) in numbers {
+            match *k {
+                "DC-FLAG" => hdu.write_key(&mut f, k, *v as i64).unwrap(),
+                _ => hdu.write_key(&mut f, k, *v).unwrap(),
+            }
+        }
+        for (k, v) in texts {
+            hdu.write_key(&mut f, k, *v).unwrap();
+        }
+        path
+    }
+
+    #[test]
+    fn plain_images_read_without_cfitsio_give_what_cfitsio_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = Budget::new(1 << 24);
+        let wcs = [("CRVAL1", 6500.25), ("CDELT1", 0.125), ("CRPIX1", 3.0)];
+        let scaled = [("CRVAL1", 3.6), ("CDELT1", 1e-4), ("DC-FLAG", 1.0), ("BSCALE", 0.37), ("BZERO", -12.5)];
+        let floats: Vec<f32> =
+            (0..60).map(|i| if i == 7 { f32::NAN } else { (i as f32 * 0.731).sin() * 1e3 }).collect();
+        let doubles: Vec<f64> = (0..60).map(|i| (i as f64 * 0.517).cos() * 1e-3 + 1.0 / 3.0).collect();
+        let shorts: Vec<i16> = (0..60i64).map(|i| (i * 997 % 65_536 - 32_768) as i16).collect();
+        let longs: Vec<i32> = (0..60i64).map(|i| (i * 71_234_567 - 2_000_000_000) as i32).collect();
+        let label = [("CLASS", "  emission "), ("CTYPE1", "WAVE")];
+        let files = [
+            raw_image(dir.path(), "f32.fits", (ImageType::Float, &[60], false), &wcs, &label, &floats[..]),
+            raw_image(dir.path(), "f32x2.fits", (ImageType::Float, &[3, 20], true), &scaled, &[], &floats[..]),
+            raw_image(dir.path(), "f64.fits", (ImageType::Double, &[60], true), &wcs, &label, &doubles[..]),
+            raw_image(dir.path(), "i16.fits", (ImageType::Short, &[2, 30], false), &scaled, &label, &shorts[..]),
+            raw_image(dir.path(), "i32.fits", (ImageType::Long, &[60], false), &scaled, &[], &longs[..]),
+            raw_image(
+                dir.path(),
+                "log.fits",
+                (ImageType::Float, &[60], false),
+                &wcs,
+                &[("CTYPE1", "WAVE-LOG")],
+                &floats[..],
+            ),
+        ];
+        let (_, gzip) = structure(&files[0], &budget).unwrap();
+        assert!(gzip.is_some());
+        for path in &files {
+            let (hdus, _) = structure(path, &budget).unwrap();
+            let image =
+                hdus.iter().find(|h| matches!(&h.body, Body::Image { shape, .. } if !shape.is_empty())).unwrap();
+            let Body::Image { shape, .. } = &image.body else { unreachable!() };
+            assert!(plain::Image::of(&hdus, image, shape[0]).is_some(), "{} is read without cfitsio", path.display());
+            let ours = read_with(path, &budget, Rows::All, true).unwrap();
+            let theirs = read_with(path, &budget, Rows::All, false).unwrap();
+            // Bit for bit (NaN included): the same conversion of the same bytes.
+            let bits = |s: &[Spectrum]| -> Vec<String> {
+                s.iter()
+                    .map(|s| {
+                        let flux: Vec<u32> = s.flux.iter().map(|v| v.to_bits()).collect();
+                        let wave: Vec<u64> = s.wave.iter().map(|v| v.to_bits()).collect();
+                        format!("{flux:?} {wave:?} {:?} {:?}", s.label, s.object)
+                    })
+                    .collect()
+            };
+            assert_eq!(bits(&ours), bits(&theirs), "{}", path.display());
+            let one = |plain| read_with(path, &budget, Rows::One(1), plain).map(|s| bits(&s)).map_err(|e| e.text);
+            assert_eq!(one(true), one(false), "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn headers_cfitsio_might_read_differently_are_left_to_cfitsio() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = Budget::new(1 << 20);
+        let plain = |path: &Path| {
+            let (hdus, _) = structure(path, &budget).unwrap();
+            plain::Image::of(&hdus, &hdus[0], 4).is_some()
+        };
+        let values = [1.0f32, 2.0, 3.0, 4.0];
+        let keys = [("CRVAL1", 6500.0), ("CDELT1", 0.5)];
+        let ok = raw_image(dir.path(), "ok.fits", (ImageType::Float, &[4], false), &keys, &[], &values[..]);
+        assert!(plain(&ok));
+        let bytes = std::fs::read(&ok).unwrap();
+        let edit = |name: &str, from: &str, to: &str| {
+            let (from, to) = (format!("{from:<80}"), format!("{to:<80}"));
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let at = text.find(&from[..from.trim_end().len()]).unwrap();
+            let mut changed = bytes.clone();
+            changed[at..at + 80].copy_from_slice(to.as_bytes());
+            let path = dir.path().join(name);
+            std::fs::write(&path, changed).unwrap();
+            path
+        };
+        let card = |key: &str| {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let at = text.find(&format!("{key:<8}=")).unwrap();
+            text[at..at + 80].to_string()
+        };
+        let crval = card("CRVAL1");
+        let fortran = edit("fortran.fits", &crval, "CRVAL1  =               6.5D03");
+        let lower = edit("lower.fits", &crval, "crval1  =               6500.0");
+        let duplicate = edit("duplicate.fits", &card("CDELT1"), "CRVAL1  =               6400.0");
+        let bitpix_late = {
+            let mut b = bytes.clone();
+            let (bitpix, naxis) = (80, 160);
+            let swapped: Vec<u8> = [&b[naxis..naxis + 80], &b[bitpix..bitpix + 80]].concat();
+            b[bitpix..naxis + 80].copy_from_slice(&swapped);
+            let path = dir.path().join("order.fits");
+            std::fs::write(&path, b).unwrap();
+            path
+        };
+        for path in [&fortran, &lower, &duplicate, &bitpix_late] {
+            assert!(!plain(path), "{} goes to cfitsio", path.display());
+            let ours = read(path, &budget, Rows::All).map(|s| s[0].wave.to_vec()).map_err(|e| e.text);
+            let theirs = read_with(path, &budget, Rows::All, false).map(|s| s[0].wave.to_vec()).map_err(|e| e.text);
+            assert_eq!(ours, theirs, "{}", path.display());
+        }
     }
 
     #[test]

@@ -31,7 +31,27 @@ pub struct Hdu {
     /// EXTNAME, upper-cased and trimmed.
     pub name: String,
     pub body: Body,
+    /// The keywords [`super::plain`] reads an image by (WCS, scaling, label, object), as found.
+    pub keys: BTreeMap<&'static str, Card>,
+    /// The names of the header's first [`LEADING`] cards, in order: cfitsio refuses headers whose
+    /// mandatory keywords are out of order, which [`super::plain`] must know to refuse them alike.
+    pub leading: Vec<String>,
 }
+
+/// How many card names [`Hdu::leading`] keeps.
+pub const LEADING: usize = 16;
+
+/// Keywords an image is read by without cfitsio (see [`super::plain`]).
+pub const READING_KEYS: &[&str] = &[
+    "SIMPLE", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "CRVAL1", "CDELT1", "CD1_1", "CRPIX1", "CTYPE1", "DC-FLAG",
+    "COEFF0", "COEFF1", "CLASS", "OBJTYPE", "LABEL", "OBJECT", "OBJNAME",
+];
+
+/// One of [`READING_KEYS`] in a header: its value field (card bytes 11–80), or `None` when the
+/// header makes its value ambiguous — the keyword is repeated, written in lower case, or has
+/// no `= ` value indicator — where cfitsio's answer depends on how it searches the header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Card(pub Option<String>);
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
@@ -97,7 +117,7 @@ fn walk_with<R: Read>(
     let mut hdus = Vec::new();
     let mut offset = 0u64;
     loop {
-        let Some((cards, header_bytes)) = read_header(reader, hdus.len())? else {
+        let Some((cards, keys, header_bytes)) = read_header(reader, hdus.len())? else {
             if hdus.is_empty() {
                 return Err(if offset == 0 { "the file is empty" } else { "no FITS header" }.into());
             }
@@ -106,6 +126,7 @@ fn walk_with<R: Read>(
         offset += header_bytes;
         let index = hdus.len();
         let (mut hdu, data_bytes) = describe(index, &cards)?;
+        (hdu.keys, hdu.leading) = keys;
         hdu.data_offset = offset;
         // Padding to a whole block is optional at the end of the file (many writers omit it).
         let padded = data_bytes.div_ceil(BLOCK).checked_mul(BLOCK).ok_or("a data size overflows")?;
@@ -127,10 +148,16 @@ fn walk_with<R: Read>(
     }
 }
 
-/// The wanted keywords of one header, or None at a clean end of file. Errors: not FITS, no END.
+/// The structural keywords of one header, its [`READING_KEYS`], and its size; None at a clean
+/// end of file. Errors: not FITS, no END.
 #[allow(clippy::type_complexity)]
-fn read_header<R: Read>(reader: &mut R, index: usize) -> Result<Option<(BTreeMap<String, String>, u64)>, Problem> {
+fn read_header<R: Read>(
+    reader: &mut R,
+    index: usize,
+) -> Result<Option<(BTreeMap<String, String>, (BTreeMap<&'static str, Card>, Vec<String>), u64)>, Problem> {
     let mut cards = BTreeMap::new();
+    let mut keys = BTreeMap::new();
+    let mut leading = Vec::new();
     let mut block = [0u8; BLOCK as usize];
     let mut bytes = 0u64;
     loop {
@@ -165,7 +192,15 @@ fn read_header<R: Read>(reader: &mut R, index: usize) -> Result<Option<(BTreeMap
                 }
             }
             if key == "END" {
-                return Ok(Some((cards, bytes + BLOCK)));
+                return Ok(Some((cards, (keys, leading), bytes + BLOCK)));
+            }
+            if leading.len() < LEADING {
+                leading.push(key.clone());
+            }
+            if let Some(&wanted) = READING_KEYS.iter().find(|k| k.eq_ignore_ascii_case(&key)) {
+                let clear = key == wanted && &card[8..10] == b"= " && !keys.contains_key(wanted);
+                let field = clear.then(|| String::from_utf8_lossy(&card[10..]).into_owned());
+                keys.insert(wanted, Card(field));
             }
             if &card[8..10] == b"= " && is_structural(&key) {
                 cards.insert(key, value(&card[10..]));
@@ -268,7 +303,7 @@ fn describe(index: usize, cards: &BTreeMap<String, String>) -> Result<(Hdu, u64)
         Some("BINTABLE") => table(cards, &shape).map_err(at)?,
         Some(other) => Body::Skipped { why: format!("a {other} extension") },
     };
-    Ok((Hdu { index, data_offset: 0, name, body }, data_bytes))
+    Ok((Hdu { index, data_offset: 0, name, body, keys: BTreeMap::new(), leading: Vec::new() }, data_bytes))
 }
 
 /// A binary table's columns; their widths must fit the declared row (NAXIS1).

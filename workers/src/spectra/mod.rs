@@ -46,6 +46,7 @@
 //! // Files are read in parallel; a chunk of files at a time is streaming (budget per call).
 //! read_files(&[InputFile], &ReadOptions) -> Result<Vec<Spectrum>, ReadError>
 //! read_each(input, shown, &ReadOptions) -> Result<Vec<Spectrum>, ReadError>   // list + read
+//! read_one(&InputFile, &Budget) -> Result<Vec<Spectrum>, ReadError>   // one file, a shared budget
 //! read_row(file: &Path, shown, row: usize, &ReadOptions) -> Result<Spectrum, ReadError>
 //! Spectrum { name /* unique: name column, else file name, `file[row]` for several per file */,
 //!            object: Option<String> /* OBJECT/OBJNAME */, label: Option<String>,
@@ -66,12 +67,17 @@
 //!   `spill_dir/matrix.f32`, memory-mapped, bit-identical to the in-memory matrix)
 //! write_matrix_fits(path, &SpectraMatrix) -> Result<(), String>  // read back as the same matrix
 //!
+//! // One numeric column of a table listing spectra (VOTable or CSV), keyed by its name column
+//! // (name/id/file/object/…, UCD meta.id): preprocess's `velocity=FILE#COLUMN`.
+//! read_column(path, shown, column, budget) -> Result<Catalog, ReadError>;  Catalog::get(name) -> Option<Option<f64>>
+//!
 //! ReadError { file, kind, problem }: Display "file: problem"; kind Invalid (bad content: a 400
 //!   on pages, a fatal job error), TooLarge (over the budget: 413 / fatal), NotFound, Io
 //!   (retryable), Cancelled; `impl From<ReadError> for Failure`.
 //! ```
 
 mod budget;
+mod catalog;
 mod delimited;
 mod error;
 mod files;
@@ -80,12 +86,14 @@ mod grid;
 pub mod header;
 mod layout;
 mod matrix;
+mod plain;
 mod vot;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use budget::{Budget, human};
+pub use catalog::{Catalog, read_column};
 pub use error::{ErrorKind, ReadError};
 pub use files::{InputFile, list_files};
 pub use grid::{GridRequest, Normalize, Spacing};
@@ -180,6 +188,13 @@ impl ReadOptions {
 pub fn read_files(files: &[InputFile], opts: &ReadOptions) -> Result<Vec<Spectrum>, ReadError> {
     let budget = Budget::new(opts.budget);
     files::read_all(files, &budget, opts.cancel.as_ref())
+}
+
+/// The spectra of one file of an input, reserving against `budget`: for callers that work file
+/// by file in their own parallel loop (preprocess on a given grid) and share one budget over
+/// the whole input, as [`read_files`] does.
+pub fn read_one(file: &InputFile, budget: &Budget) -> Result<Vec<Spectrum>, ReadError> {
+    files::read_one(file, budget)
 }
 
 /// Every spectrum of `input` (a folder or one file; `shown` is its user-relative path).

@@ -10,7 +10,10 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+use rayon::prelude::*;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -41,6 +44,16 @@ impl Kind for Preprocess {
         check(p)
     }
 
+    /// A velocity catalogue (`velocity=FILE#COLUMN`) is read at creation, so an unknown file or
+    /// column is a 400 naming both; the run reads it again (it may have changed since).
+    fn check_inputs(p: &PreprocessParams, user_dir: &Path) -> Result<(), ParamError> {
+        if let Some(Velocity::Column { table, column }) = p.velocity.as_deref().map(Velocity::of) {
+            let read = spectra::read_column(&user_dir.join(table), table, column, CATALOG_CHECK_BYTES);
+            read.map_err(|e| ParamError::invalid("velocity", e.to_string()))?;
+        }
+        Ok(())
+    }
+
     fn resources(p: &PreprocessParams, user_dir: &Path) -> Resources {
         let input = Input::of(user_dir, &p.input);
         let bins = p.bins.map_or_else(|| "native".to_string(), |b| b.to_string());
@@ -50,9 +63,26 @@ impl Kind for Preprocess {
     fn run(p: PreprocessParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         ctx.progress(0.0, "reading spectra");
         let path = ctx.input(&p.input);
-        let read = spectra::read_each(&path, &p.input, &read_options(ctx)?)?;
+        let options = read_options(ctx)?;
+        let velocity = match p.velocity.as_deref().map(Velocity::of) {
+            Some(Velocity::Column { table, column }) => {
+                let catalog = spectra::read_column(&ctx.input(table), table, column, options.budget)?;
+                Some(Velocities::Column { table, catalog })
+            }
+            Some(Velocity::Keyword(key)) => Some(Velocities::Keyword(key)),
+            None => None,
+        };
+        let config = config(&p);
+        // A grid the parameters fix but `grid` refuses takes the read-everything path, whose
+        // `grid` call then reports it as it always did.
+        if grid_is_given(&p)
+            && let Ok(wavelengths) = preprocess::grid(&[], &config, MAX_BINS)
+        {
+            return run_streaming(&p, (&path, &options), velocity.as_ref(), wavelengths, ctx);
+        }
+        let read = spectra::read_each(&path, &p.input, &options)?;
         ctx.checkpoint()?;
-        let (spectra, origins) = from_reader(&path, &p.input, read, p.velocity.as_deref())?;
+        let (spectra, origins) = from_reader(&path, &p.input, read, velocity.as_ref())?;
         run_on(&p, &spectra, &origins, ctx)
     }
 }
@@ -80,13 +110,80 @@ pub fn memory_estimate(p: &PreprocessParams, input: Input) -> u64 {
     input.bytes.saturating_mul(8).saturating_add(rows.saturating_mul(2))
 }
 
-/// The reader's spectra as preprocessing takes them (f64, with the velocity when `velocity`
-/// names a FITS keyword), and where each came from.
+/// Largest velocity catalogue read at job creation.
+const CATALOG_CHECK_BYTES: u64 = 256 << 20;
+
+/// Where the radial velocities come from, as the `velocity` parameter says: `FILE#COLUMN` is a
+/// column of a catalogue in the user's storage, anything else a FITS keyword.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Velocity<'a> {
+    Keyword(&'a str),
+    Column { table: &'a str, column: &'a str },
+}
+
+impl<'a> Velocity<'a> {
+    fn of(value: &'a str) -> Velocity<'a> {
+        match value.rsplit_once('#') {
+            Some((table, column)) => Velocity::Column { table: table.trim(), column: column.trim() },
+            None => Velocity::Keyword(value),
+        }
+    }
+}
+
+/// The velocities of a run: a keyword read per file, or a catalogue read once.
+enum Velocities<'a> {
+    Keyword(&'a str),
+    Column { table: &'a str, catalog: spectra::Catalog },
+}
+
+/// A radial velocity in km/s, or why `v` is not one (`what` says where it came from).
+fn checked_velocity(v: f64, what: impl FnOnce() -> String) -> Result<f64, Failure> {
+    if v.is_finite() && v.abs() < C_KM_S {
+        Ok(v)
+    } else {
+        Err(Failure::Fatal(format!("{} = {v} is not a velocity in km/s (|v| below c)", what())))
+    }
+}
+
+const C_KM_S: f64 = 299_792.458;
+
+/// The velocity of spectrum `s` (shown as in `file`) in catalogue `catalog`: its row by the
+/// spectrum's name, else by its file's name (a catalogue of a folder's files).
+fn catalog_velocity(
+    table: &str,
+    catalog: &spectra::Catalog,
+    s: &spectra::Spectrum,
+    file: &str,
+) -> Result<f64, Failure> {
+    let by_file = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (key, cell) = match catalog.get(&s.name) {
+        Some(cell) => (s.name.as_str(), cell),
+        None => match catalog.get(&by_file) {
+            Some(cell) => (by_file.as_str(), cell),
+            None => {
+                return Err(Failure::Fatal(format!(
+                    "{file}: spectrum '{}' has no row in {table} (looked for '{}' or '{by_file}' in its column {})",
+                    s.name, s.name, catalog.name_column
+                )));
+            }
+        },
+    };
+    let Some(v) = cell else {
+        return Err(Failure::Fatal(format!(
+            "{table}: the {} cell of '{key}' is empty (the radial velocity of {file})",
+            catalog.column
+        )));
+    };
+    checked_velocity(v, || format!("{table}: {} of '{key}'", catalog.column))
+}
+
+/// The reader's spectra as preprocessing takes them (with the velocity `velocity` gives), and
+/// where each came from.
 fn from_reader(
     input: &Path,
     shown: &str,
     read: Vec<spectra::Spectrum>,
-    velocity: Option<&str>,
+    velocity: Option<&Velocities>,
 ) -> Result<(Vec<Spectrum>, Vec<Origin>), Failure> {
     let mut keywords = Keywords::default();
     let mut out = Vec::with_capacity(read.len());
@@ -97,19 +194,14 @@ fn from_reader(
             return Err(Failure::Fatal(format!("{file}: '{}' is a time series, not a spectrum", s.name)));
         }
         let velocity = match velocity {
-            Some(key) => {
+            Some(Velocities::Keyword(key)) => {
                 let path = if s.origin.file.is_empty() { input.to_path_buf() } else { input.join(&s.origin.file) };
                 Some(keywords.value(&path, &file, key)?)
             }
+            Some(Velocities::Column { table, catalog }) => Some(catalog_velocity(table, catalog, &s, &file)?),
             None => None,
         };
-        out.push(Spectrum {
-            name: s.name,
-            label: s.label,
-            wave: s.wave.to_vec(),
-            flux: s.flux.iter().map(|&v| v as f64).collect(),
-            velocity,
-        });
+        out.push(Spectrum { name: s.name, label: s.label, wave: s.wave, flux: s.flux, velocity });
         origins.push(s.origin);
     }
     Ok((out, origins))
@@ -138,11 +230,11 @@ impl Keywords {
             hdu.read_key::<f64>(&mut f, key).ok()
         });
         match found {
-            Some(v) if v.is_finite() && v.abs() < 299_792.458 => {
+            Some(v) => {
+                let v = checked_velocity(v, || format!("{shown}: {key}"))?;
                 self.0.insert(path.to_path_buf(), v);
                 Ok(v)
             }
-            Some(v) => Err(Failure::Fatal(format!("{shown}: {key} = {v} is not a velocity in km/s"))),
             None => Err(Failure::Fatal(format!("{shown}: no numeric FITS keyword {key} (the radial velocity)"))),
         }
     }
@@ -205,8 +297,10 @@ pub fn parameters() -> Vec<ParamSpec> {
         .default(3),
         ParamSpec::new(
             "velocity",
-            ParamType::Text { max_len: 64 },
-            "FITS keyword holding each file's radial velocity in km/s: shift to the rest frame",
+            ParamType::Text { max_len: 1024 },
+            "radial velocity in km/s to shift to the rest frame: a FITS keyword of each file (VRAD), \
+             or FILE#COLUMN, a column of a VOTable or CSV catalogue whose name column lists the spectra \
+             (catalog.csv#vrad)",
         ),
         ParamSpec::new("clip_min", any.clone(), "mask fluxes below this"),
         ParamSpec::new("clip_max", any, "mask fluxes above this"),
@@ -226,10 +320,22 @@ pub fn parameters() -> Vec<ParamSpec> {
 
 pub fn check(p: &PreprocessParams) -> Result<(), ParamError> {
     inside_storage("input", &p.input)?;
-    if let Some(key) = &p.velocity
-        && (key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-    {
-        return Err(ParamError::invalid("velocity", "expected a FITS keyword (letters, digits, _ and -)"));
+    match p.velocity.as_deref().map(Velocity::of) {
+        Some(Velocity::Column { table, column }) => {
+            inside_storage("velocity", table)?;
+            if column.is_empty() {
+                return Err(ParamError::invalid("velocity", format!("'{table}#': name the column after #")));
+            }
+        }
+        Some(Velocity::Keyword(key))
+            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+        {
+            return Err(ParamError::invalid(
+                "velocity",
+                "expected a FITS keyword (letters, digits, _ and -) or FILE#COLUMN (a catalogue's column)",
+            ));
+        }
+        _ => {}
     }
     if p.bins.is_some() && p.step.is_some() {
         return Err(ParamError::invalid("step", "give either bins or step, not both"));
@@ -290,15 +396,133 @@ pub fn run_on(
     let wavelengths = preprocess::grid(spectra, &config, MAX_BINS).map_err(Failure::Fatal)?;
     ctx.checkpoint()?;
     ctx.progress(0.1, format!("{} spectra onto {} grid points", spectra.len(), wavelengths.len()));
-    let matrix = preprocess::to_grid(spectra, &wavelengths, &config);
+    let mut gridded = Gridded::new(wavelengths);
+    gridded.add(spectra, origins, &config);
+    write(p, gridded, started, ctx)
+}
+
+/// Whether the parameters fix the grid without looking at the spectra (both ends, and bins or
+/// step): then the files are read and put on it a chunk at a time ([`run_streaming`]).
+fn grid_is_given(p: &PreprocessParams) -> bool {
+    p.wave_min.is_some() && p.wave_max.is_some() && (p.bins.is_some() || p.step.is_some())
+}
+
+/// [`run_on`] for a grid the parameters fix: every file is read, shifted and interpolated in
+/// one parallel pass, and only its rows are kept. Each file's spectra are still in the cache
+/// when they are interpolated, and their memory is reused by the next file instead of the whole
+/// input being held (on the bench's 5,000 files: peak RSS 313 → 122 MB, `run-job` 0.45–0.53 s
+/// → 0.30–0.36 s side by side). The budget is one for the whole input, as when reading it first
+/// (it counts every file, though each is freed once gridded). Same
+/// matrix; the error is the first failing file's in name order, as for the spectra reader
+/// (files after it are skipped).
+fn run_streaming(
+    p: &PreprocessParams,
+    (path, options): (&Path, &spectra::ReadOptions),
+    velocity: Option<&Velocities>,
+    wavelengths: Vec<f64>,
+    ctx: &JobContext,
+) -> Result<Outputs, Failure> {
+    let started = Instant::now();
+    let config = config(p);
+    let files = spectra::list_files(path, &p.input, options.max_files)?;
+    let budget = spectra::Budget::new(options.budget);
+    let first_bad = AtomicUsize::new(usize::MAX);
+    let one = |file: &spectra::InputFile| -> Result<Gridded, Failure> {
+        if ctx.cancel.is_cancelled() {
+            return Err(Failure::Cancelled);
+        }
+        let read = spectra::read_one(file, &budget)?;
+        let (spectra, origins) = from_reader(path, &p.input, read, velocity)?;
+        let mut part = Gridded::new(Vec::new());
+        part.add_on(&spectra, &origins, &wavelengths, &config);
+        Ok(part)
+    };
+    let parts: Vec<Option<Result<Gridded, Failure>>> = files
+        .par_iter()
+        .enumerate()
+        .map(|(i, file)| {
+            if i > first_bad.load(Ordering::Relaxed) {
+                return None;
+            }
+            let part = one(file);
+            if part.is_err() {
+                first_bad.fetch_min(i, Ordering::Relaxed);
+            }
+            Some(part)
+        })
+        .collect();
+    let mut gridded = Gridded { streamed: true, ..Gridded::new(wavelengths) };
+    for part in parts.into_iter().flatten() {
+        gridded.append(part?);
+    }
+    if gridded.names.is_empty() {
+        return Err(spectra::ReadError::invalid(&p.input, "no spectra found").into());
+    }
+    write(p, gridded, started, ctx)
+}
+
+/// The spectra put on the grid so far: what the results are written from.
+struct Gridded {
+    names: Vec<String>,
+    labels: Vec<Option<String>>,
+    velocities: Vec<Option<f64>>,
+    origins: Vec<Origin>,
+    matrix: preprocess::Matrix,
+    /// Read a chunk at a time ([`run_streaming`]).
+    streamed: bool,
+}
+
+impl Gridded {
+    fn new(wavelengths: Vec<f64>) -> Gridded {
+        let matrix = preprocess::Matrix { wavelengths, rows: Vec::new(), outcomes: Vec::new() };
+        let (names, labels, velocities, origins) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        Gridded { names, labels, velocities, origins, matrix, streamed: false }
+    }
+
+    /// Puts `spectra` (from `origins`) on the grid.
+    fn add(&mut self, spectra: &[Spectrum], origins: &[Origin], config: &preprocess::Config) {
+        let grid = std::mem::take(&mut self.matrix.wavelengths);
+        self.add_on(spectra, origins, &grid, config);
+        self.matrix.wavelengths = grid;
+    }
+
+    /// [`Gridded::add`] on `grid` (a part of a streamed run holds none).
+    fn add_on(&mut self, spectra: &[Spectrum], origins: &[Origin], grid: &[f64], config: &preprocess::Config) {
+        let (rows, outcomes) = preprocess::rows_on(spectra, grid, config);
+        self.matrix.rows.extend(rows);
+        self.matrix.outcomes.extend(outcomes);
+        self.names.extend(spectra.iter().map(|s| s.name.clone()));
+        self.labels.extend(spectra.iter().map(|s| s.label.clone()));
+        self.velocities.extend(spectra.iter().map(|s| s.velocity));
+        self.origins.extend_from_slice(origins);
+    }
+
+    /// Appends the spectra of `part` (put on the same grid).
+    fn append(&mut self, part: Gridded) {
+        self.names.extend(part.names);
+        self.labels.extend(part.labels);
+        self.velocities.extend(part.velocities);
+        self.origins.extend(part.origins);
+        self.matrix.rows.extend(part.matrix.rows);
+        self.matrix.outcomes.extend(part.matrix.outcomes);
+    }
+}
+
+/// Writes `matrix.fits`, `index.vot`, `sample.png` and `preprocess.json` (its `seconds` counted
+/// from `started`).
+fn write(p: &PreprocessParams, g: Gridded, started: Instant, ctx: &JobContext) -> Result<Outputs, Failure> {
+    let on_grid = started.elapsed();
     ctx.checkpoint()?;
-    let kept: Vec<usize> = (0..spectra.len()).filter(|&i| matrix.rows[i].is_some()).collect();
+    let Gridded { names, labels, velocities, origins, matrix, streamed } = g;
+    let wavelengths = &matrix.wavelengths;
+    let kept: Vec<usize> = (0..names.len()).filter(|&i| matrix.rows[i].is_some()).collect();
     if kept.is_empty() {
         let why = matrix.outcomes[0].dropped.clone().unwrap_or_default();
-        return Err(Failure::Fatal(format!("every spectrum was dropped (the first, '{}': {why})", spectra[0].name)));
+        return Err(Failure::Fatal(format!("every spectrum was dropped (the first, '{}': {why})", names[0])));
     }
     let mut out = Written::default();
-    let values: Vec<f32> = kept.iter().flat_map(|&i| matrix.rows[i].clone().expect("kept")).collect();
+    let mut values: Vec<f32> = Vec::with_capacity(kept.len() * wavelengths.len());
+    kept.iter().for_each(|&i| values.extend_from_slice(matrix.rows[i].as_deref().expect("kept")));
     let keys = [
         ("PPSCALE", p.scale.clone(), "wavelength grid: linear or log (ln lambda)"),
         ("PPNORM", p.normalize.clone(), "flux normalisation"),
@@ -307,12 +531,14 @@ pub fn run_on(
         n: kept.len(),
         bins: wavelengths.len(),
         flux: Flux::Memory(values),
-        grid: wavelengths.clone(),
-        names: kept.iter().map(|&i| spectra[i].name.clone()).collect(),
-        labels: kept.iter().map(|&i| spectra[i].label.clone()).collect(),
+        grid: wavelengths.to_vec(),
+        names: kept.iter().map(|&i| names[i].clone()).collect(),
+        labels: kept.iter().map(|&i| labels[i].clone()).collect(),
         origins: kept.iter().map(|&i| origins[i].clone()).collect(),
     };
+    let writing = Instant::now();
     out.spectra_matrix(ctx, "matrix.fits", &m, &keys)?;
+    let matrix_written = writing.elapsed();
     drop(m);
     let mut index = Table::new(
         "index",
@@ -326,15 +552,15 @@ pub fn run_on(
             Field::new("dropped", Datatype::Char).array("*").describe("why the spectrum is not in the matrix"),
         ],
     );
-    let mut row_of = vec![-1i64; spectra.len()];
+    let mut row_of = vec![-1i64; names.len()];
     kept.iter().enumerate().for_each(|(r, &i)| row_of[i] = r as i64);
-    for (i, s) in spectra.iter().enumerate() {
+    for (i, name) in names.iter().enumerate() {
         let o = &matrix.outcomes[i];
         index.push(vec![
-            Value::Text(s.name.clone()),
-            Value::Text(s.label.clone().unwrap_or_default()),
+            Value::Text(name.clone()),
+            Value::Text(labels[i].clone().unwrap_or_default()),
             Value::Int(row_of[i]),
-            s.velocity.map_or(Value::Null, Value::Float),
+            velocities[i].map_or(Value::Null, Value::Float),
             Value::Int(o.masked as i64),
             Value::Float(o.scale),
             Value::Text(o.dropped.clone().unwrap_or_default()),
@@ -344,16 +570,21 @@ pub fn run_on(
     let series: Vec<(String, Vec<f64>)> = kept
         .iter()
         .take(6)
-        .map(|&i| (spectra[i].name.clone(), matrix.rows[i].as_ref().expect("kept").iter().map(|&v| v as f64).collect()))
+        .map(|&i| (names[i].clone(), matrix.rows[i].as_ref().expect("kept").iter().map(|&v| v as f64).collect()))
         .collect();
-    out.png(ctx, "sample.png", plot::lines("preprocessed spectra (first six)", "wavelength", &wavelengths, &series))?;
+    out.png(ctx, "sample.png", plot::lines("preprocessed spectra (first six)", "wavelength", wavelengths, &series))?;
     let summary = json!({
-        "spectra": spectra.len(), "kept": kept.len(), "dropped": spectra.len() - kept.len(),
+        "spectra": names.len(), "kept": kept.len(), "dropped": names.len() - kept.len(),
         "bins": wavelengths.len(), "wave_min": wavelengths[0], "wave_max": wavelengths[wavelengths.len() - 1],
-        "seconds": started.elapsed().as_secs_f64(), "params": p,
+        // After reading the files, or from the first read when the parameters fix the grid (the
+        // files are then read and put on it a chunk at a time); where they went: reading (then)
+        // and the grid, writing matrix.fits, and all the writing (docs/kinds/ml.md).
+        "seconds": started.elapsed().as_secs_f64(), "params": p, "streamed": streamed,
+        "seconds_to_grid": on_grid.as_secs_f64(), "seconds_matrix_fits": matrix_written.as_secs_f64(),
+        "seconds_writing": writing.elapsed().as_secs_f64(),
     });
     out.json(ctx, "preprocess.json", &summary)?;
-    ctx.progress(1.0, format!("done: {} of {} spectra on {} points", kept.len(), spectra.len(), wavelengths.len()));
+    ctx.progress(1.0, format!("done: {} of {} spectra on {} points", kept.len(), names.len(), wavelengths.len()));
     Ok(Outputs { results: out.0 })
 }
 
@@ -383,16 +614,16 @@ mod tests {
     #[test]
     fn writes_a_matrix_with_a_wcs_and_an_index_naming_dropped_spectra() {
         let (_dir, ctx) = context();
-        let wave: Vec<f64> = (0..300).map(|i| 6450.0 + i as f64).collect();
+        let wave: std::sync::Arc<[f64]> = (0..300).map(|i| 6450.0 + i as f64).collect();
         let good = |name: &str| Spectrum {
             name: name.into(),
             label: Some("star".into()),
             wave: wave.clone(),
-            flux: vec![2.0; 300],
+            flux: vec![2.0f32; 300],
             velocity: None,
         };
         let mut bad = good("broken.fits");
-        bad.flux.iter_mut().for_each(|f| *f = f64::NAN);
+        bad.flux.iter_mut().for_each(|f| *f = f32::NAN);
         let origins: Vec<Origin> =
             ["a.fits", "broken.fits", "c.fits"].iter().map(|f| Origin { file: f.to_string(), row: None }).collect();
         let outputs = run_on(&params(), &[good("a.fits"), bad, good("c.fits")], &origins, &ctx).unwrap();
@@ -410,6 +641,50 @@ mod tests {
     }
 
     #[test]
+    fn a_given_grid_read_in_one_pass_gives_the_results_of_reading_everything_first() {
+        let (dir, ctx) = context();
+        let input = dir.path().join("in");
+        std::fs::create_dir(&input).unwrap();
+        for f in 0..13 {
+            let mut csv = String::from("wavelength,flux\n");
+            for i in 0..300 {
+                let w = 6440.0 + f as f64 + i as f64 * (0.5 + 0.01 * f as f64);
+                let flux = if f == 4 && (100..104).contains(&i) { f64::NAN } else { 2.0 + ((i * (f + 3)) % 17) as f64 };
+                csv.push_str(&format!("{w},{flux}\n"));
+            }
+            std::fs::write(input.join(format!("s{f:02}.csv")), csv).unwrap();
+        }
+        std::fs::write(input.join("wide.csv"), "name,6500,6550,6600\nw1,1,2,3\nw2,2,2,2\n").unwrap();
+        let p = PreprocessParams { input: "in".into(), ..params() };
+        assert!(grid_is_given(&p));
+        Preprocess::run(p.clone(), &ctx).unwrap();
+        let (_other, first) = context();
+        let read = spectra::read_each(&input, "in", &spectra::ReadOptions::with_budget(1 << 28)).unwrap();
+        let (all, origins) = from_reader(&input, "in", read, None).unwrap();
+        run_on(&p, &all, &origins, &first).unwrap();
+        let pixels = |ctx: &JobContext| -> Vec<u32> {
+            let mut f = fitsio::FitsFile::open(ctx.results_dir.join("matrix.fits")).unwrap();
+            let values: Vec<f32> = f.primary_hdu().unwrap().read_image(&mut f).unwrap();
+            values.iter().map(|v| v.to_bits()).collect()
+        };
+        let index = |ctx: &JobContext| std::fs::read_to_string(ctx.results_dir.join("index.vot")).unwrap();
+        assert_eq!(pixels(&ctx).len(), 15 * 201);
+        assert_eq!(pixels(&ctx), pixels(&first), "the same matrix, bit for bit");
+        assert_eq!(index(&ctx), index(&first));
+        let summary = std::fs::read_to_string(ctx.results_dir.join("preprocess.json")).unwrap();
+        assert!(summary.contains("\"streamed\": true"), "{summary}");
+
+        std::fs::write(input.join("s05x.csv"), "wavelength,flux\n1,x\n").unwrap();
+        std::fs::write(input.join("s11x.csv"), "").unwrap();
+        for _ in 0..3 {
+            let (_again, ctx) = context();
+            std::os::unix::fs::symlink(&input, ctx.user_dir.join("in")).unwrap();
+            let Err(Failure::Fatal(e)) = Preprocess::run(p.clone(), &ctx) else { panic!("a bad file is fatal") };
+            assert!(e.starts_with("in/s05x.csv: "), "always the first bad file in name order: {e}");
+        }
+    }
+
+    #[test]
     fn contradictory_parameters_are_refused_at_creation() {
         let mut p = params();
         p.step = Some(1.0);
@@ -417,5 +692,10 @@ mod tests {
         let mut p = params();
         p.wave_min = Some(7000.0);
         assert!(check(&p).unwrap_err().to_string().contains("below wave_max"));
+        let velocity = |v: &str| check(&PreprocessParams { velocity: Some(v.into()), ..params() });
+        assert!(velocity("VRAD").is_ok() && velocity("cats/rv.csv#v_helio").is_ok());
+        assert!(velocity("../rv.csv#v").unwrap_err().to_string().contains("not a path inside your storage"));
+        assert!(velocity("rv.csv#").unwrap_err().to_string().contains("name the column after #"));
+        assert!(velocity("V RAD").unwrap_err().to_string().contains("FILE#COLUMN"));
     }
 }

@@ -315,14 +315,16 @@ fn on_model_grid<'a>(model: &Model, data: &'a Collection) -> Result<Cow<'a, Coll
         max_masked: 1.0,
     };
     let mut flux = Array2::<f32>::zeros((data.len(), want.len()));
+    // One grid shared by every spectrum of the collection (preprocess's own input form).
+    let wave: std::sync::Arc<[f64]> = std::sync::Arc::from(&have[..]);
     for (chunk, mut out) in flux.axis_chunks_iter_mut(Axis(0), RESAMPLE_ROWS).enumerate() {
         let start = chunk * RESAMPLE_ROWS;
         let spectra: Vec<preprocess::Spectrum> = (start..start + out.nrows())
             .map(|i| preprocess::Spectrum {
                 name: data.names[i].clone(),
                 label: None,
-                wave: have.clone(),
-                flux: data.flux.row(i).iter().map(|&v| v as f64).collect(),
+                wave: wave.clone(),
+                flux: data.flux.row(i).to_vec(),
                 velocity: None,
             })
             .collect();

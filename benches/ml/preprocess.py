@@ -257,7 +257,7 @@ def main():
         print(f"wrote {a.files} spectra ({on_disk / 1e6:.1f} MB) in {time.perf_counter() - t:.1f} s", file=sys.stderr)
         data = os.path.join(tmp, "data")
         os.makedirs(data)
-        service = Service(data)
+        service = Service(data, binary)
         job_s, loop_s, pool_s = [], [], []
         try:
             t = time.perf_counter()

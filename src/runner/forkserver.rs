@@ -141,8 +141,12 @@ impl ForkServer {
         let request = Request::Start { id, job_dir: job_dir.to_path_buf(), attempt, runner: runner.into(), memory_mb };
         if let Err(e) = send(&connection.socket, &request, Some(stderr)) {
             connection.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-            // A dead forkserver is replaced on the next attempt.
-            *self.connection.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            // A dead forkserver is replaced on the next attempt (unless another attempt has
+            // already replaced it).
+            let mut slot = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, &connection)) {
+                *slot = None;
+            }
             return Err(e);
         }
         Ok(Forked { events, _connection: connection })

@@ -187,7 +187,7 @@ async fn a_job_whose_memory_estimate_exceeds_the_limit_is_refused_with_the_figur
     assert_eq!(response.status(), 400);
     let body = response.text().await.unwrap();
     assert!(body.starts_with("som with rows=500 cols=500 bins=1000000"), "{body}");
-    assert!(body.contains("needs about 1.8 TiB; the limit is 8 GiB"), "{body}");
+    assert!(body.contains("needs about 3.6 TiB; the limit is 8 GiB"), "{body}");
     let small = [("input", "tables/spectra.csv"), ("rows", "4"), ("cols", "4")];
     assert_eq!(app.post(&alice, "/uws/som", &small).send().await.unwrap().status(), 303);
 }

@@ -244,6 +244,15 @@ struct Child {
 /// Serves the parent on standard input (the socket) until it goes away; `run` runs one attempt in
 /// a forked child and returns its exit code. Never returns in a child.
 pub fn serve(run: &dyn Fn(&Path, i64, String) -> i32) -> std::io::Result<()> {
+    match serve_until_closed(run) {
+        // A parent that exits while a child's exit is being reported closes the socket under the
+        // send: that is the parent going away, not an error of ours.
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset) => Ok(()),
+        result => result,
+    }
+}
+
+fn serve_until_closed(run: &dyn Fn(&Path, i64, String) -> i32) -> std::io::Result<()> {
     // SAFETY: fd 0 is the socket the parent gave us; we own it from here on.
     let socket = unsafe { OwnedFd::from_raw_fd(0) };
     let mut children: Vec<Child> = Vec::new();

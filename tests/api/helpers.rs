@@ -163,10 +163,15 @@ impl TestApp {
         doc
     }
 
-    /// Runs a job to the end and returns its document.
-    pub async fn run_to_end(&self, user: &User, url: &str) -> String {
+    /// Queues a pending job (`PHASE=RUN`).
+    pub async fn run(&self, user: &User, url: &str) {
         let response = self.post(user, &format!("{url}/phase"), &[("PHASE", "RUN")]).send().await.unwrap();
         assert_eq!(response.status(), 303);
+    }
+
+    /// Runs a job to the end and returns its document.
+    pub async fn run_to_end(&self, user: &User, url: &str) -> String {
+        self.run(user, url).await;
         self.wait_until_not(user, url, &["PENDING", "QUEUED", "EXECUTING"]).await
     }
 }

@@ -286,12 +286,18 @@ async fn one_users_queue_does_not_starve_another_users_job() {
     let app = spawn_app_with(|s| s.executors.local_workers = Some(2)).await;
     let alice = app.add_user("alice").await;
     let bob = app.add_user("bob").await;
-    // Alice fills both slots and queues two more; then Bob queues one short job.
+    // Alice fills both slots and queues two more; then Bob queues one short job. The jobs are
+    // created first and only then queued, so that a slow creation (a loaded machine) cannot let
+    // Alice's first jobs finish before Bob's is in the queue.
     let mut alices = Vec::new();
     for _ in 0..4 {
-        alices.push(app.create_job(&alice, "diag", &[("duration", "1"), ("PHASE", "RUN")]).await);
+        alices.push(app.create_job(&alice, "diag", &[("duration", "2")]).await);
     }
-    let bobs = app.create_job(&bob, "diag", &[("PHASE", "RUN")]).await;
+    let bobs = app.create_job(&bob, "diag", &[]).await;
+    for url in &alices {
+        app.run(&alice, url).await;
+    }
+    app.run(&bob, &bobs).await;
     for url in alices.iter().chain([&bobs]) {
         let user = if url == &bobs { &bob } else { &alice };
         assert_eq!(phase(&app.wait_until_not(user, url, &["QUEUED", "EXECUTING"]).await), "COMPLETED");

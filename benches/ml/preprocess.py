@@ -240,8 +240,10 @@ def main():
     p.add_argument("--bins", type=int, default=2000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", help="write the figures as JSON here")
+    p.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "vocloud"),
+                   help="the vocloud binary to time (default: this checkout's release build)")
     a = p.parse_args()
-    binary = os.path.join(ROOT, "target", "release", "vocloud")
+    binary = a.binary
     if not os.path.exists(binary):
         sys.exit(f"{binary} is missing: cargo build --release --bin vocloud")
     import astropy
@@ -290,7 +292,7 @@ def main():
         speedup_vs_pool2=dict(job_best=pool["best"] / job["best"], job_median=pool["median"] / job["median"]),
         agreement=agreement,
         load_average_before=load_before, load_average_after=load_after, cpus=os.cpu_count(),
-        vocloud_revision=git_revision(), python=platform.python_version(), numpy=np.__version__,
+        binary=binary, vocloud_revision=git_revision(), python=platform.python_version(), numpy=np.__version__,
         astropy=astropy.__version__,
     )
 

@@ -20,6 +20,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -47,8 +48,8 @@ fn structure(path: &Path, budget: &Budget) -> Result<(Vec<Hdu>, Option<File>), P
     let mut file = std::fs::File::open(path).map_err(|e| Problem::io(&e))?;
     let len = file.metadata().map_err(|e| Problem::io(&e))?.len();
     let mut magic = [0u8; 2];
-    let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
-    file.seek(SeekFrom::Start(0)).map_err(|e| Problem::io(&e))?;
+    // A positioned read: the walk starts at 0 without a seek.
+    let gzip = file.read_exact_at(&mut magic, 0).is_ok() && magic == [0x1f, 0x8b];
     if gzip {
         let left = budget.limit().saturating_sub(budget.used());
         let hdus = header::walk_gzip(&mut flate2::read::MultiGzDecoder::new(file), left)?;
@@ -71,6 +72,7 @@ fn read_with(path: &Path, budget: &Budget, rows: Rows, allow_plain: bool) -> Res
     for hdu in &hdus {
         match &hdu.body {
             Body::Image { shape, .. } if !shape.is_empty() => {
+                whole_blocks(hdu)?;
                 let (bins, count) = image_axes(hdu.index, shape)?;
                 let plain = file.as_ref().filter(|_| allow_plain);
                 let plain = plain.and_then(|f| Some((f, plain::Image::of(&hdus, hdu, bins)?)));
@@ -86,6 +88,7 @@ fn read_with(path: &Path, budget: &Budget, rows: Rows, allow_plain: bool) -> Res
                 let names: Vec<(&str, Option<&str>)> = columns.iter().map(|c| (c.name.as_str(), None)).collect();
                 let roles = Roles::of(&names);
                 if let (Some((w, log10)), Some(fl)) = (roles.wave, roles.flux) {
+                    whole_blocks(hdu)?;
                     let mut f = FitsFile::open(path).map_err(fitsio)?;
                     let spectra = table(&mut f, hdu.index, *n, (&columns[w], &columns[fl], log10), budget)?;
                     return pick(spectra, rows);
@@ -95,6 +98,20 @@ fn read_with(path: &Path, budget: &Budget, rows: Rows, allow_plain: bool) -> Res
         }
     }
     Err("no 1-D or 2-D image and no binary table with wavelength and flux columns".into())
+}
+
+/// The same error from every reader for an HDU whose final padding was cut: cfitsio reads whole
+/// 2,880-byte blocks and fails with "error reading from FITS file" (the plain reader would read
+/// the pixels, which are all there; `mutations` holds the two to the same answer).
+fn whole_blocks(hdu: &Hdu) -> Result<(), Problem> {
+    if hdu.missing == 0 {
+        return Ok(());
+    }
+    Err(Problem::invalid(format!(
+        "truncated: the file ends {} bytes before the end of HDU {}'s last 2,880-byte block (a FITS file is \
+         whole blocks)",
+        hdu.missing, hdu.index
+    )))
 }
 
 fn pick(mut spectra: Vec<Spectrum>, rows: Rows) -> Result<Vec<Spectrum>, Problem> {
@@ -387,6 +404,10 @@ fn index_table(path: &Path, hdus: &[Hdu], image: usize, rows: u64, budget: &Budg
     };
     Ok(Some(Index { names: strings("NAME"), labels: strings("LABEL") }))
 }
+
+#[cfg(test)]
+#[path = "fits_mutations.rs"]
+mod mutations;
 
 #[cfg(test)]
 mod tests {

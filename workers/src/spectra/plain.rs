@@ -71,7 +71,11 @@ impl Image {
             return None;
         }
         // cfitsio reads every header up to this one when it moves there.
-        if !hdus.iter().take(hdu.index + 1).all(|h| matches!(h.body, Body::Image { .. }) && well_ordered(h)) {
+        if !hdus
+            .iter()
+            .take(hdu.index + 1)
+            .all(|h| matches!(h.body, Body::Image { .. }) && h.standard && well_ordered(h))
+        {
             return None;
         }
         let has_wavelength_extension = hdus.iter().any(|h| {
@@ -232,7 +236,11 @@ fn number(field: &str) -> Option<f64> {
     if !(mantissa_ok && exponent_ok) {
         return None;
     }
-    v.parse().ok()
+    // cfitsio refuses what strtod reports as out of range (ERANGE): an overflow, and an underflow
+    // to a subnormal or to zero from a nonzero mantissa.
+    let value: f64 = v.parse().ok()?;
+    let underflow = value == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b));
+    (value.is_finite() && (value == 0.0 || value.is_normal()) && !underflow).then_some(value)
 }
 
 /// A plain integer.

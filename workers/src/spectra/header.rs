@@ -119,14 +119,13 @@ pub fn walk_gzip<R: Read>(stream: &mut R, limit: u64) -> Result<Vec<Hdu>, Proble
     walk_with(stream, None, &mut read_over)
 }
 
+/// `skip(reader, offset, needed, wanted)`: see [`walk_with`].
+type Skip<'a, R> = dyn FnMut(&mut R, u64, u64, u64) -> Result<u64, Problem> + 'a;
+
 /// The walk over a file of `len` bytes (None: a stream, read to its end). `skip(reader, offset,
 /// needed, wanted)` moves over up to `wanted` bytes from `offset`, of which the walk needs the
 /// first `needed` (the data; the rest is padding), and returns how many were there.
-fn walk_with<R: Read>(
-    reader: &mut R,
-    len: Option<u64>,
-    skip: &mut dyn FnMut(&mut R, u64, u64, u64) -> Result<u64, Problem>,
-) -> Result<Vec<Hdu>, Problem> {
+fn walk_with<R: Read>(reader: &mut R, len: Option<u64>, skip: &mut Skip<'_, R>) -> Result<Vec<Hdu>, Problem> {
     let mut hdus = Vec::new();
     let mut offset = 0u64;
     loop {

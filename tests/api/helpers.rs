@@ -176,6 +176,27 @@ impl TestApp {
     }
 }
 
+/// Polls `ready` every `every` until it holds; fails the test with `what()` after `within`.
+pub async fn eventually<Fut: std::future::Future<Output = bool>>(
+    within: Duration,
+    every: Duration,
+    what: impl Fn() -> String,
+    mut ready: impl FnMut() -> Fut,
+) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !ready().await {
+        assert!(tokio::time::Instant::now() < deadline, "{}", what());
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Waits up to `within` for a `vocloud serve` started by the test to answer `/health`.
+pub async fn wait_for_health(base: &str, within: Duration) {
+    let url = format!("{base}/health");
+    let what = || format!("vocloud serve at {base} did not come up");
+    eventually(within, Duration::from_millis(50), what, || async { reqwest::get(&url).await.is_ok() }).await;
+}
+
 pub fn location(response: &Response) -> String {
     response.headers().get("location").expect("a Location header").to_str().unwrap().to_string()
 }

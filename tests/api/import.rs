@@ -276,11 +276,9 @@ async fn abort_ends_an_import_stalled_in_a_read_at_once() {
     let job = app.create_job(&dave, "import", &form).await;
     let response = app.post(&dave, &format!("{job}/phase"), &[("PHASE", "RUN")]).send().await.unwrap();
     assert_eq!(response.status(), 303);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while archive.count("/slow/s.fits?hold=30") == 0 {
-        assert!(Instant::now() < deadline, "the stalled link was never requested");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let requested = || async { archive.count("/slow/s.fits?hold=30") > 0 };
+    let what = || "the stalled link was never requested".to_string();
+    crate::helpers::eventually(Duration::from_secs(20), Duration::from_millis(50), what, requested).await;
     tokio::time::sleep(Duration::from_millis(300)).await; // well inside the stalled read
     let aborted = Instant::now();
     let response = app.post(&dave, &format!("{job}/phase"), &[("PHASE", "ABORT")]).send().await.unwrap();

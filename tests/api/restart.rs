@@ -37,11 +37,7 @@ impl Server {
         command.stderr(std::fs::File::create(&log).unwrap());
         let child = command.spawn().expect("starting vocloud serve");
         let server = Server { child, base: format!("http://127.0.0.1:{port}"), client: reqwest::Client::new(), log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while server.client.get(format!("{}/health", server.base)).send().await.is_err() {
-            assert!(Instant::now() < deadline, "vocloud serve did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::helpers::wait_for_health(&server.base, Duration::from_secs(30)).await;
         server
     }
 

@@ -68,11 +68,9 @@ async fn abort_cancels_the_slurm_job() {
     assert_eq!(phase(&app.wait_until_not(&alice, &url, &["QUEUED"]).await), "EXECUTING");
     app.post(&alice, &format!("{url}/phase"), &[("PHASE", "ABORT")]).send().await.unwrap();
     assert_eq!(phase(&app.job(&alice, &url, None).await), "ABORTED");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while slurm_state(&id_of(&url)) != "CANCELLED" {
-        assert!(Instant::now() < deadline, "Slurm job not cancelled: {}", slurm_state(&id_of(&url)));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let what = || format!("Slurm job not cancelled: {}", slurm_state(&id_of(&url)));
+    let cancelled = || async { slurm_state(&id_of(&url)) == "CANCELLED" };
+    crate::helpers::eventually(Duration::from_secs(20), Duration::from_millis(200), what, cancelled).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,11 +119,7 @@ async fn start_master(dir: &std::path::Path, database: &str, port: u16) -> Maste
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("http://127.0.0.1:{port}/health")).await.is_err() {
-        assert!(Instant::now() < deadline, "master did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::helpers::wait_for_health(&format!("http://127.0.0.1:{port}"), Duration::from_secs(30)).await;
     Master(child)
 }
 
@@ -148,11 +142,9 @@ async fn a_master_restart_while_a_slurm_job_runs_picks_up_its_outcome() {
         .await
         .unwrap();
     let url = crate::helpers::location(&response);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while phase(&get(url.clone()).await.unwrap().text().await.unwrap()) != "EXECUTING" {
-        assert!(Instant::now() < deadline, "job did not start in Slurm");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let started = || async { phase(&get(url.clone()).await.unwrap().text().await.unwrap()) == "EXECUTING" };
+    let what = || "job did not start in Slurm".to_string();
+    crate::helpers::eventually(Duration::from_secs(30), Duration::from_millis(100), what, started).await;
     master.0.kill().unwrap();
     master.0.wait().unwrap();
     tokio::time::sleep(Duration::from_secs(4)).await; // the job finishes while no master runs

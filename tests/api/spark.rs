@@ -260,12 +260,12 @@ async fn start_cluster() -> Cluster {
         web_ui: format!("http://127.0.0.1:{}", ports[2]),
         _lifeline: child.stdin.take().unwrap(),
     };
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !cluster.state().await.is_some_and(|s| s["aliveworkers"] == 1) {
+    let what = || {
         let logs = ["master.log", "worker.log"].map(|f| std::fs::read_to_string(dir.join(f)).unwrap_or_default());
-        assert!(Instant::now() < deadline, "the standalone cluster did not come up:\n{}\n{}", logs[0], logs[1]);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        format!("the standalone cluster did not come up:\n{}\n{}", logs[0], logs[1])
+    };
+    let up = || async { cluster.state().await.is_some_and(|s| s["aliveworkers"] == 1) };
+    crate::helpers::eventually(Duration::from_secs(300), Duration::from_millis(500), what, up).await;
     cluster
 }
 
@@ -410,11 +410,7 @@ impl Serve {
             .spawn()
             .unwrap();
         let serve = Serve { child, base: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while reqwest::get(format!("{}/health", serve.base)).await.is_err() {
-            assert!(Instant::now() < deadline, "vocloud serve did not come up");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::helpers::wait_for_health(&serve.base, Duration::from_secs(60)).await;
         serve
     }
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{element, location, phase, spawn_app, spawn_app_with};
+use crate::helpers::{element, eventually, location, phase, spawn_app, spawn_app_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_job_then_run_reaches_completed_with_its_result() {
@@ -195,11 +195,8 @@ async fn destruction_time_destroys_the_job_and_its_files() {
         app.post(&alice, &format!("{url}/destruction"), &[("DESTRUCTION", &soon.to_rfc3339())]).send().await.unwrap();
     assert_eq!(response.status(), 303);
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.get(&alice, &url).send().await.unwrap().status() != 404 {
-        assert!(Instant::now() < deadline, "job not destroyed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let destroyed = || async { app.get(&alice, &url).send().await.unwrap().status() == 404 };
+    eventually(Duration::from_secs(10), Duration::from_millis(100), || "job not destroyed".into(), destroyed).await;
     assert!(!job_dir.exists());
 }
 
@@ -221,12 +218,8 @@ async fn delete_and_action_delete_destroy_the_job_and_redirect_to_the_list() {
         // A claim racing the DELETE may have written the job's snapshot just after the folder
         // was removed; it sees its lease gone and removes that folder too: nothing may stay.
         let dir = app.data_dir.path().join("storage/jobs").join(id);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !walk(&dir).is_empty() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let left: Vec<_> = walk(&dir);
-        assert!(left.is_empty(), "{how}: {left:?}");
+        let what = || format!("{how}: {:?} left", walk(&dir));
+        eventually(Duration::from_secs(5), Duration::from_millis(20), what, || async { walk(&dir).is_empty() }).await;
         assert!(!app.get(&alice, "/uws/diag").send().await.unwrap().text().await.unwrap().contains(id));
     }
 }

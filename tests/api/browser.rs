@@ -4,41 +4,8 @@
 //! `tests/browser/plot.cjs`; screenshots land in `target/browser-shots/`.
 
 use std::path::Path;
-use std::process::Stdio;
 
-use crate::helpers::{location, spawn_app};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn require_browser() {
-    assert!(
-        root().join("target/node/node_modules/playwright-core").is_dir() && Path::new("/usr/bin/chromium").exists(),
-        "the browser test needs Chromium and playwright-core: run ./x setup --test"
-    );
-}
-
-/// Runs `tests/browser/<script>` under node with `env`; screenshots go to
-/// `target/browser-shots/`. Returns the JSON the script prints on its last line.
-async fn run_script(script: &str, env: &[(&str, &str)]) -> serde_json::Value {
-    let shots = root().join("target/browser-shots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let output = tokio::process::Command::new("node")
-        .arg(root().join("tests/browser").join(script))
-        .env("NODE_PATH", root().join("target/node/node_modules"))
-        .env("OUT_DIR", &shots)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("running node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}");
-    assert!(output.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
-}
+use crate::helpers::{location, require_browser, run_browser_script, spawn_app};
 
 /// A 1,000 × 4,000 FITS image, one synthetic spectrum per row, linear WCS 3800..9200 Å.
 fn write_spectra(path: &Path, n: usize, len: usize) {
@@ -62,7 +29,7 @@ fn write_spectra(path: &Path, n: usize, len: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_chromium_pans_zooms_and_goes_home_on_1000_spectra() {
-    require_browser();
+    require_browser(&["playwright-core"]);
     let app = spawn_app().await;
     let alice = app.add_user("alice").await;
     let dir = tempfile::tempdir().unwrap();
@@ -82,7 +49,7 @@ async fn headless_chromium_pans_zooms_and_goes_home_on_1000_spectra() {
     let page = location(&response);
 
     let env = [("PLOT_URL", page.as_str()), ("PLOT_USER", &alice.name), ("PLOT_PASSWORD", &alice.password)];
-    let results = run_script("plot.cjs", &env).await;
+    let results = run_browser_script("plot.cjs", &env).await;
     // Debug builds render ~10x slower than release; the 100 ms target is checked on a release
     // server (README, "Plots"), here only that the page settles at interactive speed at all.
     let median = results["latency_ms"]["median"].as_f64().unwrap();
@@ -95,7 +62,7 @@ async fn headless_chromium_pans_zooms_and_goes_home_on_1000_spectra() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_chromium_explores_a_som_map_and_opens_a_neuron_in_the_plotter() {
     use crate::som::{BINS, spectrum};
-    require_browser();
+    require_browser(&["playwright-core"]);
     let app = spawn_app().await;
     let alice = app.add_user("alice").await;
     let header: Vec<String> = (0..BINS).map(|j| format!("{}", 6400 + j)).collect();
@@ -111,7 +78,7 @@ async fn headless_chromium_explores_a_som_map_and_opens_a_neuron_in_the_plotter(
 
     let viewer = format!("{url}/results/index.html");
     let env = [("SOM_URL", viewer.as_str()), ("SOM_USER", &alice.name), ("SOM_PASSWORD", &alice.password)];
-    let results = run_script("som.cjs", &env).await;
+    let results = run_browser_script("som.cjs", &env).await;
     assert_eq!(results["reference_series"], 1);
     assert_eq!(results["member_series"], results["hits"]);
 }

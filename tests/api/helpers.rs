@@ -197,6 +197,44 @@ pub async fn wait_for_health(base: &str, within: Duration) {
     eventually(within, Duration::from_millis(50), what, || async { reqwest::get(&url).await.is_ok() }).await;
 }
 
+/// The repository (the browser scripts, `target/node`).
+pub fn repo_root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Fails the test unless Chromium and the node `packages` are installed (`./x setup --test`).
+pub fn require_browser(packages: &[&str]) {
+    let node = repo_root().join("target/node/node_modules");
+    assert!(
+        packages.iter().all(|p| node.join(p).is_dir()) && std::path::Path::new("/usr/bin/chromium").exists(),
+        "this test needs Chromium and {packages:?} in target/node: run ./x setup --test"
+    );
+}
+
+/// `node tests/browser/<script>` with the packages of `target/node` on its path and `OUT_DIR`
+/// for its screenshots (`target/browser-shots/`); killed with the test.
+pub fn browser_script(script: &str) -> tokio::process::Command {
+    let shots = repo_root().join("target/browser-shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(repo_root().join("tests/browser").join(script))
+        .env("NODE_PATH", repo_root().join("target/node/node_modules"))
+        .env("OUT_DIR", &shots)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs a browser script to its end with `env` and returns the JSON it prints on its last line.
+pub async fn run_browser_script(script: &str, env: &[(&str, &str)]) -> serde_json::Value {
+    let output = browser_script(script).envs(env.iter().copied()).output().await.expect("running node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("the script's results as JSON")
+}
+
 pub fn location(response: &Response) -> String {
     response.headers().get("location").expect("a Location header").to_str().unwrap().to_string()
 }

@@ -11,11 +11,7 @@ use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::helpers::{admin, phase, spawn_app_with};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::helpers::{admin, browser_script, phase, require_browser, spawn_app_with};
 
 /// A folder of `n` 1-D FITS spectra (linear WCS) with an absorption line whose depth and width
 /// vary, one of them named like markup.
@@ -49,10 +45,7 @@ fn write_spectra(dir: &Path, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_uploads_plots_runs_and_compares_soms_in_headless_chromium() {
-    assert!(
-        root().join("target/node/node_modules/axe-core").is_dir() && Path::new("/usr/bin/chromium").exists(),
-        "the browser test needs Chromium, playwright-core and axe-core: run ./x setup --test"
-    );
+    require_browser(&["playwright-core", "axe-core"]);
     let app = spawn_app_with(|s| s.executors.local_workers = Some(1)).await;
     let alice = app.add_user("alice").await;
     let bob = app.add_user("bob").await;
@@ -68,12 +61,7 @@ async fn a_user_uploads_plots_runs_and_compares_soms_in_headless_chromium() {
         assert_eq!(response.status(), 303);
     };
 
-    let shots = root().join("target/browser-shots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let mut node = tokio::process::Command::new("node")
-        .arg(root().join("tests/browser/web.cjs"))
-        .env("NODE_PATH", root().join("target/node/node_modules"))
-        .env("OUT_DIR", &shots)
+    let mut node = browser_script("web.cjs")
         .env("WEB_URL", &app.base)
         .env("WEB_USER", &alice.name)
         .env("WEB_PASSWORD", &alice.password)
@@ -82,7 +70,6 @@ async fn a_user_uploads_plots_runs_and_compares_soms_in_headless_chromium() {
         .env("SPECTRA_DIR", &folder)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("running node");
     let mut stdin = node.stdin.take().unwrap();

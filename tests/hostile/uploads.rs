@@ -156,12 +156,7 @@ async fn hostile_names_and_encodings_get_a_4xx_never_a_500() {
 /// (`tests/browser/attack.cjs`). Nothing may run with bob's rights.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bob_opening_alices_shared_page_in_chromium_runs_nothing_as_bob() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        root.join("target/node/node_modules/playwright-core").is_dir()
-            && std::path::Path::new("/usr/bin/chromium").exists(),
-        "this test needs Chromium and playwright-core: run ./x setup --test"
-    );
+    crate::helpers::require_browser(&["playwright-core"]);
     let app = spawn_app().await;
     let alice = app.add_user("alice").await;
     let bob = app.add_user("bob").await;
@@ -184,21 +179,9 @@ async fn bob_opening_alices_shared_page_in_chromium_runs_nothing_as_bob() {
         let link = app.post(&alice, "/api/links", &[("path", name)]).send().await.unwrap();
         links.push(link.json::<serde_json::Value>().await.unwrap()["url"].as_str().unwrap().to_string());
     }
-    let output = tokio::process::Command::new("node")
-        .arg(root.join("tests/browser/attack.cjs"))
-        .env("NODE_PATH", root.join("target/node/node_modules"))
-        .env("BASE", &app.base)
-        .env("BOB_USER", &bob.name)
-        .env("BOB_PASSWORD", &bob.password)
-        .env("LINKS", links.join(","))
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("running node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}");
-    assert!(output.status.success(), "attack.cjs:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let env = [("BASE", app.base.as_str()), ("BOB_USER", &bob.name), ("BOB_PASSWORD", &bob.password)];
+    let links = links.join(",");
+    crate::helpers::run_browser_script("attack.cjs", &[&env[..], &[("LINKS", links.as_str())]].concat()).await;
     let jobs = app.get(&bob, "/uws/diag").send().await.unwrap().text().await.unwrap();
     assert_eq!(jobs.matches("<uws:jobref").count(), 0, "a job was created as bob");
     still_serving(&app).await;

@@ -8,8 +8,6 @@
 //! fatal job error naming the file. The kinds compute on a [`Collection`] so that their compute
 //! is also tested on in-memory matrices.
 
-use std::path::Path;
-
 use ndarray::Array2;
 
 use crate::spectra::{self, Flux, GridRequest, ReadOptions, SpectraMatrix};
@@ -54,10 +52,10 @@ pub struct Collection {
 }
 
 impl Collection {
-    /// Reads `input` (absolute; `shown` is the user-relative path errors name) onto the
+    /// Reads the job's `input` (a path in the owner's storage, as errors name it) onto the
     /// spectra's own common grid, as they are: no normalisation, which is preprocess's job.
-    pub fn read(input: &Path, shown: &str, ctx: &JobContext) -> Result<Collection, Failure> {
-        let matrix = spectra::read_matrix(input, shown, &GridRequest::default(), &read_options(ctx)?)?;
+    pub fn read(input: &str, ctx: &JobContext) -> Result<Collection, Failure> {
+        let matrix = spectra::read_matrix(&ctx.input(input), input, &GridRequest::default(), &read_options(ctx)?)?;
         ctx.checkpoint()?;
         Collection::from_matrix(matrix)
     }

@@ -47,7 +47,7 @@ impl Kind for Classify {
 
     fn run(p: ClassifyParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         ctx.progress(0.0, "reading spectra");
-        let read = |path: &str| Collection::read(&ctx.input(path), path, ctx);
+        let read = |path: &str| Collection::read(path, ctx);
         if let Some(model) = &p.model {
             let model = read_model(&ctx.input(model), model)?;
             return apply_model(&model, &read(&p.input)?, ctx);

@@ -39,8 +39,7 @@ impl Kind for Kmeans {
 
     fn run(p: KmeansParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         ctx.progress(0.0, "reading spectra");
-        let data = Collection::read(&ctx.input(&p.input), &p.input, ctx)?;
-        run_on(&p, &data, ctx)
+        run_on(&p, &Collection::read(&p.input, ctx)?, ctx)
     }
 }
 

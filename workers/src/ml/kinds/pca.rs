@@ -38,8 +38,7 @@ impl Kind for Pca {
 
     fn run(p: PcaParams, ctx: &JobContext) -> Result<Outputs, Failure> {
         ctx.progress(0.0, "reading spectra");
-        let data = Collection::read(&ctx.input(&p.input), &p.input, ctx)?;
-        run_on(&p, &data, ctx)
+        run_on(&p, &Collection::read(&p.input, ctx)?, ctx)
     }
 }
 

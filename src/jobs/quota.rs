@@ -10,10 +10,13 @@
 //! with a warm cache, as fast as `du -sb`: benches/quota.rs),
 //! too much for every request, so the total is cached per user for [`FRESH_FOR`] and kept exact
 //! for the writes the master makes itself: a finished upload adds its size ([`JobService::charge`]),
-//! a deletion or a finished job drops the cached value ([`JobService::forget_usage`]). Writes by a
-//! running job show up within [`FRESH_FOR`] or when it finishes. A counter in the database would
-//! be cheaper still, but every writer (remote workers, Slurm nodes, a crash between write and
-//! update) would have to keep it exact; the walk cannot drift.
+//! a file deletion drops the cached value ([`JobService::forget_usage`]), a deleted job takes what
+//! the walk counted for its folder with it, and a finished job replaces what the walk counted for
+//! its folder and the owner's own folder with walks of those two alone (a user with thousands of
+//! jobs would otherwise have every job's folder walked again at the next creation after each
+//! finish). Writes by a running job show up within [`FRESH_FOR`] or when it finishes. A counter
+//! in the database would be cheaper still, but every writer (remote workers, Slurm nodes, a crash
+//! between write and update) would have to keep it exact; the walk cannot drift.
 //!
 //! Reserve before writing: an upload takes a [`Reservation`] before its first byte — its declared
 //! `Content-Length`, or, for a chunked body, each chunk as it streams — and reservations count as
@@ -95,11 +98,14 @@ struct Users {
 /// [`FRESH_FOR`], so that creating a job asks the database nothing about quotas (a query per
 /// creation cost a fifth of the creation throughput). A quota changed by an admin applies at
 /// once: the change drops the entry ([`JobService::forget_usage`]).
-#[derive(Clone, Copy)]
 struct Walked {
     used: u64,
     quota: Option<u64>,
     at: Instant,
+    /// What `used` counts for the user's own folder (`users/<name>/`)…
+    user_files: u64,
+    /// … and for each of their job folders.
+    jobs: HashMap<String, u64>,
 }
 
 impl UsageCache {
@@ -184,25 +190,27 @@ impl JobService {
     /// The user's usage and quota: the cached ones if fresh, else a walk and a look at the quota.
     pub async fn usage(&self, user_id: i64, name: &str) -> anyhow::Result<Usage> {
         let cache = &self.inner.usage;
-        let cached = cache.lock().walked.get(name).copied();
-        let walked = match cached {
-            Some(walked) if walked.at.elapsed() < FRESH_FOR => walked,
+        let cached = cache.lock().walked.get(name).map(|w| (w.used, w.quota, w.at));
+        let (used, quota) = match cached {
+            Some((used, quota, at)) if at.elapsed() < FRESH_FOR => (used, quota),
             _ => {
                 let jobs = store::ids_of_owner(self.db(), user_id).await?;
                 let storage = self.storage().clone();
                 let user = name.to_string();
                 let at = Instant::now();
-                let used = tokio::task::spawn_blocking(move || crate::storage::usage(&storage, &user, &jobs))
-                    .await
-                    .context("joining the usage walk")?;
+                let (user_files, jobs) =
+                    tokio::task::spawn_blocking(move || crate::storage::usage(&storage, &user, jobs))
+                        .await
+                        .context("joining the usage walk")?;
+                let used = jobs.values().fold(user_files, |total, size| total.saturating_add(*size));
                 tracing::debug!(user = name, used, elapsed_ms = at.elapsed().as_millis() as u64, "usage walked");
-                let walked = Walked { used, quota: self.quota_bytes(user_id).await?, at };
-                cache.lock().walked.insert(name.to_string(), walked);
-                walked
+                let quota = self.quota_bytes(user_id).await?;
+                cache.lock().walked.insert(name.to_string(), Walked { used, quota, at, user_files, jobs });
+                (used, quota)
             }
         };
         let reserved = cache.lock().reserved.get(name).copied().unwrap_or(0);
-        Ok(Usage { used: walked.used, reserved, quota: walked.quota })
+        Ok(Usage { used, reserved, quota })
     }
 
     /// Reserves `bytes` of the user's quota for an upload, or the usage that refuses it.
@@ -231,6 +239,7 @@ impl JobService {
     pub fn charge(&self, name: &str, delta: i64) {
         if let Some(walked) = self.inner.usage.lock().walked.get_mut(name) {
             walked.used = walked.used.saturating_add_signed(delta);
+            walked.user_files = walked.user_files.saturating_add_signed(delta);
         }
     }
 
@@ -258,13 +267,35 @@ impl JobService {
             .context("writing the job's quota file")
     }
 
-    /// Before a job's end is published: drop the owner's cached total, so whoever looks once the
-    /// job is over sees its results counted. No walk here: finishing stays cheap for users with
-    /// many jobs; the next look at the usage walks.
+    /// After a job's folder is deleted: its size leaves the owner's cached total.
+    pub(super) fn uncount_job(&self, name: &str, id: &str) {
+        if let Some(walked) = self.inner.usage.lock().walked.get_mut(name) {
+            walked.used = walked.used.saturating_sub(walked.jobs.remove(id).unwrap_or(0));
+        }
+    }
+
+    /// Before a job's end is published: the owner's cached total counts the job's folder and the
+    /// owner's own folder (where imports and users' programs write) as they are now, so whoever
+    /// looks once the job is over sees its results counted. The owner's other job folders are
+    /// not walked again: finishing stays cheap for users with many jobs, and so does their next
+    /// look.
     pub(super) async fn recount_before_finish(&self, id: &str) {
         let Ok(Some(owner_id)) = store::owner_of(self.db(), id).await else { return };
-        if let Ok(Some(owner)) = crate::db::users::by_id(self.db(), owner_id).await {
+        let Ok(Some(owner)) = crate::db::users::by_id(self.db(), owner_id).await else { return };
+        if !self.inner.usage.lock().walked.contains_key(&owner.name) {
+            return; // nothing cached: the next look walks everything anyway
+        }
+        let (folder, own) = (self.storage().job_dir(id), self.storage().user_root(&owner.name));
+        let walk = move || (crate::storage::tree_size(&own), crate::storage::tree_size(&folder));
+        let Ok((user_files, job)) = tokio::task::spawn_blocking(walk).await else {
             self.forget_usage(&owner.name);
+            return;
+        };
+        if let Some(walked) = self.inner.usage.lock().walked.get_mut(&owner.name) {
+            let job_before = walked.jobs.insert(id.to_string(), job).unwrap_or(0);
+            let before = job_before.saturating_add(walked.user_files);
+            walked.used = walked.used.saturating_sub(before).saturating_add(user_files).saturating_add(job);
+            walked.user_files = user_files;
         }
     }
 }

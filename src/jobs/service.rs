@@ -265,7 +265,7 @@ impl JobService {
         if let Some(owner_id) = owner
             && let Ok(Some(user)) = crate::db::users::by_id(self.db(), owner_id).await
         {
-            self.forget_usage(&user.name);
+            self.uncount_job(&user.name, id);
         }
         tracing::info!(job.id = id, "job destroyed");
         Ok(())

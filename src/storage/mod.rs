@@ -10,6 +10,7 @@
 //! written to a temp name and renamed, so a crash never leaves a half-written file under its
 //! real name; folders made for a write that then fails are removed ([`Folders`]).
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -232,15 +233,15 @@ impl Folders {
     }
 }
 
-/// Bytes a user occupies: everything under `users/<user>/` plus the folders of their jobs
-/// (`jobs/<id>/`: parameters, scratch and results). Hidden and partial files count too: they
-/// take disk space all the same. Symlinks are not followed (nor counted beyond the link).
-pub fn usage(storage: &Storage, user: &str, job_ids: &[String]) -> u64 {
-    let mut total = tree_size(&storage.user_root(user));
-    for id in job_ids {
-        total += tree_size(&storage.job_dir(id));
-    }
-    total
+/// Bytes a user occupies: everything under `users/<user>/`, and each of the folders of their
+/// jobs (`jobs/<id>/`: parameters, scratch and results). Hidden and partial files count too:
+/// they take disk space all the same. Symlinks are not followed (nor counted beyond the link).
+pub fn usage(storage: &Storage, user: &str, job_ids: Vec<String>) -> (u64, HashMap<String, u64>) {
+    let jobs = job_ids.into_iter().map(|id| {
+        let size = tree_size(&storage.job_dir(&id));
+        (id, size)
+    });
+    (tree_size(&storage.user_root(user)), jobs.collect())
 }
 
 /// The sum of the sizes of the files below `path` (0 if it does not exist). Entries that vanish

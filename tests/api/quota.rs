@@ -60,6 +60,18 @@ fn put_chunked(base: &str, user: &User, path: &str, size: usize) -> String {
     answer
 }
 
+/// The bytes of the files below `dir`.
+fn bytes_below(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() { bytes_below(&e.path()) } else { meta.len() }
+        })
+        .sum()
+}
+
 fn hidden_files(app: &TestApp, user: &User) -> Vec<String> {
     let dir = app.data_dir.path().join("storage/users").join(&user.name);
     std::fs::read_dir(dir)
@@ -116,6 +128,12 @@ async fn uploads_past_the_quota_are_refused_and_usage_counts_files_and_job_resul
     assert_eq!(phase(&app.run_to_end(&alice, &job).await), "COMPLETED");
     let used = usage(&app, &alice).await["used"].as_u64().unwrap();
     assert!((8000..9000).contains(&used), "params.json and diag.txt both hold the output: {used}");
+    // Exactly what is on disk: the cached total (looked at before the job ran) took the finished
+    // job's folder in without walking the rest again.
+    let storage = app.data_dir.path().join("storage");
+    let id = job.rsplit('/').next().unwrap();
+    let on_disk = bytes_below(&storage.join("users/alice")) + bytes_below(&storage.join("jobs").join(id));
+    assert_eq!(used, on_disk);
     let (status, text) = put(&app, &alice, "d.bin", 3000).await;
     assert_eq!(status, 413, "job results count against the quota: {text}");
     // Destroying the job gives the space back.

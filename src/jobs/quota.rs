@@ -12,9 +12,9 @@
 //! for the writes the master makes itself: a finished upload adds its size ([`JobService::charge`]),
 //! a file deletion drops the cached value ([`JobService::forget_usage`]), a deleted job takes what
 //! the walk counted for its folder with it, and a finished job replaces what the walk counted for
-//! its folder and the owner's own folder with walks of those two alone (a user with thousands of
-//! jobs would otherwise have every job's folder walked again at the next creation after each
-//! finish). Writes by a running job show up within [`FRESH_FOR`] or when it finishes. A counter
+//! its folder with a walk of that folder alone, and has the owner's own folder (where imports
+//! write) walked again at the next look (a user with thousands of jobs would otherwise have every
+//! job's folder walked again at the next creation after each finish). Writes by a running job show up within [`FRESH_FOR`] or when it finishes. A counter
 //! in the database would be cheaper still, but every writer (remote workers, Slurm nodes, a crash
 //! between write and update) would have to keep it exact; the walk cannot drift.
 //!
@@ -106,6 +106,8 @@ struct Walked {
     user_files: u64,
     /// … and for each of their job folders.
     jobs: HashMap<String, u64>,
+    /// A job has ended since `user_files` was walked (it may have written there).
+    files_changed: bool,
 }
 
 impl UsageCache {
@@ -190,9 +192,26 @@ impl JobService {
     /// The user's usage and quota: the cached ones if fresh, else a walk and a look at the quota.
     pub async fn usage(&self, user_id: i64, name: &str) -> anyhow::Result<Usage> {
         let cache = &self.inner.usage;
-        let cached = cache.lock().walked.get(name).map(|w| (w.used, w.quota, w.at));
+        let cached = cache.lock().walked.get(name).map(|w| (w.used, w.quota, w.at, w.files_changed));
         let (used, quota) = match cached {
-            Some((used, quota, at)) if at.elapsed() < FRESH_FOR => (used, quota),
+            Some((used, quota, at, false)) if at.elapsed() < FRESH_FOR => (used, quota),
+            Some((_, quota, at, true)) if at.elapsed() < FRESH_FOR => {
+                // A job has ended since: only the user's own folder is walked again.
+                let own = self.storage().user_root(name);
+                let user_files = tokio::task::spawn_blocking(move || crate::storage::tree_size(&own))
+                    .await
+                    .context("joining the usage walk")?;
+                let updated = cache.lock().walked.get_mut(name).map(|walked| {
+                    walked.used = walked.used.saturating_sub(walked.user_files).saturating_add(user_files);
+                    (walked.user_files, walked.files_changed) = (user_files, false);
+                    walked.used
+                });
+                match updated {
+                    Some(used) => (used, quota),
+                    // Dropped meanwhile (a deletion, a new quota): walk everything.
+                    None => return Box::pin(self.usage(user_id, name)).await,
+                }
+            }
             _ => {
                 let jobs = store::ids_of_owner(self.db(), user_id).await?;
                 let storage = self.storage().clone();
@@ -205,7 +224,8 @@ impl JobService {
                 let used = jobs.values().fold(user_files, |total, size| total.saturating_add(*size));
                 tracing::debug!(user = name, used, elapsed_ms = at.elapsed().as_millis() as u64, "usage walked");
                 let quota = self.quota_bytes(user_id).await?;
-                cache.lock().walked.insert(name.to_string(), Walked { used, quota, at, user_files, jobs });
+                let walked = Walked { used, quota, at, user_files, jobs, files_changed: false };
+                cache.lock().walked.insert(name.to_string(), walked);
                 (used, quota)
             }
         };
@@ -274,28 +294,26 @@ impl JobService {
         }
     }
 
-    /// Before a job's end is published: the owner's cached total counts the job's folder and the
-    /// owner's own folder (where imports and users' programs write) as they are now, so whoever
-    /// looks once the job is over sees its results counted. The owner's other job folders are
-    /// not walked again: finishing stays cheap for users with many jobs, and so does their next
-    /// look.
+    /// Before a job's end is published: the owner's cached total counts the job's folder as it
+    /// is now, and their own folder (where imports and users' programs write) is walked again at
+    /// the next look, so whoever looks once the job is over sees its results counted. The
+    /// owner's other job folders are not walked again, and the own folder not here: finishing
+    /// stays cheap for users with many jobs or files, and so does their next look.
     pub(super) async fn recount_before_finish(&self, id: &str) {
         let Ok(Some(owner_id)) = store::owner_of(self.db(), id).await else { return };
         let Ok(Some(owner)) = crate::db::users::by_id(self.db(), owner_id).await else { return };
         if !self.inner.usage.lock().walked.contains_key(&owner.name) {
             return; // nothing cached: the next look walks everything anyway
         }
-        let (folder, own) = (self.storage().job_dir(id), self.storage().user_root(&owner.name));
-        let walk = move || (crate::storage::tree_size(&own), crate::storage::tree_size(&folder));
-        let Ok((user_files, job)) = tokio::task::spawn_blocking(walk).await else {
+        let folder = self.storage().job_dir(id);
+        let Ok(job) = tokio::task::spawn_blocking(move || crate::storage::tree_size(&folder)).await else {
             self.forget_usage(&owner.name);
             return;
         };
         if let Some(walked) = self.inner.usage.lock().walked.get_mut(&owner.name) {
-            let job_before = walked.jobs.insert(id.to_string(), job).unwrap_or(0);
-            let before = job_before.saturating_add(walked.user_files);
-            walked.used = walked.used.saturating_sub(before).saturating_add(user_files).saturating_add(job);
-            walked.user_files = user_files;
+            let before = walked.jobs.insert(id.to_string(), job).unwrap_or(0);
+            walked.used = walked.used.saturating_sub(before).saturating_add(job);
+            walked.files_changed = true;
         }
     }
 }

@@ -14,9 +14,10 @@
 //! the walk counted for its folder with it, and a finished job replaces what the walk counted for
 //! its folder with a walk of that folder alone, and has the owner's own folder (where imports
 //! write) walked again at the next look (a user with thousands of jobs would otherwise have every
-//! job's folder walked again at the next creation after each finish). Writes by a running job show up within [`FRESH_FOR`] or when it finishes. A counter
-//! in the database would be cheaper still, but every writer (remote workers, Slurm nodes, a crash
-//! between write and update) would have to keep it exact; the walk cannot drift.
+//! job's folder walked again at the next creation after each finish). Writes by a running job
+//! show up within [`FRESH_FOR`] or when it finishes. A counter in the database would be cheaper
+//! still, but every writer (remote workers, Slurm nodes, a crash between write and update) would
+//! have to keep it exact; the walk cannot drift.
 //!
 //! Reserve before writing: an upload takes a [`Reservation`] before its first byte — its declared
 //! `Content-Length`, or, for a chunked body, each chunk as it streams — and reservations count as

@@ -327,8 +327,9 @@ fn fork_attempt(
         };
         // `_exit`, not `exit`: the attempt's files are written and closed, its stdout is
         // /dev/null and its stderr unbuffered, so there is nothing for the exit handlers and the
-        // 51 shared libraries' destructors to do but cost time (6% of a zero-duration attempt's
-        // CPU, with lazy symbol lookups for the destructors, under perf).
+        // 51 shared libraries' destructors to do but cost time: they resolved symbols lazily and
+        // freed memory shared copy-on-write with the forkserver (perf stat over 100 zero-duration
+        // attempts: 1.58 → 1.01 ms of CPU and 450 → 186 page faults per attempt).
         let _ = std::io::Write::flush(&mut std::io::stdout());
         // SAFETY: ends this process at once; nothing in it is left to run.
         unsafe { libc::_exit(code) };

@@ -601,9 +601,9 @@ pub async fn ids_of_owner(db: &Db, owner_id: i64) -> anyhow::Result<Vec<String>>
         .context("listing a user's jobs")
 }
 
-/// The owner of job `id`, if the job exists.
-pub async fn owner_of(db: &Db, id: &str) -> anyhow::Result<Option<i64>> {
-    sqlx::query_scalar("SELECT owner_id FROM jobs WHERE id = $1")
+/// The name of the owner of job `id`, if the job exists.
+pub async fn owner_of(db: &Db, id: &str) -> anyhow::Result<Option<String>> {
+    sqlx::query_scalar("SELECT u.name FROM jobs j JOIN users u ON u.id = j.owner_id WHERE j.id = $1")
         .bind(id)
         .fetch_optional(&db.pool)
         .await

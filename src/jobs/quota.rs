@@ -301,17 +301,16 @@ impl JobService {
     /// owner's other job folders are not walked again, and the own folder not here: finishing
     /// stays cheap for users with many jobs or files, and so does their next look.
     pub(super) async fn recount_before_finish(&self, id: &str) {
-        let Ok(Some(owner_id)) = store::owner_of(self.db(), id).await else { return };
-        let Ok(Some(owner)) = crate::db::users::by_id(self.db(), owner_id).await else { return };
-        if !self.inner.usage.lock().walked.contains_key(&owner.name) {
+        let Ok(Some(owner)) = store::owner_of(self.db(), id).await else { return };
+        if !self.inner.usage.lock().walked.contains_key(&owner) {
             return; // nothing cached: the next look walks everything anyway
         }
         let folder = self.storage().job_dir(id);
         let Ok(job) = tokio::task::spawn_blocking(move || crate::storage::tree_size(&folder)).await else {
-            self.forget_usage(&owner.name);
+            self.forget_usage(&owner);
             return;
         };
-        if let Some(walked) = self.inner.usage.lock().walked.get_mut(&owner.name) {
+        if let Some(walked) = self.inner.usage.lock().walked.get_mut(&owner) {
             let before = walked.jobs.insert(id.to_string(), job).unwrap_or(0);
             walked.used = walked.used.saturating_sub(before).saturating_add(job);
             walked.files_changed = true;

@@ -262,10 +262,8 @@ impl JobService {
             .context("joining delete task")?
             .context("deleting job folder")?;
         store::delete(self.db(), id).await?;
-        if let Some(owner_id) = owner
-            && let Ok(Some(user)) = crate::db::users::by_id(self.db(), owner_id).await
-        {
-            self.uncount_job(&user.name, id);
+        if let Some(owner) = owner {
+            self.uncount_job(&owner, id);
         }
         tracing::info!(job.id = id, "job destroyed");
         Ok(())

@@ -123,14 +123,16 @@ fn originals(dir: &Path) -> Vec<Vec<u8>> {
     ]
 }
 
-/// The header cards of the first two HDUs (80-byte offsets before the END of each).
+/// 80-byte positions in the first four 2,880-byte blocks (the headers and the data between
+/// them), END cards excepted.
 fn cards(bytes: &[u8]) -> Vec<usize> {
     (0..bytes.len().min(2880 * 4) / 80).map(|i| i * 80).filter(|&at| &bytes[at..at + 3] != b"END").collect()
 }
 
 fn mutate(original: &[u8], random: &mut Random) -> (Vec<u8>, String) {
     let mut bytes = original.to_vec();
-    let Some(&at) = cards(&bytes).get(random.below(cards(&bytes).len().max(1))) else {
+    let positions = cards(&bytes);
+    let Some(&at) = positions.get(random.below(positions.len().max(1))) else {
         return (bytes, "no card to change".into());
     };
     let what = match random.below(6) {

@@ -18,8 +18,9 @@ const SPECTRA: [(&str, f64, f64, f64); 3] =
     [("s0.fits", -120.0, 6500.0, 0.5), ("s1.fits", 0.0, 6498.25, 0.4), ("s2.fits", 2500.0, 6510.0, 0.6)];
 
 /// Writes the spectra of [`SPECTRA`] (a line at rest 6563 Å seen at 6563·(1 + v/c), float32,
-/// linear WCS with CRPIX1 = 1) under `spectra/`, and the catalogue as `rv.csv` and `rv.vot`
-/// (columns `file` and `vrad`).
+/// linear WCS with CRPIX1 = 1) under `spectra/`, the catalogue as `rv.csv` and `rv.vot`
+/// (columns `file` and `vrad`), and the spectra again as one wide table with its own `vrad`
+/// column (`wide.csv`, `wide.vot`).
 const WRITE: &str = r#"
 import sys, numpy as np
 from astropy.io import fits
@@ -36,6 +37,17 @@ for name, v, crval, cdelt in spectra:
 t = Table({"file": [s[0] for s in spectra], "vrad": [s[1] for s in spectra]})
 t.write(f"{root}/rv.csv", format="ascii.csv")
 t.write(f"{root}/rv.vot", format="votable")
+# The same spectra in one wide table (one per row, columns named by their wavelengths, all on
+# 6500 + 0.5 i Å), with their velocities in a column of the same table.
+wave = 6500.0 + 0.5 * np.arange(400)
+wide = Table()
+wide["name"] = [s[0] for s in spectra]
+wide["vrad"] = [s[1] for s in spectra]
+for w in wave:
+    wide[f"{w:.1f}"] = [2.0 + 0.001 * (w - 6500.0) - 0.8 * np.exp(-0.5 * ((w - 6563.0 * (1 + v / c)) / 2.0) ** 2)
+                        for _, v, _, _ in spectra]
+wide.write(f"{root}/wide.csv", format="ascii.csv")
+wide.write(f"{root}/wide.vot", format="votable")
 "#;
 
 fn context(user: &Path) -> (tempfile::TempDir, JobContext) {
@@ -133,5 +145,50 @@ fn preprocess_shifts_each_spectrum_by_its_catalogue_velocity() {
             assert_eq!(summary, "rv.csv: no column 'v_helio' (the columns are: file, vrad)")
         }
         other => panic!("expected a fatal error, got {other:?}"),
+    }
+}
+
+/// A wide table (one spectrum per row) carrying its own `vrad` column: the column is not read
+/// as flux, and `velocity=TABLE#vrad` on the input itself puts every row in its rest frame. The
+/// line of the 2,500 km/s spectrum sits 55 Å (110 grid points) off 6563 Å without the shift.
+#[test]
+fn a_wide_table_gives_its_own_velocities() {
+    let Ok(python) = std::env::var("VOCLOUD_TEST_PYTHON") else {
+        eprintln!("note: VOCLOUD_TEST_PYTHON is not set; skipping the astropy wide-table velocity test");
+        return;
+    };
+    let user = tempfile::tempdir().unwrap();
+    std::fs::create_dir(user.path().join("spectra")).unwrap();
+    let out = Command::new(python).args(["-c", WRITE]).arg(user.path()).output().expect("running python");
+    assert!(out.status.success(), "astropy failed: {}", String::from_utf8_lossy(&out.stderr));
+    let kind = Registry::builtin().get("preprocess").expect("registered");
+    let deepest_points = |table: &str, velocity: Option<String>| -> Vec<usize> {
+        let mut raw: Vec<(String, String)> =
+            [("input", table), ("wave_min", "6520"), ("wave_max", "6620"), ("bins", "201")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        raw.extend(velocity.map(|v| ("velocity".to_string(), v)));
+        let params = kind.validate(&raw).unwrap();
+        kind.check_inputs(&params, user.path()).unwrap();
+        let (_dir, ctx) = context(user.path());
+        kind.run(&params, &ctx).unwrap_or_else(|e| panic!("{table}: {e}"));
+        let (rows, _) = matrix(&ctx.results_dir.join("matrix.fits"));
+        assert_eq!(rows.len(), 3 * 201, "{table}: three spectra, the vrad column not among the fluxes");
+        (0..3)
+            .map(|r| {
+                let row = &rows[r * 201..(r + 1) * 201];
+                (0..201).min_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap()
+            })
+            .collect()
+    };
+    for table in ["wide.csv", "wide.vot"] {
+        // In the rest frame the line is at 6563 Å, grid point 86, within a point in every row.
+        for (r, &at) in deepest_points(table, Some(format!("{table}#vrad"))).iter().enumerate() {
+            assert!(at.abs_diff(86) <= 1, "{table} row {r}: line at grid point {at}");
+        }
+        // Without the velocities the fast one's line stays where it was observed.
+        let observed = deepest_points(table, None);
+        assert!(observed[2] > 180, "{table}: the 2,500 km/s line unshifted at {}", observed[2]);
     }
 }

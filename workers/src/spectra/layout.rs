@@ -7,7 +7,9 @@ use std::sync::Arc;
 use super::error::Problem;
 use super::{Axis, Origin, Spectrum};
 
-/// What a column holds, from its name (case-insensitive) or its VOTable UCD.
+/// What a column holds, from its name (case-insensitive) or its VOTable UCD. `Velocity` is a
+/// radial velocity (`vrad`, UCD `spect.dopplerVeloc…`): not flux; `preprocess` can read it as
+/// its velocity catalogue (`velocity=FILE#COLUMN` on the input itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Wave { log10: bool },
@@ -15,6 +17,7 @@ pub enum Role {
     Time,
     Name,
     Label,
+    Velocity,
     Other,
 }
 
@@ -30,6 +33,7 @@ fn role_of(name: &str, ucd: Option<&str>, exact: bool) -> Role {
             "time.epoch" => return Role::Time,
             "meta.id" => return Role::Name,
             "src.class" | "meta.code.class" => return Role::Label,
+            u if u.starts_with("spect.dopplerveloc") => return Role::Velocity,
             _ => {}
         }
     }
@@ -51,6 +55,8 @@ fn role_of(name: &str, ucd: Option<&str>, exact: bool) -> Role {
         Role::Name
     } else if is(&["label", "class"]) || starts(&["class"]) {
         Role::Label
+    } else if is(&["vrad", "v_rad", "rv", "radial_velocity", "velocity"]) {
+        Role::Velocity
     } else {
         Role::Other
     }
@@ -64,6 +70,7 @@ pub struct Roles {
     pub time: Option<usize>,
     pub name: Option<usize>,
     pub label: Option<usize>,
+    pub velocity: Option<usize>,
 }
 
 impl Roles {
@@ -86,6 +93,9 @@ impl Roles {
                     }
                     Role::Label => {
                         roles.label.get_or_insert(i);
+                    }
+                    Role::Velocity => {
+                        roles.velocity.get_or_insert(i);
                     }
                     Role::Other => {}
                 }
@@ -115,14 +125,14 @@ pub struct Wide {
 }
 
 impl Wide {
-    /// From the column names: numbers are wavelengths; the name and label columns (by role,
-    /// and a first column that is not a number names the rows) are not flux. Any other column
-    /// is an error naming it.
+    /// From the column names: numbers are wavelengths; the name, label and radial-velocity
+    /// columns (by role, and a first column that is not a number names the rows) are not flux.
+    /// Any other column is an error naming it.
     pub fn from_header(names: &[&str], roles: &Roles) -> Result<Wide, Problem> {
         let mut wide = Wide { name: roles.name, label: roles.label, flux: Vec::new(), wave: Arc::from(Vec::new()) };
         let mut wave = Vec::new();
         for (c, name) in names.iter().enumerate() {
-            if Some(c) == wide.name || Some(c) == wide.label {
+            if [wide.name, wide.label, roles.velocity].contains(&Some(c)) {
                 continue;
             }
             match name.trim().trim_matches('"').parse::<f64>() {
@@ -133,8 +143,8 @@ impl Wide {
                 Err(_) if c == 0 && wide.name.is_none() => wide.name = Some(0),
                 Err(_) => {
                     return Err(Problem::invalid(format!(
-                        "column '{name}' is neither a wavelength nor a name/label column (expected wavelength and \
-                         flux columns, or one spectrum per row with wavelength-named columns)"
+                        "column '{name}' is neither a wavelength nor a name, label or radial-velocity column \
+                         (expected wavelength and flux columns, or one spectrum per row with wavelength-named columns)"
                     )));
                 }
             }

@@ -50,6 +50,20 @@ wide.write(f"{root}/wide.csv", format="ascii.csv")
 wide.write(f"{root}/wide.vot", format="votable")
 "#;
 
+/// A user folder holding what [`WRITE`] writes; None (with a note) without VOCLOUD_TEST_PYTHON,
+/// so that `test` is skipped.
+fn written_by_astropy(test: &str) -> Option<tempfile::TempDir> {
+    let Ok(python) = std::env::var("VOCLOUD_TEST_PYTHON") else {
+        eprintln!("note: VOCLOUD_TEST_PYTHON is not set; skipping the astropy {test} test");
+        return None;
+    };
+    let user = tempfile::tempdir().unwrap();
+    std::fs::create_dir(user.path().join("spectra")).unwrap();
+    let out = Command::new(python).args(["-c", WRITE]).arg(user.path()).output().expect("running python");
+    assert!(out.status.success(), "astropy failed: {}", String::from_utf8_lossy(&out.stderr));
+    Some(user)
+}
+
 fn context(user: &Path) -> (tempfile::TempDir, JobContext) {
     let dir = tempfile::tempdir().unwrap();
     let job_dir = dir.path().join("job");
@@ -83,14 +97,7 @@ fn by_hand(user: &Path, (name, v, crval, cdelt): (&str, f64, f64, f64), w: f64) 
 
 #[test]
 fn preprocess_shifts_each_spectrum_by_its_catalogue_velocity() {
-    let Ok(python) = std::env::var("VOCLOUD_TEST_PYTHON") else {
-        eprintln!("note: VOCLOUD_TEST_PYTHON is not set; skipping the astropy velocity-catalogue test");
-        return;
-    };
-    let user = tempfile::tempdir().unwrap();
-    std::fs::create_dir(user.path().join("spectra")).unwrap();
-    let out = Command::new(python).args(["-c", WRITE]).arg(user.path()).output().expect("running python");
-    assert!(out.status.success(), "astropy failed: {}", String::from_utf8_lossy(&out.stderr));
+    let Some(user) = written_by_astropy("velocity-catalogue") else { return };
     let kind = Registry::builtin().get("preprocess").expect("registered");
 
     for catalogue in ["rv.csv", "rv.vot"] {
@@ -153,14 +160,7 @@ fn preprocess_shifts_each_spectrum_by_its_catalogue_velocity() {
 /// line of the 2,500 km/s spectrum sits 55 Å (110 grid points) off 6563 Å without the shift.
 #[test]
 fn a_wide_table_gives_its_own_velocities() {
-    let Ok(python) = std::env::var("VOCLOUD_TEST_PYTHON") else {
-        eprintln!("note: VOCLOUD_TEST_PYTHON is not set; skipping the astropy wide-table velocity test");
-        return;
-    };
-    let user = tempfile::tempdir().unwrap();
-    std::fs::create_dir(user.path().join("spectra")).unwrap();
-    let out = Command::new(python).args(["-c", WRITE]).arg(user.path()).output().expect("running python");
-    assert!(out.status.success(), "astropy failed: {}", String::from_utf8_lossy(&out.stderr));
+    let Some(user) = written_by_astropy("wide-table velocity") else { return };
     let kind = Registry::builtin().get("preprocess").expect("registered");
     let deepest_points = |table: &str, velocity: Option<String>| -> Vec<usize> {
         let mut raw: Vec<(String, String)> =

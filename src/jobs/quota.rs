@@ -100,15 +100,30 @@ struct Users {
 /// creation cost a fifth of the creation throughput). A quota changed by an admin applies at
 /// once: the change drops the entry ([`JobService::forget_usage`]).
 struct Walked {
-    used: u64,
     quota: Option<u64>,
     at: Instant,
-    /// What `used` counts for the user's own folder (`users/<name>/`)…
+    /// Bytes of the user's own folder (`users/<name>/`)…
     user_files: u64,
-    /// … and for each of their job folders.
+    /// … and of each of their job folders, with their sum: the total is the two sums.
     jobs: HashMap<String, u64>,
+    jobs_total: u64,
     /// A job has ended since `user_files` was walked (it may have written there).
     files_changed: bool,
+}
+
+impl Walked {
+    fn used(&self) -> u64 {
+        self.user_files.saturating_add(self.jobs_total)
+    }
+
+    /// Counts job `id`'s folder as `size` bytes (None: the folder is gone).
+    fn set_job(&mut self, id: &str, size: Option<u64>) {
+        let before = match size {
+            Some(size) => self.jobs.insert(id.to_string(), size),
+            None => self.jobs.remove(id),
+        };
+        self.jobs_total = self.jobs_total.saturating_sub(before.unwrap_or(0)).saturating_add(size.unwrap_or(0));
+    }
 }
 
 impl UsageCache {
@@ -134,7 +149,7 @@ impl Reservation {
         }
         let quota = self.quota;
         let mut users = self.service.inner.usage.lock();
-        let used = users.walked.get(&self.name).map_or(0, |w| w.used);
+        let used = users.walked.get(&self.name).map_or(0, Walked::used);
         let reserved = users.reserved.get(&self.name).copied().unwrap_or(0);
         let usage = Usage { used, reserved, quota };
         if total - self.held > usage.available() {
@@ -193,7 +208,7 @@ impl JobService {
     /// The user's usage and quota: the cached ones if fresh, else a walk and a look at the quota.
     pub async fn usage(&self, user_id: i64, name: &str) -> anyhow::Result<Usage> {
         let cache = &self.inner.usage;
-        let cached = cache.lock().walked.get(name).map(|w| (w.used, w.quota, w.at, w.files_changed));
+        let cached = cache.lock().walked.get(name).map(|w| (w.used(), w.quota, w.at, w.files_changed));
         let (used, quota) = match cached {
             Some((used, quota, at, false)) if at.elapsed() < FRESH_FOR => (used, quota),
             Some((_, quota, at, true)) if at.elapsed() < FRESH_FOR => {
@@ -203,9 +218,8 @@ impl JobService {
                     .await
                     .context("joining the usage walk")?;
                 let updated = cache.lock().walked.get_mut(name).map(|walked| {
-                    walked.used = walked.used.saturating_sub(walked.user_files).saturating_add(user_files);
                     (walked.user_files, walked.files_changed) = (user_files, false);
-                    walked.used
+                    walked.used()
                 });
                 match updated {
                     Some(used) => (used, quota),
@@ -222,10 +236,11 @@ impl JobService {
                     tokio::task::spawn_blocking(move || crate::storage::usage(&storage, &user, jobs))
                         .await
                         .context("joining the usage walk")?;
-                let used = jobs.values().fold(user_files, |total, size| total.saturating_add(*size));
-                tracing::debug!(user = name, used, elapsed_ms = at.elapsed().as_millis() as u64, "usage walked");
+                let jobs_total = jobs.values().fold(0, |total: u64, size| total.saturating_add(*size));
                 let quota = self.quota_bytes(user_id).await?;
-                let walked = Walked { used, quota, at, user_files, jobs, files_changed: false };
+                let walked = Walked { quota, at, user_files, jobs, jobs_total, files_changed: false };
+                let used = walked.used();
+                tracing::debug!(user = name, used, elapsed_ms = at.elapsed().as_millis() as u64, "usage walked");
                 cache.lock().walked.insert(name.to_string(), walked);
                 (used, quota)
             }
@@ -259,7 +274,6 @@ impl JobService {
     /// negative when it replaced a larger file).
     pub fn charge(&self, name: &str, delta: i64) {
         if let Some(walked) = self.inner.usage.lock().walked.get_mut(name) {
-            walked.used = walked.used.saturating_add_signed(delta);
             walked.user_files = walked.user_files.saturating_add_signed(delta);
         }
     }
@@ -291,7 +305,7 @@ impl JobService {
     /// After a job's folder is deleted: its size leaves the owner's cached total.
     pub(super) fn uncount_job(&self, name: &str, id: &str) {
         if let Some(walked) = self.inner.usage.lock().walked.get_mut(name) {
-            walked.used = walked.used.saturating_sub(walked.jobs.remove(id).unwrap_or(0));
+            walked.set_job(id, None);
         }
     }
 
@@ -311,8 +325,7 @@ impl JobService {
             return;
         };
         if let Some(walked) = self.inner.usage.lock().walked.get_mut(&owner) {
-            let before = walked.jobs.insert(id.to_string(), job).unwrap_or(0);
-            walked.used = walked.used.saturating_sub(before).saturating_add(job);
+            walked.set_job(id, Some(job));
             walked.files_changed = true;
         }
     }
